@@ -1,0 +1,201 @@
+//! [`Conn`]: one live, self-healing connection, read through its inbox.
+
+use std::fmt;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::inbox::Wait;
+use crate::link::Outgoing;
+use crate::message::Event;
+use crate::worker::{Shared, CLOSE_LINGER};
+
+/// A connection made by [`dial`](crate::dial) or a [`Dialer`](crate::Dialer).
+///
+/// A background thread reads the socket all the time into a bounded buffer
+/// (the inbox); the read calls take from it. `Conn` is `Send + Sync` and every
+/// method takes `&self`: one thread may block in [`read`](Conn::read) while
+/// others [`write`](Conn::write) or [`close`](Conn::close).
+///
+/// | buffer state | `read()` | `read_timeout(d)` | `try_read()` | `read_latest()` |
+/// |---|---|---|---|---|
+/// | has messages | oldest, at once | oldest, at once | oldest, at once | newest, at once; older ones discarded |
+/// | empty | blocks until a message or a disconnect | waits up to `d`, else `None` | `None`, at once | `None`, at once |
+/// | connection lost | `Disconnected`, once per lost connection, after the messages that came before it |||
+///
+/// Without `reconnect`, once the buffer is empty every read returns
+/// `Event::Disconnected` again, at once.
+pub struct Conn {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    url: String,
+}
+
+/// Counters of a connection, all since it was dialed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages that arrived, including those later dropped or discarded.
+    pub received: u64,
+    /// Bytes of the messages that arrived.
+    pub received_bytes: u64,
+    /// Messages dropped because the buffer was full (oldest first).
+    pub dropped: u64,
+    /// Messages discarded by [`Conn::read_latest`].
+    pub discarded: u64,
+    /// Successful reconnects.
+    pub reconnects: u64,
+    /// Messages written by the program and handed to the socket.
+    pub sent: u64,
+    /// Messages the program wrote that were not sent because the connection was lost first.
+    pub unsent: u64,
+    /// Messages in the buffer now.
+    pub queued: usize,
+    /// Bytes in the buffer now.
+    pub queued_bytes: usize,
+}
+
+impl Conn {
+    pub(crate) fn new(shared: Arc<Shared>, worker: JoinHandle<()>, url: String) -> Conn {
+        Conn {
+            shared,
+            worker: Mutex::new(Some(worker)),
+            url,
+        }
+    }
+
+    /// Blocks until a message arrives or the connection is lost (FMZ `read()`).
+    pub fn read(&self) -> Event {
+        loop {
+            if let Some(e) = self.shared.inbox.pop(Wait::Forever) {
+                return e;
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for an event; `None` if none came (FMZ `read(ms)`).
+    pub fn read_timeout(&self, timeout: Duration) -> Option<Event> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.read_deadline(deadline),
+            None => Some(self.read()),
+        }
+    }
+
+    /// Waits until `deadline` for an event; `None` if none came.
+    pub fn read_deadline(&self, deadline: Instant) -> Option<Event> {
+        self.shared.inbox.pop(Wait::Until(deadline))
+    }
+
+    /// The oldest event if there is one, at once (FMZ `read(-1)`).
+    pub fn try_read(&self) -> Option<Event> {
+        self.shared.inbox.pop(Wait::Never)
+    }
+
+    /// The newest event, at once, discarding every older one (FMZ `read(-2)`).
+    ///
+    /// Discarded messages are counted in [`Stats::discarded`]. A disconnect that
+    /// is older than the newest message is discarded with the messages (the newer
+    /// message shows the connection came back); if the newest event is itself a
+    /// disconnect, it is returned. Without `reconnect`, a lost connection with an
+    /// empty buffer returns `Disconnected`, as every read does.
+    pub fn read_latest(&self) -> Option<Event> {
+        self.shared.inbox.pop_latest()
+    }
+
+    /// The FMZ numeric convention in one place: `0` blocks ([`read`](Conn::read)),
+    /// `ms > 0` waits that many milliseconds ([`read_timeout`](Conn::read_timeout)),
+    /// `-1` returns at once ([`try_read`](Conn::try_read)), and `-2` or below
+    /// returns the newest ([`read_latest`](Conn::read_latest)).
+    pub fn read_ms(&self, ms: i64) -> Option<Event> {
+        match ms {
+            0 => Some(self.read()),
+            -1 => self.try_read(),
+            ms if ms <= -2 => self.read_latest(),
+            ms => self.read_timeout(Duration::from_millis(ms as u64)),
+        }
+    }
+
+    /// Sends `text` as one text message. Returns its length in bytes once it is
+    /// handed to the connection, or 0 when there is no live connection (lost,
+    /// reconnecting, closed). Never waits for inbound traffic.
+    pub fn write(&self, text: &str) -> usize {
+        self.shared.send(Outgoing::Text(text.to_owned()))
+    }
+
+    /// Sends `data` as one binary message; like [`write`](Conn::write).
+    pub fn write_binary(&self, data: &[u8]) -> usize {
+        self.shared.send(Outgoing::Binary(data.to_vec()))
+    }
+
+    /// True while a connection is up (false while lost, reconnecting, or closed).
+    pub fn is_connected(&self) -> bool {
+        self.shared.is_live()
+    }
+
+    /// The subprotocol the server agreed to (`protocol=` option), if any.
+    pub fn protocol(&self) -> Option<String> {
+        self.shared.protocol.lock().clone()
+    }
+
+    /// The URL this connection dials.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The connection's counters.
+    pub fn stats(&self) -> Stats {
+        let c = self.shared.inbox.counts();
+        let s = &self.shared;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        Stats {
+            received: c.received,
+            received_bytes: c.received_bytes,
+            dropped: c.dropped,
+            discarded: c.discarded,
+            reconnects: get(&s.reconnects),
+            sent: get(&s.sent),
+            unsent: get(&s.unsent),
+            queued: c.queued,
+            queued_bytes: c.queued_bytes,
+        }
+    }
+
+    /// Sends a close frame, stops reconnecting, wakes blocked readers (they get
+    /// `Event::Disconnected`), and ends the background thread, waiting for it a
+    /// bounded time (about a second for the peer's close answer). Messages still
+    /// in the buffer can be read afterwards. Idempotent; dropping does the same.
+    pub fn close(&self) {
+        self.shared.close();
+        let handle = self.worker.lock().take();
+        if let Some(h) = handle {
+            // A worker in the middle of a dial finishes it on its own and exits.
+            if self
+                .shared
+                .wait_done(CLOSE_LINGER + Duration::from_millis(500))
+            {
+                let _ = h.join();
+            }
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("url", &self.url)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}

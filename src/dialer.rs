@@ -1,0 +1,226 @@
+//! [`Dialer`], the builder, and the one-line [`dial`] functions.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::address::{Address, Scheme, Target};
+use crate::conn::Conn;
+use crate::error::{Error, ErrorKind};
+use crate::options::{Compression, Mode, Options, Setting};
+use crate::proxy::Proxy;
+use crate::transport::Plan;
+use crate::worker::{self, OnConnect};
+
+/// Dials `address` (`URL|key=value&…`) with the default 10 s deadline.
+///
+/// ```no_run
+/// let conn = wsdial::dial("wss://stream.binance.com:9443/ws/btcusdt@trade|reconnect=true")?;
+/// while let wsdial::Event::Message(m) = conn.read() {
+///     println!("{}", m.as_text().unwrap_or("<binary>"));
+/// }
+/// # Ok::<(), wsdial::Error>(())
+/// ```
+pub fn dial(address: &str) -> Result<Conn, Error> {
+    Dialer::new().dial(address)
+}
+
+/// Dials `address` with this dial deadline, unless the address sets `timeout=`.
+pub fn dial_timeout(address: &str, timeout: Duration) -> Result<Conn, Error> {
+    Dialer::new().timeout(timeout).dial(address)
+}
+
+/// A builder for what a string cannot carry well. Settings made here and
+/// options in the address combine; the address wins on conflict (for `header`,
+/// a header of the same name; `payload`s from both are sent, the builder's first).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let conn = wsdial::Dialer::new()
+///     .timeout(Duration::from_secs(5))
+///     .header("x-api-key", "secret")
+///     .on_connect(|| vec![format!(r#"{{"op":"login","ts":{}}}"#, 0)])
+///     .dial("wss://example.org/ws|reconnect=true")?;
+/// # Ok::<(), wsdial::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Dialer {
+    settings: Vec<Setting>,
+    on_connect: Option<OnConnect>,
+}
+
+impl Dialer {
+    /// A dialer with the defaults of the option table.
+    pub fn new() -> Dialer {
+        Dialer::default()
+    }
+
+    fn with(mut self, s: Setting) -> Dialer {
+        self.settings.push(s);
+        self
+    }
+
+    /// The dial deadline: DNS, TCP, proxy, TLS and handshake together (default 10 s).
+    pub fn timeout(self, d: Duration) -> Dialer {
+        self.with(Setting::Timeout(d))
+    }
+
+    /// Adds a handshake header (`header=`).
+    pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Dialer {
+        self.with(Setting::Header(name.into(), value.into()))
+    }
+
+    /// Adds a message sent after every connect (`payload=`).
+    pub fn payload(self, text: impl Into<String>) -> Dialer {
+        self.with(Setting::Payload(text.into()))
+    }
+
+    /// Reconnect by itself after a lost connection (`reconnect=`).
+    pub fn reconnect(self, on: bool) -> Dialer {
+        self.with(Setting::Reconnect(on))
+    }
+
+    /// Wait before a reconnect attempt (`interval=`, default 1 s).
+    pub fn interval(self, d: Duration) -> Dialer {
+        self.with(Setting::Interval(d))
+    }
+
+    /// Cap of the exponential backoff (`max_interval=`).
+    pub fn max_interval(self, d: Duration) -> Dialer {
+        self.with(Setting::MaxInterval(d))
+    }
+
+    /// Failed reconnect attempts in a row before giving up; 0 = never (`retry=`).
+    pub fn retry(self, n: u32) -> Dialer {
+        self.with(Setting::Retry(n))
+    }
+
+    /// Receive buffer capacity in messages (`qsize=`, default 2000).
+    pub fn qsize(self, n: usize) -> Dialer {
+        self.with(Setting::Qsize(n.max(1)))
+    }
+
+    /// Receive buffer capacity in bytes (`qbytes=`, default 16 MiB).
+    pub fn qbytes(self, n: usize) -> Dialer {
+        self.with(Setting::Qbytes(n.max(1)))
+    }
+
+    /// Largest inbound message accepted (`maxsize=`, default 64 MiB).
+    pub fn maxsize(self, n: usize) -> Dialer {
+        self.with(Setting::Maxsize(n.max(1)))
+    }
+
+    /// Keepalive period (`ping=`); `Duration::ZERO` turns it off.
+    pub fn ping(self, d: Duration) -> Dialer {
+        self.with(Setting::Ping((!d.is_zero()).then_some(d)))
+    }
+
+    /// Send this text as the keepalive instead of a protocol Ping (`ping_msg=`).
+    pub fn ping_msg(self, text: impl Into<String>) -> Dialer {
+        self.with(Setting::PingMsg(text.into()))
+    }
+
+    /// Silence that means the connection is dead (`idle=`); `Duration::ZERO` = off.
+    pub fn idle(self, d: Duration) -> Dialer {
+        self.with(Setting::Idle((!d.is_zero()).then_some(d)))
+    }
+
+    /// The subprotocols to offer (`protocol=`).
+    pub fn protocols<I, S>(self, list: I) -> Dialer
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.with(Setting::Protocol(
+            list.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// Skip TLS certificate checks (`insecure=`; tests only).
+    pub fn insecure(self, on: bool) -> Dialer {
+        self.with(Setting::Insecure(on))
+    }
+
+    /// Trust the certificates of this PEM file too (`ca=`).
+    pub fn ca(self, path: impl Into<PathBuf>) -> Dialer {
+        self.with(Setting::Ca(path.into()))
+    }
+
+    /// Connect through this proxy (`proxy=`).
+    pub fn proxy(self, proxy: Proxy) -> Dialer {
+        self.with(Setting::Proxy(proxy))
+    }
+
+    /// Bind the local end to this address (`local_ip=`).
+    pub fn local_ip(self, ip: IpAddr) -> Dialer {
+        self.with(Setting::LocalIp(ip))
+    }
+
+    /// Application-level compression (`compress=`).
+    pub fn compress(self, c: Compression) -> Dialer {
+        self.with(Setting::Compress(Some(c)))
+    }
+
+    /// Which direction compression applies to (`mode=`).
+    pub fn mode(self, m: Mode) -> Dialer {
+        self.with(Setting::Mode(m))
+    }
+
+    /// Builds messages to send on every successful connect, first one included,
+    /// before the payloads and before anything the program queued. For logins
+    /// whose timestamp and signature must be fresh each time.
+    pub fn on_connect<F>(mut self, f: F) -> Dialer
+    where
+        F: Fn() -> Vec<String> + Send + Sync + 'static,
+    {
+        self.on_connect = Some(Arc::new(f));
+        self
+    }
+
+    /// The options a dial of `address` would use (builder, then address).
+    pub fn options_for(&self, address: &Address) -> Options {
+        let mut o = Options::default();
+        for s in &self.settings {
+            o.apply(s.clone());
+        }
+        address.apply_to(&mut o);
+        o
+    }
+
+    /// Dials `address`: fails if the first connection cannot be made before the deadline.
+    pub fn dial(&self, address: &str) -> Result<Conn, Error> {
+        let addr = Address::parse(address)?;
+        let options = self.options_for(&addr);
+        check(addr.target(), &options)?;
+        let url = addr.target().url().to_owned();
+        let plan = Plan::new(addr.target().clone(), options)?;
+        let (shared, handle) = worker::start(plan, self.on_connect.clone())?;
+        Ok(Conn::new(shared, handle, url))
+    }
+}
+
+impl fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialer")
+            .field("settings", &self.settings)
+            .field("on_connect", &self.on_connect.is_some())
+            .finish()
+    }
+}
+
+/// Refuses what this build cannot do, instead of ignoring it.
+fn check(target: &Target, o: &Options) -> Result<(), Error> {
+    let unsupported = |what: &str| Err(Error::new(ErrorKind::Unsupported, what.to_owned()));
+    if o.enable_compression {
+        return unsupported("enableCompression=true (permessage-deflate) is not supported yet");
+    }
+    if let Some(c) = o.compress {
+        return unsupported(&format!("compress={} is not supported yet", c.as_str()));
+    }
+    if !matches!(target.scheme(), Scheme::Ws | Scheme::Wss) {
+        return unsupported(&format!("{}:// is not supported yet", target.scheme()));
+    }
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! The receive buffer: bounded by messages and bytes, drop-oldest, drops counted.
+//!
+//! Items are messages and disconnect markers, so "the lost connection's last
+//! messages, then its disconnect, then the new connection's messages" is a
+//! property of the queue, not of timing. Markers are never dropped and do not
+//! count against the capacity. A connection that will not come back sets the
+//! `terminal` disconnect instead of a marker: once the queue is empty, every read
+//! returns it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::message::{Disconnect, Event, Message};
+
+/// How long a pop may wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Until an event arrives.
+    Forever,
+    /// Until this instant.
+    Until(Instant),
+    /// Not at all.
+    Never,
+}
+
+/// A wake-up shared by several inboxes (used by `select`).
+#[derive(Default)]
+pub(crate) struct Signal {
+    ready: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Signal {
+    fn raise(&self) {
+        *self.ready.lock() = true;
+        self.cond.notify_all();
+    }
+
+    /// Waits until raised (then lowers it) or until the deadline; false on timeout.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
+        let mut ready = self.ready.lock();
+        while !*ready {
+            match deadline {
+                None => self.cond.wait(&mut ready),
+                Some(d) => {
+                    if self.cond.wait_until(&mut ready, d).timed_out() {
+                        break;
+                    }
+                }
+            }
+        }
+        std::mem::replace(&mut *ready, false)
+    }
+}
+
+enum Item {
+    Msg(Message),
+    Lost(Disconnect),
+}
+
+/// Counters, all since the connection was dialed.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    pub received: u64,
+    pub received_bytes: u64,
+    pub dropped: u64,
+    pub discarded: u64,
+    pub queued: usize,
+    pub queued_bytes: usize,
+}
+
+struct State {
+    queue: VecDeque<Item>,
+    /// Messages (not markers) in `queue`, and their bytes.
+    messages: usize,
+    bytes: usize,
+    terminal: Option<Disconnect>,
+    watchers: Vec<Arc<Signal>>,
+    counts: Counts,
+}
+
+pub(crate) struct Inbox {
+    state: Mutex<State>,
+    cond: Condvar,
+    max_messages: usize,
+    max_bytes: usize,
+}
+
+impl Inbox {
+    pub(crate) fn new(max_messages: usize, max_bytes: usize) -> Inbox {
+        Inbox {
+            state: Mutex::new(State {
+                queue: VecDeque::with_capacity(max_messages.min(1024)),
+                messages: 0,
+                bytes: 0,
+                terminal: None,
+                watchers: Vec::new(),
+                counts: Counts::default(),
+            }),
+            cond: Condvar::new(),
+            max_messages: max_messages.max(1),
+            max_bytes: max_bytes.max(1),
+        }
+    }
+
+    /// Appends messages, dropping the oldest messages to stay within capacity.
+    pub(crate) fn push_all(&self, batch: &mut Vec<Message>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut st = self.state.lock();
+        for m in batch.drain(..) {
+            let len = m.len();
+            st.counts.received += 1;
+            st.counts.received_bytes += len as u64;
+            while st.messages > 0
+                && (st.messages >= self.max_messages || st.bytes + len > self.max_bytes)
+            {
+                st.drop_oldest();
+            }
+            st.messages += 1;
+            st.bytes += len;
+            st.queue.push_back(Item::Msg(m));
+        }
+        self.wake(&st);
+    }
+
+    /// Records a lost connection: a marker if another connection may follow,
+    /// else the terminal disconnect.
+    pub(crate) fn lost(&self, d: Disconnect, terminal: bool) {
+        let mut st = self.state.lock();
+        if st.terminal.is_some() {
+            return;
+        }
+        if terminal {
+            st.terminal = Some(d);
+        } else {
+            st.queue.push_back(Item::Lost(d));
+        }
+        self.wake(&st);
+    }
+
+    fn wake(&self, st: &State) {
+        self.cond.notify_all();
+        for w in &st.watchers {
+            w.raise();
+        }
+    }
+
+    /// The oldest event, waiting as told; `None` when the wait ran out.
+    pub(crate) fn pop(&self, wait: Wait) -> Option<Event> {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(item) = st.queue.pop_front() {
+                return Some(st.taken(item));
+            }
+            if let Some(t) = &st.terminal {
+                return Some(Event::Disconnected(t.clone()));
+            }
+            match wait {
+                Wait::Never => return None,
+                Wait::Forever => self.cond.wait(&mut st),
+                Wait::Until(d) => {
+                    if self.cond.wait_until(&mut st, d).timed_out() {
+                        // One last look: an event may have come with the timeout.
+                        if st.queue.is_empty() && st.terminal.is_none() {
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The newest event, discarding every older one (discarded messages are
+    /// counted). A disconnect marker among the older items is discarded too: a
+    /// newer message proves the connection came back. If the newest item is a
+    /// marker, it is returned.
+    pub(crate) fn pop_latest(&self) -> Option<Event> {
+        let mut st = self.state.lock();
+        match st.queue.pop_back() {
+            Some(item) => {
+                let older = st.messages - usize::from(matches!(item, Item::Msg(_)));
+                st.counts.discarded += older as u64;
+                st.queue.clear();
+                let ev = match item {
+                    Item::Msg(m) => Event::Message(m),
+                    Item::Lost(d) => Event::Disconnected(d),
+                };
+                st.messages = 0;
+                st.bytes = 0;
+                Some(ev)
+            }
+            None => st.terminal.clone().map(Event::Disconnected),
+        }
+    }
+
+    /// True when a read would return at once.
+    pub(crate) fn is_ready(&self) -> bool {
+        let st = self.state.lock();
+        !st.queue.is_empty() || st.terminal.is_some()
+    }
+
+    pub(crate) fn watch(&self, s: &Arc<Signal>) {
+        self.state.lock().watchers.push(s.clone());
+    }
+
+    pub(crate) fn unwatch(&self, s: &Arc<Signal>) {
+        self.state.lock().watchers.retain(|w| !Arc::ptr_eq(w, s));
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        let st = self.state.lock();
+        Counts {
+            queued: st.messages,
+            queued_bytes: st.bytes,
+            ..st.counts
+        }
+    }
+}
+
+impl State {
+    fn taken(&mut self, item: Item) -> Event {
+        match item {
+            Item::Msg(m) => {
+                self.messages -= 1;
+                self.bytes -= m.len();
+                Event::Message(m)
+            }
+            Item::Lost(d) => Event::Disconnected(d),
+        }
+    }
+
+    /// Drops the oldest message (markers stay).
+    fn drop_oldest(&mut self) {
+        let pos = self.queue.iter().position(|i| matches!(i, Item::Msg(_)));
+        if let Some(Item::Msg(m)) = pos.and_then(|p| self.queue.remove(p)) {
+            self.messages -= 1;
+            self.bytes -= m.len();
+            self.counts.dropped += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Cause;
+    use std::time::Duration;
+
+    fn text(e: Option<Event>) -> String {
+        match e {
+            Some(Event::Message(m)) => m.as_text().unwrap().to_owned(),
+            Some(Event::Disconnected(d)) => format!("<{:?}>", d.cause()),
+            None => "-".into(),
+        }
+    }
+
+    fn push(ib: &Inbox, items: &[&str]) {
+        let mut v: Vec<Message> = items.iter().map(|s| Message::text(*s)).collect();
+        ib.push_all(&mut v);
+    }
+
+    #[test]
+    fn drop_oldest_by_count() {
+        let ib = Inbox::new(3, 1 << 20);
+        push(&ib, &["1", "2", "3", "4", "5"]);
+        let c = ib.counts();
+        assert_eq!((c.received, c.dropped, c.queued), (5, 2, 3));
+        let got: Vec<String> = (0..4).map(|_| text(ib.pop(Wait::Never))).collect();
+        assert_eq!(got, ["3", "4", "5", "-"]);
+    }
+
+    #[test]
+    fn drop_oldest_by_bytes() {
+        let ib = Inbox::new(100, 10);
+        push(&ib, &["aaaa", "bbbb", "cccc"]); // 12 bytes > 10: "aaaa" goes
+        let c = ib.counts();
+        assert_eq!((c.dropped, c.queued, c.queued_bytes), (1, 2, 8));
+        // a message bigger than the whole capacity is kept alone
+        push(&ib, &["0123456789abc"]);
+        assert_eq!(ib.counts().dropped, 3);
+        assert_eq!(text(ib.pop(Wait::Never)), "0123456789abc");
+    }
+
+    #[test]
+    fn markers_are_ordered_and_never_dropped() {
+        let ib = Inbox::new(2, 1 << 20);
+        push(&ib, &["a", "b"]);
+        ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
+        push(&ib, &["c", "d", "e"]);
+        // a, b, c dropped (oldest messages); the marker stays in place
+        let got: Vec<String> = (0..4).map(|_| text(ib.pop(Wait::Never))).collect();
+        assert_eq!(got, ["<Eof>", "d", "e", "-"]);
+        assert_eq!(ib.counts().dropped, 3);
+    }
+
+    #[test]
+    fn terminal_repeats_after_messages() {
+        let ib = Inbox::new(10, 1 << 20);
+        push(&ib, &["a"]);
+        ib.lost(Disconnect::new(Cause::Io, "reset"), true);
+        assert_eq!(text(ib.pop(Wait::Forever)), "a");
+        for _ in 0..3 {
+            assert_eq!(text(ib.pop(Wait::Forever)), "<Io>");
+            assert_eq!(text(ib.pop(Wait::Never)), "<Io>");
+            assert_eq!(text(ib.pop_latest()), "<Io>");
+        }
+    }
+
+    #[test]
+    fn latest_discards_and_counts() {
+        let ib = Inbox::new(10, 1 << 20);
+        assert_eq!(text(ib.pop_latest()), "-");
+        push(&ib, &["a", "b"]);
+        ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
+        push(&ib, &["c"]);
+        assert_eq!(text(ib.pop_latest()), "c");
+        assert_eq!(ib.counts().discarded, 2);
+        assert_eq!(text(ib.pop(Wait::Never)), "-");
+        push(&ib, &["x"]);
+        ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
+        assert_eq!(text(ib.pop_latest()), "<Eof>");
+        assert_eq!(ib.counts().queued, 0);
+    }
+
+    #[test]
+    fn wait_until_times_out() {
+        let ib = Inbox::new(10, 100);
+        let t = Instant::now();
+        assert!(ib.pop(Wait::Until(t + Duration::from_millis(30))).is_none());
+        assert!(t.elapsed() >= Duration::from_millis(30));
+    }
+}

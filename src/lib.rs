@@ -1,0 +1,127 @@
+//! # wsdial
+//!
+//! A blocking WebSocket client for threaded programs that do not want async:
+//! one string becomes a live, self-healing connection whose background thread
+//! keeps reading into a bounded buffer, and the program reads it when it likes.
+//!
+//! ```no_run
+//! use wsdial::Event;
+//! use std::time::Duration;
+//!
+//! let conn = wsdial::dial(
+//!     r#"wss://ws.okx.com:8443/ws/v5/public|reconnect=true&payload={"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"}]}"#,
+//! )?;
+//! loop {
+//!     match conn.read_timeout(Duration::from_secs(5)) {
+//!         Some(Event::Message(m)) => println!("{}", m.as_text().unwrap_or("<binary>")),
+//!         Some(Event::Disconnected(why)) => eprintln!("lost: {why}; reconnecting"),
+//!         None => { conn.write("ping"); }
+//!     }
+//! }
+//! # Ok::<(), wsdial::Error>(())
+//! ```
+//!
+//! ## The address
+//!
+//! `scheme://host[:port][/path][?query] | key=value & key=value …`
+//!
+//! The URL is kept byte for byte. If the options contain `|`, write `||` as the
+//! separator. Values may contain `=`, raw JSON, base64 (`+` stays `+`), and URLs
+//! with their own `&`: an `&` only separates when a known key and `=` follow it
+//! (inside plain words, any `key=`). Percent-encoded values are decoded. An
+//! unknown key or a bad value is an [`Error`] that names it and says what is
+//! accepted, with the nearest known key as a suggestion.
+//!
+//! | key (aliases) | values | default | meaning |
+//! |---|---|---|---|
+//! | `compress` | `gzip`, `gzip_raw`, `deflate` (`flate`), `zlib`, `auto` | none | application-level compression of binary frames (not yet available: refused) |
+//! | `mode` | `recv`, `send`, `dual` | `recv` | which direction `compress` applies to |
+//! | `reconnect` | `true`/`false` | `false` | reconnect by itself after a lost connection |
+//! | `interval` | ms | `1000` | wait before a reconnect attempt |
+//! | `max_interval` | ms | = `interval` | back off exponentially (doubling, jitter) up to this cap |
+//! | `retry` | count | `0` = unlimited | failed reconnect attempts in a row before giving up |
+//! | `payload` | text; may repeat | none | sent after every successful connect, in order |
+//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (not yet available: refused, never bypassed) |
+//! | `header` (`headers`) | `Name: Value`; may repeat | none | extra handshake headers |
+//! | `protocol` | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is [`Conn::protocol`] |
+//! | `insecure` (`insecureSkipVerify`) | `true`/`false` | `false` | skip TLS certificate checks (tests only) |
+//! | `ca` | path to a PEM file | none | trust these roots as well as the system's |
+//! | `ping` (`pingInterval`) | ms | `0` = off | send a keepalive every N ms |
+//! | `ping_msg` (`pingMessage`) | text | none | send this text as the keepalive instead of a protocol Ping |
+//! | `idle` | ms | `0` = off | nothing received for N ms means the connection is dead |
+//! | `qsize` | count | `2000` | receive buffer capacity, messages |
+//! | `qbytes` | bytes | `16777216` | receive buffer capacity, bytes |
+//! | `maxsize` | bytes | `67108864` | largest inbound message accepted |
+//! | `timeout` | ms | `10000` | dial deadline: DNS, TCP, proxy, TLS and handshake together |
+//! | `local_ip` | IP | none | bind the local end |
+//! | `enableCompression` | `true`/`false` | `false` | permessage-deflate (not yet available: `true` is refused) |
+//!
+//! ## Reading
+//!
+//! | buffer state | [`read`](Conn::read) | [`read_timeout`](Conn::read_timeout) | [`try_read`](Conn::try_read) (`read(-1)`) | [`read_latest`](Conn::read_latest) (`read(-2)`) |
+//! |---|---|---|---|---|
+//! | has messages | oldest, at once | oldest, at once | oldest, at once | newest, at once; older discarded |
+//! | empty | blocks until a message or a disconnect | waits up to the time, else `None` | `None`, at once | `None`, at once |
+//! | connection lost | `Disconnected` | `Disconnected` | `Disconnected` | `Disconnected` |
+//!
+//! [`Conn::read_ms`] takes the FMZ numbers (`0`, `ms`, `-1`, `-2`). The buffer
+//! holds `qsize` messages and `qbytes` bytes; when full, the oldest message is
+//! dropped and counted in [`Stats::dropped`]. [`Event::Disconnected`] arrives once
+//! per lost connection, after every message that arrived before the loss; without
+//! `reconnect` every later read returns it again. [`select`] waits on several
+//! connections at once.
+//!
+//! ## Writing and closing
+//!
+//! [`Conn::write`] hands a message to the background thread and returns at once
+//! (its length, or 0 when there is no live connection), even while another
+//! thread is blocked in `read`. [`Conn::close`] sends a close frame, stops
+//! reconnecting and wakes blocked readers; dropping the `Conn` does the same.
+//!
+//! ## How it works
+//!
+//! ```text
+//! address.rs   &str -> Address { Target, options }    (pure)
+//! transport/   TCP (deadline, local_ip, NODELAY) -> TLS (native-tls)
+//! link/        WebSocket handshake + non-blocking framing (tungstenite)
+//! worker.rs    one thread per connection: waits for readiness (mio) on the socket
+//!              or a waker; reads, answers pings, writes, reconnects
+//! inbox.rs     bounded, drop-oldest, disconnect markers in order
+//! conn.rs      read / read_timeout / try_read / read_latest / write / close
+//! ```
+//!
+//! The worker never blocks on the socket: it sleeps in `epoll` until the socket
+//! is readable or writable, or the program queued a write. An idle connection
+//! without `ping` or `idle` never wakes up, and a write never waits for inbound
+//! traffic.
+//!
+//! ## Logging
+//!
+//! Disconnects, reconnect attempts and successes go to the [`log`] crate under
+//! the `wsdial` target: `warn` for losses and failed attempts, `info` for
+//! attempts and successes, `error` when reconnecting gives up.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod address;
+mod conn;
+mod dialer;
+mod error;
+mod inbox;
+mod link;
+mod message;
+mod options;
+mod proxy;
+mod select;
+mod transport;
+mod worker;
+
+pub use address::{Address, Scheme, Target};
+pub use conn::{Conn, Stats};
+pub use dialer::{dial, dial_timeout, Dialer};
+pub use error::{Error, ErrorKind};
+pub use message::{Cause, Disconnect, Event, Message};
+pub use options::{Compression, Mode, Options};
+pub use proxy::{Proxy, ProxyKind};
+pub use select::select;

@@ -1,0 +1,69 @@
+//! A link is one live connection of any scheme, driven by the worker without
+//! blocking: it reads what has arrived, buffers what is sent, and flushes when
+//! the socket lets it. One worker serves every scheme through this trait.
+
+pub(crate) mod ws;
+
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use crate::address::Scheme;
+use crate::error::{Error, ErrorKind};
+use crate::message::{Disconnect, Message};
+use crate::transport::Plan;
+
+/// Dials one connection of the plan's scheme, handshake included, before `deadline`.
+pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<dyn Link>, Error> {
+    match plan.target.scheme() {
+        Scheme::Ws | Scheme::Wss => Ok(Box::new(ws::WsLink::dial(plan, deadline)?)),
+        s => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("{s}:// is not supported yet"),
+        )),
+    }
+}
+
+/// A message queued by the program.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl Outgoing {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Outgoing::Text(s) => s.len(),
+            Outgoing::Binary(b) => b.len(),
+        }
+    }
+}
+
+/// What one non-blocking read gave.
+pub(crate) enum Incoming {
+    /// A message for the inbox.
+    Message(Message),
+    /// Traffic that is not a message (a ping, a pong): the peer is alive.
+    Control,
+    /// Nothing more until the socket is readable again.
+    WouldBlock,
+}
+
+pub(crate) trait Link: Send {
+    /// The socket to wait on.
+    fn fd(&self) -> RawFd;
+    /// Reads the next item without blocking.
+    fn read(&mut self) -> Result<Incoming, Disconnect>;
+    /// Buffers a message for sending; `flush` pushes it out.
+    fn send(&mut self, m: Outgoing) -> Result<(), Disconnect>;
+    /// Writes buffered output; `Ok(true)` when all of it went out.
+    fn flush(&mut self) -> Result<bool, Disconnect>;
+    /// Sends a keepalive: a protocol ping, or `text` as a message when given.
+    fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect>;
+    /// Starts an orderly close (a close frame for WebSocket).
+    fn close(&mut self) -> Result<(), Disconnect>;
+    /// The subprotocol the peer agreed to, for WebSocket.
+    fn protocol(&self) -> Option<&str> {
+        None
+    }
+}

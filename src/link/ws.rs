@@ -1,0 +1,204 @@
+//! The WebSocket link: tungstenite over a [`Stream`], handshake included.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::HandshakeError;
+use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
+
+use super::{Incoming, Link, Outgoing};
+use crate::error::{Error, ErrorKind};
+use crate::message::{Cause, Disconnect, Message};
+use crate::transport::{Plan, Stream};
+
+pub(crate) struct WsLink {
+    ws: WebSocket<Stream>,
+    protocol: Option<String>,
+}
+
+impl WsLink {
+    /// Opens the stream and runs the WebSocket handshake, all before `deadline`.
+    pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<WsLink, Error> {
+        let url = plan.target.url();
+        let mut req = url.into_client_request().map_err(|e| {
+            Error::address(None, format!("`{url}` is not a valid WebSocket URL: {e}"))
+        })?;
+        let h = req.headers_mut();
+        for (name, value) in &plan.options.headers {
+            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Error::address(
+                    Some("header"),
+                    format!("`{name}` is not a valid header name"),
+                )
+            })?;
+            let v = HeaderValue::from_str(value).map_err(|_| {
+                Error::address(
+                    Some("header"),
+                    format!("`{value}` is not a valid header value"),
+                )
+            })?;
+            h.insert(n, v);
+        }
+        if !plan.options.protocols.is_empty() {
+            let v = HeaderValue::from_str(&plan.options.protocols.join(", "))
+                .map_err(|_| Error::address(Some("protocol"), "not a valid subprotocol list"))?;
+            h.insert("Sec-WebSocket-Protocol", v);
+        }
+        let stream = plan.open(deadline)?;
+        let max = Some(plan.options.maxsize);
+        let config = WebSocketConfig::default()
+            .max_message_size(max)
+            .max_frame_size(max)
+            .write_buffer_size(0);
+        let (mut ws, resp) =
+            match tungstenite::client::client_with_config(req, stream, Some(config)) {
+                Ok(ok) => ok,
+                Err(HandshakeError::Interrupted(_)) => {
+                    return Err(
+                        Error::new(ErrorKind::Handshake, format!("{url}: timed out")).timed_out(),
+                    )
+                }
+                Err(HandshakeError::Failure(e)) => return Err(handshake_error(url, e)),
+            };
+        ws.get_mut().finish_dial()?;
+        let protocol = resp
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(WsLink { ws, protocol })
+    }
+}
+
+fn handshake_error(url: &str, e: tungstenite::Error) -> Error {
+    use tungstenite::Error as E;
+    match e {
+        E::Http(resp) => {
+            let status = resp.status();
+            let body = resp
+                .body()
+                .as_deref()
+                .map(|b| {
+                    String::from_utf8_lossy(&b[..b.len().min(200)])
+                        .trim()
+                        .to_owned()
+                })
+                .filter(|b| !b.is_empty())
+                .map(|b| format!(" ({b})"))
+                .unwrap_or_default();
+            Error::new(
+                ErrorKind::Handshake,
+                format!(
+                    "{url}: server answered HTTP {status} instead of 101 Switching Protocols{body}"
+                ),
+            )
+            .with_status(status.as_u16())
+        }
+        E::Io(io) => Error::io(ErrorKind::Handshake, url, io),
+        E::Url(u) => Error::address(None, format!("`{url}`: {u}")),
+        other => Error::new(ErrorKind::Handshake, format!("{url}: {other}")).with_source(other),
+    }
+}
+
+/// What a tungstenite error means for the connection.
+fn lost(e: tungstenite::Error) -> Disconnect {
+    use tungstenite::Error as E;
+    match e {
+        E::ConnectionClosed | E::AlreadyClosed => Disconnect::new(Cause::Eof, "connection closed"),
+        E::Io(io) => match io.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                Disconnect::new(Cause::Eof, "peer closed the connection")
+            }
+            _ => Disconnect::new(Cause::Io, format!("i/o error: {io}")),
+        },
+        E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Disconnect::new(
+            Cause::Eof,
+            "peer closed the connection without a close frame",
+        ),
+        E::Capacity(c) => Disconnect::new(Cause::Protocol, format!("message over maxsize: {c}")),
+        E::Utf8(s) => Disconnect::new(
+            Cause::Protocol,
+            format!("invalid UTF-8 in a text message: {s}"),
+        ),
+        other => Disconnect::new(Cause::Protocol, format!("protocol error: {other}")),
+    }
+}
+
+fn would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl Link for WsLink {
+    fn fd(&self) -> RawFd {
+        self.ws.get_ref().as_raw_fd()
+    }
+
+    fn read(&mut self) -> Result<Incoming, Disconnect> {
+        match self.ws.read() {
+            Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::from_utf8(t))),
+            Ok(WsMessage::Binary(b)) => Ok(Incoming::Message(Message::from_bytes(b))),
+            Ok(WsMessage::Ping(_)) => {
+                // The pong is queued by tungstenite; send it now, not after the burst.
+                self.flush()?;
+                Ok(Incoming::Control)
+            }
+            Ok(WsMessage::Pong(_)) | Ok(WsMessage::Frame(_)) => Ok(Incoming::Control),
+            Ok(WsMessage::Close(frame)) => {
+                let _ = self.flush();
+                Err(match frame {
+                    Some(f) => Disconnect::closed(f.code.into(), &f.reason),
+                    None => Disconnect::closed(1005, ""),
+                })
+            }
+            Err(e) if would_block(&e) => Ok(Incoming::WouldBlock),
+            Err(e) => Err(lost(e)),
+        }
+    }
+
+    fn send(&mut self, m: Outgoing) -> Result<(), Disconnect> {
+        let msg = match m {
+            Outgoing::Text(s) => WsMessage::Text(s.into()),
+            Outgoing::Binary(b) => WsMessage::Binary(b.into()),
+        };
+        match self.ws.write(msg) {
+            Ok(()) => Ok(()),
+            Err(e) if would_block(&e) => Ok(()),
+            Err(e) => Err(lost(e)),
+        }
+    }
+
+    fn flush(&mut self) -> Result<bool, Disconnect> {
+        match self.ws.flush() {
+            Ok(()) => Ok(true),
+            Err(e) if would_block(&e) => Ok(false),
+            Err(e) => Err(lost(e)),
+        }
+    }
+
+    fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {
+        match text {
+            Some(t) => self.send(Outgoing::Text(t.to_owned())),
+            None => match self.ws.write(WsMessage::Ping(Default::default())) {
+                Ok(()) => Ok(()),
+                Err(e) if would_block(&e) => Ok(()),
+                Err(e) => Err(lost(e)),
+            },
+        }
+    }
+
+    fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    fn close(&mut self) -> Result<(), Disconnect> {
+        match self.ws.close(None) {
+            Ok(()) => Ok(()),
+            Err(e) if would_block(&e) => Ok(()),
+            Err(e) => Err(lost(e)),
+        }
+    }
+}

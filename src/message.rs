@@ -1,0 +1,250 @@
+//! What a read returns: a [`Message`], or the news that the connection was lost.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tungstenite::{Bytes, Utf8Bytes};
+
+/// One received message. Text and binary are kept apart; binary data is never
+/// altered (no lossy UTF-8 conversion), whatever it contains.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message(Repr);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Repr {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl Message {
+    /// A text message.
+    pub fn text(s: impl Into<String>) -> Message {
+        Message(Repr::Text(Utf8Bytes::from(s.into())))
+    }
+
+    /// A binary message.
+    pub fn binary(b: impl Into<Vec<u8>>) -> Message {
+        Message(Repr::Binary(Bytes::from(b.into())))
+    }
+
+    pub(crate) fn from_utf8(t: Utf8Bytes) -> Message {
+        Message(Repr::Text(t))
+    }
+
+    pub(crate) fn from_bytes(b: Bytes) -> Message {
+        Message(Repr::Binary(b))
+    }
+
+    /// True for a text message (a WebSocket text frame, or inflated data that is UTF-8).
+    pub fn is_text(&self) -> bool {
+        matches!(self.0, Repr::Text(_))
+    }
+
+    /// True for a binary message.
+    pub fn is_binary(&self) -> bool {
+        !self.is_text()
+    }
+
+    /// The text, for a text message; `None` for binary data.
+    pub fn as_text(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Text(t) => Some(t.as_str()),
+            Repr::Binary(_) => None,
+        }
+    }
+
+    /// The bytes of the message, text or binary.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Text(t) => t.as_bytes(),
+            Repr::Binary(b) => b,
+        }
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// True when the message has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self.0 {
+            Repr::Text(t) => Bytes::from(t).into(),
+            Repr::Binary(b) => b.into(),
+        }
+    }
+
+    /// The text for a text message; the message back for binary data.
+    pub fn into_text(self) -> Result<String, Message> {
+        match self.0 {
+            Repr::Text(t) => Ok(t.as_str().to_owned()),
+            Repr::Binary(_) => Err(self),
+        }
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MAX: usize = 64;
+        match &self.0 {
+            Repr::Text(t) => {
+                let s = t.as_str();
+                let cut = s.char_indices().nth(MAX).map_or(s.len(), |(i, _)| i);
+                if cut < s.len() {
+                    write!(f, "Text({:?}… {} bytes)", &s[..cut], s.len())
+                } else {
+                    write!(f, "Text({s:?})")
+                }
+            }
+            Repr::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
+        }
+    }
+}
+
+/// Why a connection was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cause {
+    /// The peer sent a WebSocket close frame (see [`Disconnect::close_code`]).
+    ClosedByPeer,
+    /// The peer closed the stream without a close frame.
+    Eof,
+    /// An I/O error: reset, broken pipe, …
+    Io,
+    /// The peer broke the protocol (bad frame, bad UTF-8, message over `maxsize` …).
+    Protocol,
+    /// Nothing was received for the `idle` time.
+    Idle,
+    /// The program called [`Conn::close`](crate::Conn::close) (or dropped the connection).
+    ClosedByUser,
+    /// Reconnecting gave up after `retry` failed attempts.
+    GaveUp,
+}
+
+/// A lost connection: the cause, the close code where the peer sent one, and the details.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Disconnect(Arc<DisconnectInner>);
+
+#[derive(PartialEq, Eq)]
+struct DisconnectInner {
+    cause: Cause,
+    code: Option<u16>,
+    detail: String,
+}
+
+impl Disconnect {
+    pub(crate) fn new(cause: Cause, detail: impl Into<String>) -> Disconnect {
+        Disconnect(Arc::new(DisconnectInner {
+            cause,
+            code: None,
+            detail: detail.into(),
+        }))
+    }
+
+    pub(crate) fn closed(code: u16, reason: &str) -> Disconnect {
+        Disconnect(Arc::new(DisconnectInner {
+            cause: Cause::ClosedByPeer,
+            code: Some(code),
+            detail: format!(
+                "peer closed with code {code}{}{reason}",
+                if reason.is_empty() { "" } else { ": " }
+            ),
+        }))
+    }
+
+    /// Why the connection was lost.
+    pub fn cause(&self) -> Cause {
+        self.0.cause
+    }
+
+    /// The close code the peer sent, for [`Cause::ClosedByPeer`].
+    pub fn close_code(&self) -> Option<u16> {
+        self.0.code
+    }
+
+    /// A human-readable description.
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
+}
+
+impl fmt::Display for Disconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.detail)
+    }
+}
+
+impl fmt::Debug for Disconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Disconnect({:?}: {})", self.0.cause, self.0.detail)
+    }
+}
+
+/// What a read returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A message, in arrival order.
+    Message(Message),
+    /// The connection was lost (the model platform's empty string). Arrives once
+    /// per lost connection, after every message that arrived before the loss.
+    /// Without `reconnect` it is returned again by every later read.
+    Disconnected(Disconnect),
+}
+
+impl Event {
+    /// The message, if this is one.
+    pub fn message(&self) -> Option<&Message> {
+        match self {
+            Event::Message(m) => Some(m),
+            Event::Disconnected(_) => None,
+        }
+    }
+
+    /// The message, if this is one, owned.
+    pub fn into_message(self) -> Option<Message> {
+        match self {
+            Event::Message(m) => Some(m),
+            Event::Disconnected(_) => None,
+        }
+    }
+
+    /// True for [`Event::Disconnected`].
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, Event::Disconnected(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_is_never_mangled() {
+        let raw = vec![0xff, 0x00, 0xc3, 0x28, b'a'];
+        let m = Message::binary(raw.clone());
+        assert_eq!((m.as_text(), m.as_bytes()), (None, &raw[..]));
+        assert_eq!(m.into_bytes(), raw);
+    }
+
+    #[test]
+    fn text_views() {
+        let m = Message::text("héllo");
+        assert_eq!(
+            (m.as_text(), m.len(), m.is_text()),
+            (Some("héllo"), 6, true)
+        );
+        assert_eq!(m.clone().into_text().unwrap(), "héllo");
+        assert_eq!(m.into_bytes(), "héllo".as_bytes());
+    }
+
+    #[test]
+    fn debug_is_short() {
+        let m = Message::text("x".repeat(1000));
+        assert!(format!("{m:?}").len() < 100);
+    }
+}
