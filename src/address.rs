@@ -146,18 +146,19 @@ impl Target {
             Some(h) => h.to_string(),
             None => return Err(Error::address(None, format!("`{url}` has no host"))),
         };
-        let port =
-            match (parsed.port(), scheme) {
-                (Some(p), _) => p,
-                (None, Scheme::Ws) => 80,
-                (None, Scheme::Wss) => 443,
-                (None, _) => return Err(Error::address(
+        let port = match (parsed.port(), scheme) {
+            (Some(p), _) => p,
+            (None, Scheme::Ws) => 80,
+            (None, Scheme::Wss) => 443,
+            (None, _) => {
+                return Err(Error::address(
                     None,
                     format!(
                         "`{url}` has no port; {scheme}:// needs one, as in {scheme}://host:port"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         Ok(Target {
             scheme,
             url: url.to_owned(),

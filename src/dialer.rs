@@ -210,17 +210,61 @@ impl fmt::Debug for Dialer {
     }
 }
 
-/// Refuses what this build cannot do, instead of ignoring it.
+/// Refuses what this build cannot do, and options that do not apply to the
+/// scheme, instead of ignoring them.
 fn check(target: &Target, o: &Options) -> Result<(), Error> {
-    let unsupported = |what: &str| Err(Error::new(ErrorKind::Unsupported, what.to_owned()));
+    let scheme = target.scheme();
     if o.enable_compression {
-        return unsupported("enableCompression=true (permessage-deflate) is not supported yet");
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "enableCompression=true (permessage-deflate) is not supported yet",
+        ));
     }
     if let Some(c) = o.compress {
-        return unsupported(&format!("compress={} is not supported yet", c.as_str()));
+        if scheme.is_websocket() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("compress={} is not supported yet", c.as_str()),
+            ));
+        }
     }
-    if !matches!(target.scheme(), Scheme::Ws | Scheme::Wss) {
-        return unsupported(&format!("{}:// is not supported yet", target.scheme()));
+    let not_for = |key: &str, applies: &str| {
+        Err(Error::address(
+            Some(key),
+            format!("option `{key}` does not apply to {scheme}://; it applies to {applies}"),
+        ))
+    };
+    if !scheme.is_websocket() {
+        let ws_only = [
+            ("compress", o.compress.is_some()),
+            ("mode", o.mode != Mode::Recv),
+            ("protocol", !o.protocols.is_empty()),
+            ("header", !o.headers.is_empty()),
+            ("ping", o.ping.is_some() && o.ping_msg.is_none()),
+        ];
+        if let Some((key, _)) = ws_only.iter().find(|(_, set)| *set) {
+            return not_for(key, "ws:// and wss://");
+        }
+    }
+    if o.ping_msg.is_some() && o.ping.is_none() {
+        return Err(Error::address(
+            Some("ping_msg"),
+            "option `ping_msg` needs `ping` (the period in ms) as well",
+        ));
+    }
+    if !scheme.is_tls() {
+        if o.insecure {
+            return not_for("insecure", "wss:// and tls://");
+        }
+        if o.ca.is_some() {
+            return not_for("ca", "wss:// and tls://");
+        }
+    }
+    if o.proxy.is_some() && matches!(scheme, Scheme::Udp | Scheme::Unix) {
+        return not_for("proxy", "ws://, wss://, tcp:// and tls://");
+    }
+    if o.local_ip.is_some() && scheme == Scheme::Unix {
+        return not_for("local_ip", "network schemes");
     }
     Ok(())
 }

@@ -2,13 +2,14 @@
 //! blocking: it reads what has arrived, buffers what is sent, and flushes when
 //! the socket lets it. One worker serves every scheme through this trait.
 
+pub(crate) mod raw;
 pub(crate) mod ws;
 
 use std::os::fd::RawFd;
 use std::time::Instant;
 
 use crate::address::Scheme;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::message::{Disconnect, Message};
 use crate::transport::Plan;
 
@@ -16,10 +17,10 @@ use crate::transport::Plan;
 pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<dyn Link>, Error> {
     match plan.target.scheme() {
         Scheme::Ws | Scheme::Wss => Ok(Box::new(ws::WsLink::dial(plan, deadline)?)),
-        s => Err(Error::new(
-            ErrorKind::Unsupported,
-            format!("{s}:// is not supported yet"),
-        )),
+        Scheme::Tcp | Scheme::Tls | Scheme::Unix => {
+            Ok(Box::new(raw::RawLink::dial_stream(plan, deadline)?))
+        }
+        Scheme::Udp => Ok(Box::new(raw::RawLink::dial_udp(plan, deadline)?)),
     }
 }
 

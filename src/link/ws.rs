@@ -195,7 +195,11 @@ impl Link for WsLink {
     }
 
     fn close(&mut self) -> Result<(), Disconnect> {
-        match self.ws.close(None) {
+        let normal = tungstenite::protocol::CloseFrame {
+            code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+            reason: "".into(),
+        };
+        match self.ws.close(Some(normal)) {
             Ok(()) => Ok(()),
             Err(e) if would_block(&e) => Ok(()),
             Err(e) => Err(lost(e)),

@@ -45,7 +45,8 @@ fn pem_certificates(pem: &[u8]) -> Result<Vec<Certificate>, String> {
             .ok_or("a certificate has no END line")?
             + start
             + END.len();
-        let cert = Certificate::from_pem(rest[start..end].as_bytes()).map_err(|e| e.to_string())?;
+        let cert =
+            Certificate::from_pem(&rest.as_bytes()[start..end]).map_err(|e| e.to_string())?;
         out.push(cert);
         rest = &rest[end..];
     }

@@ -1,0 +1,61 @@
+//! Third-party peers installed by `scripts/peers` under `.peers/`.
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under `.peers/`; fails the test with the fix when the peers are missing.
+pub fn peer_path(rel: &str) -> PathBuf {
+    let p = root().join(".peers").join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/peers (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// A peer process; killed when dropped.
+pub struct Peer {
+    child: Child,
+    pub port: u16,
+}
+
+impl Peer {
+    /// Starts a program that prints its port on its first stdout line.
+    pub fn start(mut cmd: Command) -> Peer {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start peer");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("peer printed {line:?}, not a port"));
+        Peer { child, port }
+    }
+
+    /// The Python `websockets` server of tests/peers/ws_server.py.
+    pub fn python_ws(args: &[&str]) -> Peer {
+        let mut cmd = Command::new(peer_path("venv/bin/python"));
+        cmd.arg(root().join("tests/peers/ws_server.py")).args(args);
+        Peer::start(cmd)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

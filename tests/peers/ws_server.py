@@ -1,0 +1,59 @@
+"""A real third-party WebSocket server (the `websockets` package) for wsdial's tests.
+
+usage: ws_server.py [--tls CERT KEY] [--ping SECONDS]
+Binds 127.0.0.1:0 and prints the port on the first line of stdout. On every
+connection it first sends a JSON hello describing what it received (path,
+headers, agreed subprotocol), then echoes every message, text as text and
+binary as binary. `--ping S` makes it ping every S seconds and drop clients
+that do not answer within S seconds.
+"""
+import asyncio
+import json
+import ssl
+import sys
+
+from websockets.asyncio.server import serve
+
+
+async def handler(ws):
+    hello = {
+        "type": "hello",
+        "path": ws.request.path,
+        "headers": {k.lower(): v for k, v in ws.request.headers.raw_items()},
+        "subprotocol": ws.subprotocol,
+    }
+    await ws.send(json.dumps(hello))
+    async for msg in ws:
+        await ws.send(msg)
+
+
+def select_subprotocol(connection, offered):
+    """Agree to the first known subprotocol offered; none offered is fine too."""
+    for p in offered:
+        if p in ("zigquant-v2", "json"):
+            return p
+    return None
+
+
+async def main():
+    args = sys.argv[1:]
+    ctx = None
+    ping = None
+    while args:
+        a = args.pop(0)
+        if a == "--tls":
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(args.pop(0), args.pop(0))
+        elif a == "--ping":
+            ping = float(args.pop(0))
+    async with serve(
+        handler, "127.0.0.1", 0, ssl=ctx, select_subprotocol=select_subprotocol,
+        ping_interval=ping, ping_timeout=ping, max_size=64 * 1024 * 1024,
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(port, flush=True)
+        # Ends when the test closes stdin (or the test process dies).
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+asyncio.run(main())
