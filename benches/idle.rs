@@ -1,0 +1,141 @@
+//! Idle cost and idle write latency: `cargo bench --bench idle`.
+//!
+//! * write round trip on an idle connection (echo server on loopback), wsdial vs a
+//!   plain blocking tungstenite client in the same run (the baseline);
+//! * how long `Conn::write` itself takes to return;
+//! * wake-ups of the worker thread over an idle period: its voluntary context
+//!   switches (from /proc/self/task/TID/status) and CPU time.
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+fn echo_server() -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = s.set_nodelay(true);
+                let mut ws = tungstenite::accept(s).unwrap();
+                while let Ok(m) = ws.read() {
+                    if m.is_text() || m.is_binary() {
+                        if ws.send(m).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// (voluntary switches, cpu ticks) of the first thread named `name`.
+fn thread_stats(name: &str) -> Option<(u64, u64)> {
+    for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+            let vol = status
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let ticks = f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?;
+            return Some((vol, ticks));
+        }
+    }
+    None
+}
+
+fn main() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let idle_secs: u64 = std::env::var("IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let addr = echo_server();
+    let gap = Duration::from_millis(1); // the connection goes idle between writes
+
+    // Baseline: plain blocking tungstenite, send then read the echo.
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/"), tcp).unwrap();
+    let mut base = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let t = Instant::now();
+        ws.send(tungstenite::Message::text(format!("order-{i}")))
+            .unwrap();
+        let _ = ws.read().unwrap();
+        base.push(t.elapsed());
+        std::thread::sleep(gap);
+    }
+
+    // wsdial: write from this thread, the echo is read back through the inbox.
+    let conn = wsdial::dial(&format!("ws://{addr}/")).unwrap();
+    let mut rt = Vec::with_capacity(rounds);
+    let mut call = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let t = Instant::now();
+        conn.write(&format!("order-{i}"));
+        call.push(t.elapsed());
+        let _ = conn.read();
+        rt.push(t.elapsed());
+        std::thread::sleep(gap);
+    }
+    let (b50, b99) = (pct(&mut base, 0.5), pct(&mut base, 0.99));
+    let (w50, w99) = (pct(&mut rt, 0.5), pct(&mut rt, 0.99));
+    let (c50, c99) = (pct(&mut call, 0.5), pct(&mut call, 0.99));
+    println!("## idle write round trip (echo on loopback, {rounds} writes, 1 ms apart)\n");
+    println!("| client | p50 µs | p99 µs | p99 / baseline p99 |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| baseline: tungstenite blocking send+read | {:.1} | {:.1} | 1.00 |",
+        us(b50),
+        us(b99)
+    );
+    println!(
+        "| wsdial write + read | {:.1} | {:.1} | {:.2} |",
+        us(w50),
+        us(w99),
+        us(w99) / us(b99)
+    );
+    println!(
+        "| wsdial `write()` call returns | {:.2} | {:.2} | |",
+        us(c50),
+        us(c99)
+    );
+
+    let before = thread_stats("wsdial-worker").expect("worker thread");
+    let t = Instant::now();
+    // Idle: nothing sent, nothing received; this thread waits on the inbox.
+    assert!(conn.read_timeout(Duration::from_secs(idle_secs)).is_none());
+    let after = thread_stats("wsdial-worker").expect("worker thread");
+    println!(
+        "\n## idle connection, no keepalive, {:.1} s\n",
+        t.elapsed().as_secs_f64()
+    );
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| worker voluntary context switches | {} |",
+        after.0 - before.0
+    );
+    println!("| worker CPU ticks (1/100 s) | {} |", after.1 - before.1);
+}
