@@ -17,10 +17,8 @@ fn echo_server() -> std::net::SocketAddr {
                 let _ = s.set_nodelay(true);
                 let mut ws = tungstenite::accept(s).unwrap();
                 while let Ok(m) = ws.read() {
-                    if m.is_text() || m.is_binary() {
-                        if ws.send(m).is_err() {
-                            return;
-                        }
+                    if (m.is_text() || m.is_binary()) && ws.send(m).is_err() {
+                        return;
                     }
                 }
             });
