@@ -45,6 +45,9 @@ pub struct Stats {
     pub dropped: u64,
     /// Messages discarded by [`Conn::read_latest`].
     pub discarded: u64,
+    /// Binary frames that `compress` could not inflate (delivered raw, see
+    /// [`Message::decode_error`](crate::Message::decode_error)).
+    pub undecoded: u64,
     /// Successful reconnects.
     pub reconnects: u64,
     /// Messages written by the program and handed to the socket.
@@ -154,6 +157,7 @@ impl Conn {
             received_bytes: c.received_bytes,
             dropped: c.dropped,
             discarded: c.discarded,
+            undecoded: c.undecoded,
             reconnects: get(&s.reconnects),
             sent: get(&s.sent),
             unsent: get(&s.unsent),

@@ -220,13 +220,14 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             "enableCompression=true (permessage-deflate) is not supported yet",
         ));
     }
-    if let Some(c) = o.compress {
-        if scheme.is_websocket() {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("compress={} is not supported yet", c.as_str()),
-            ));
-        }
+    if o.compress == Some(Compression::Auto) && o.mode != Mode::Recv {
+        return Err(Error::address(
+            Some("compress"),
+            format!(
+                "compress=auto detects the format of received data; with mode={} pick gzip, gzip_raw, deflate or zlib",
+                o.mode.as_str()
+            ),
+        ));
     }
     let not_for = |key: &str, applies: &str| {
         Err(Error::address(

@@ -68,6 +68,7 @@ pub(crate) struct Counts {
     pub received_bytes: u64,
     pub dropped: u64,
     pub discarded: u64,
+    pub undecoded: u64,
     pub queued: usize,
     pub queued_bytes: usize,
 }
@@ -116,6 +117,7 @@ impl Inbox {
             let len = m.len();
             st.counts.received += 1;
             st.counts.received_bytes += len as u64;
+            st.counts.undecoded += u64::from(m.decode_error().is_some());
             while st.messages > 0
                 && (st.messages >= self.max_messages || st.bytes + len > self.max_bytes)
             {

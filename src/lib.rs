@@ -105,6 +105,7 @@
 #![forbid(unsafe_code)]
 
 mod address;
+mod codec;
 mod conn;
 mod dialer;
 mod error;

@@ -14,6 +14,8 @@ pub struct Message(Repr);
 enum Repr {
     Text(Utf8Bytes),
     Binary(Bytes),
+    /// A frame that `compress` could not inflate: its bytes as received, and why.
+    Undecoded(Bytes, Arc<str>),
 }
 
 impl Message {
@@ -35,6 +37,29 @@ impl Message {
         Message(Repr::Binary(b))
     }
 
+    /// Inflated data: text when it is UTF-8, else binary.
+    pub(crate) fn from_inflated(v: Vec<u8>) -> Message {
+        match String::from_utf8(v) {
+            Ok(s) => Message(Repr::Text(Utf8Bytes::from(s))),
+            Err(e) => Message(Repr::Binary(Bytes::from(e.into_bytes()))),
+        }
+    }
+
+    pub(crate) fn undecoded(raw: Bytes, error: String) -> Message {
+        Message(Repr::Undecoded(raw, error.into()))
+    }
+
+    /// For a binary frame that `compress` could not inflate (corrupt, truncated,
+    /// over `maxsize`): why. The message then holds the bytes exactly as
+    /// received, as binary; the connection goes on. Counted in
+    /// [`Stats::undecoded`](crate::Stats::undecoded).
+    pub fn decode_error(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Undecoded(_, e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// True for a text message (a WebSocket text frame, or inflated data that is UTF-8).
     pub fn is_text(&self) -> bool {
         matches!(self.0, Repr::Text(_))
@@ -49,7 +74,7 @@ impl Message {
     pub fn as_text(&self) -> Option<&str> {
         match &self.0 {
             Repr::Text(t) => Some(t.as_str()),
-            Repr::Binary(_) => None,
+            Repr::Binary(_) | Repr::Undecoded(..) => None,
         }
     }
 
@@ -57,7 +82,7 @@ impl Message {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Text(t) => t.as_bytes(),
-            Repr::Binary(b) => b,
+            Repr::Binary(b) | Repr::Undecoded(b, _) => b,
         }
     }
 
@@ -75,7 +100,7 @@ impl Message {
     pub fn into_bytes(self) -> Vec<u8> {
         match self.0 {
             Repr::Text(t) => Bytes::from(t).into(),
-            Repr::Binary(b) => b.into(),
+            Repr::Binary(b) | Repr::Undecoded(b, _) => b.into(),
         }
     }
 
@@ -83,7 +108,7 @@ impl Message {
     pub fn into_text(self) -> Result<String, Message> {
         match self.0 {
             Repr::Text(t) => Ok(t.as_str().to_owned()),
-            Repr::Binary(_) => Err(self),
+            Repr::Binary(_) | Repr::Undecoded(..) => Err(self),
         }
     }
 }
@@ -102,6 +127,7 @@ impl fmt::Debug for Message {
                 }
             }
             Repr::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
+            Repr::Undecoded(b, e) => write!(f, "Undecoded({} bytes: {e})", b.len()),
         }
     }
 }

@@ -11,13 +11,19 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
 
 use super::{Incoming, Link, Outgoing};
+use crate::codec::Codec;
 use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect, Message};
+use crate::options::Mode;
 use crate::transport::{Plan, Stream};
 
 pub(crate) struct WsLink {
     ws: WebSocket<Stream>,
     protocol: Option<String>,
+    /// `compress` for inbound binary frames (`mode=recv|dual`).
+    inflate: Option<Codec>,
+    /// `compress` for outbound messages (`mode=send|dual`).
+    deflate: Option<Codec>,
 }
 
 impl WsLink {
@@ -70,7 +76,14 @@ impl WsLink {
             .get("Sec-WebSocket-Protocol")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(WsLink { ws, protocol })
+        let o = &plan.options;
+        let codec = |on: bool| o.compress.filter(|_| on).map(|c| Codec::new(c, o.maxsize));
+        Ok(WsLink {
+            ws,
+            protocol,
+            inflate: codec(o.mode != Mode::Send),
+            deflate: codec(o.mode != Mode::Recv),
+        })
     }
 }
 
@@ -140,7 +153,16 @@ impl Link for WsLink {
     fn read(&mut self) -> Result<Incoming, Disconnect> {
         match self.ws.read() {
             Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::from_utf8(t))),
-            Ok(WsMessage::Binary(b)) => Ok(Incoming::Message(Message::from_bytes(b))),
+            Ok(WsMessage::Binary(b)) => Ok(Incoming::Message(match &mut self.inflate {
+                None => Message::from_bytes(b),
+                Some(c) => match c.inflate(&b) {
+                    Ok(v) => Message::from_inflated(v),
+                    Err(e) => {
+                        log::warn!("a {}-byte binary frame did not inflate: {e}", b.len());
+                        Message::undecoded(b, e)
+                    }
+                },
+            })),
             Ok(WsMessage::Ping(_)) => {
                 // The pong is queued by tungstenite; send it now, not after the burst.
                 self.flush()?;
@@ -160,9 +182,11 @@ impl Link for WsLink {
     }
 
     fn send(&mut self, m: Outgoing) -> Result<(), Disconnect> {
-        let msg = match m {
-            Outgoing::Text(s) => WsMessage::Text(s.into()),
-            Outgoing::Binary(b) => WsMessage::Binary(b.into()),
+        let msg = match (m, &mut self.deflate) {
+            (Outgoing::Text(s), Some(c)) => WsMessage::Binary(c.deflate(s.as_bytes()).into()),
+            (Outgoing::Binary(b), Some(c)) => WsMessage::Binary(c.deflate(&b).into()),
+            (Outgoing::Text(s), None) => WsMessage::Text(s.into()),
+            (Outgoing::Binary(b), None) => WsMessage::Binary(b.into()),
         };
         match self.ws.write(msg) {
             Ok(()) => Ok(()),
@@ -180,13 +204,15 @@ impl Link for WsLink {
     }
 
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {
-        match text {
-            Some(t) => self.send(Outgoing::Text(t.to_owned())),
-            None => match self.ws.write(WsMessage::Ping(Default::default())) {
-                Ok(()) => Ok(()),
-                Err(e) if would_block(&e) => Ok(()),
-                Err(e) => Err(lost(e)),
-            },
+        // A text keepalive goes out as plain text, never compressed.
+        let msg = match text {
+            Some(t) => WsMessage::Text(t.to_owned().into()),
+            None => WsMessage::Ping(Default::default()),
+        };
+        match self.ws.write(msg) {
+            Ok(()) => Ok(()),
+            Err(e) if would_block(&e) => Ok(()),
+            Err(e) => Err(lost(e)),
         }
     }
 
