@@ -9,10 +9,12 @@ use std::time::Duration;
 use crate::address::{Address, Scheme, Target};
 use crate::conn::Conn;
 use crate::error::{Error, ErrorKind};
+use crate::hooks::{Hooks, Reply};
+use crate::message::Message;
 use crate::options::{Compression, Mode, Options, Setting};
 use crate::proxy::Proxy;
 use crate::transport::Plan;
-use crate::worker::{self, OnConnect};
+use crate::worker;
 
 /// Dials `address` (`URL|key=value&…`) with the default 10 s deadline.
 ///
@@ -48,7 +50,7 @@ pub fn dial_timeout(address: &str, timeout: Duration) -> Result<Conn, Error> {
 #[derive(Clone, Default)]
 pub struct Dialer {
     settings: Vec<Setting>,
-    on_connect: Option<OnConnect>,
+    hooks: Hooks,
 }
 
 impl Dialer {
@@ -175,7 +177,32 @@ impl Dialer {
     where
         F: Fn() -> Vec<String> + Send + Sync + 'static,
     {
-        self.on_connect = Some(Arc::new(f));
+        self.hooks.on_connect = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on the background thread for every inbound message, as it
+    /// arrives, whether or not the program is reading: it may send a reply at
+    /// once and keep the message out of the buffer. A Huobi feed stays up this way
+    /// even when the reader is minutes behind and the buffer is dropping:
+    ///
+    /// ```no_run
+    /// use wsdial::{Dialer, Reply};
+    /// let feed = Dialer::new()
+    ///     .auto_reply(|m| match m.as_text().and_then(|t| t.strip_prefix(r#"{"ping":"#)) {
+    ///         Some(rest) => Reply::Send(format!(r#"{{"pong":{rest}"#)),
+    ///         None => Reply::Pass,
+    ///     })
+    ///     .dial("wss://api.huobi.pro/ws|compress=gzip&reconnect=true")?;
+    /// # Ok::<(), wsdial::Error>(())
+    /// ```
+    ///
+    /// Keep it quick: it runs between reads of the socket.
+    pub fn auto_reply<F>(mut self, f: F) -> Dialer
+    where
+        F: Fn(&Message) -> Reply + Send + Sync + 'static,
+    {
+        self.hooks.auto_reply = Some(Arc::new(f));
         self
     }
 
@@ -196,7 +223,7 @@ impl Dialer {
         check(addr.target(), &options)?;
         let url = addr.target().url().to_owned();
         let plan = Plan::new(addr.target().clone(), options)?;
-        let (shared, handle) = worker::start(plan, self.on_connect.clone())?;
+        let (shared, handle) = worker::start(plan, self.hooks.clone())?;
         Ok(Conn::new(shared, handle, url))
     }
 }
@@ -205,7 +232,8 @@ impl fmt::Debug for Dialer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dialer")
             .field("settings", &self.settings)
-            .field("on_connect", &self.on_connect.is_some())
+            .field("on_connect", &self.hooks.on_connect.is_some())
+            .field("auto_reply", &self.hooks.auto_reply.is_some())
             .finish()
     }
 }

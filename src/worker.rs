@@ -21,6 +21,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::Error;
+use crate::hooks::{Hooks, Reply};
 use crate::inbox::Inbox;
 use crate::link::{self, Incoming, Link, Outgoing};
 use crate::message::{Cause, Disconnect};
@@ -32,9 +33,6 @@ const WAKE: Token = Token(1);
 pub(crate) const CLOSE_LINGER: Duration = Duration::from_millis(1000);
 /// Messages read before the worker looks at the program's queued writes again.
 const BATCH: usize = 64;
-
-/// Builds the messages to send on every connect (`Dialer::on_connect`).
-pub(crate) type OnConnect = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
 
 /// What the program's side (`Conn`) and the worker share.
 pub(crate) struct Shared {
@@ -108,10 +106,7 @@ impl Shared {
 
 /// Dials the first connection in the caller's thread (so its error is the
 /// dial's result), then starts the worker with it.
-pub(crate) fn start(
-    plan: Plan,
-    on_connect: Option<OnConnect>,
-) -> Result<(Arc<Shared>, JoinHandle<()>), Error> {
+pub(crate) fn start(plan: Plan, hooks: Hooks) -> Result<(Arc<Shared>, JoinHandle<()>), Error> {
     let deadline = Instant::now() + plan.options.timeout;
     let first = link::dial(&plan, deadline)?;
     let poll = Poll::new()?;
@@ -136,7 +131,7 @@ pub(crate) fn start(
         shared: shared.clone(),
         seed: seed(&plan),
         plan,
-        on_connect,
+        hooks,
         level: 0,
     };
     let handle = std::thread::Builder::new()
@@ -151,7 +146,7 @@ struct Worker {
     events: Events,
     shared: Arc<Shared>,
     plan: Plan,
-    on_connect: Option<OnConnect>,
+    hooks: Hooks,
     /// Backoff step: the next delay is `interval * 2^level`, capped.
     level: u32,
     seed: u64,
@@ -306,7 +301,7 @@ impl Worker {
 
     /// Sends the on-connect messages, then the payloads, before anything the program queued.
     fn greet(&mut self, link: &mut dyn Link) -> Result<(), Disconnect> {
-        if let Some(f) = &self.on_connect {
+        if let Some(f) = &self.hooks.on_connect {
             for m in f() {
                 link.send(Outgoing::Text(m))?;
             }
@@ -389,6 +384,23 @@ impl Worker {
             match link.read() {
                 Ok(Incoming::Message(m)) => {
                     any = true;
+                    if let Some(f) = &self.hooks.auto_reply {
+                        let (reply, keep) = match f(&m) {
+                            Reply::Pass => (None, true),
+                            Reply::Send(r) => (Some(r), false),
+                            Reply::SendAndKeep(r) => (Some(r), true),
+                            Reply::Skip => (None, false),
+                        };
+                        if let Some(r) = reply {
+                            if let Err(d) = link.send(Outgoing::Text(r)).and_then(|_| link.flush())
+                            {
+                                break Err(d);
+                            }
+                        }
+                        if !keep {
+                            continue;
+                        }
+                    }
                     batch.push(m);
                     if batch.len() >= BATCH {
                         self.shared.inbox.push_all(batch);

@@ -1,0 +1,151 @@
+//! `wsdial`: a websocat-style client for feeds, an address checker, a local
+//! exchange simulator and an offline demo.
+
+mod client;
+mod demo;
+mod parse;
+mod sim;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Dial a WebSocket (or raw socket) feed and print every message as a line.
+///
+/// ADDRESS is a Dial address: URL|key=value&key=value (see `wsdial parse`).
+/// Each stdin line is sent as a message. Exit status: 0 after --count messages or
+/// a normal end, 1 when the dial fails, 2 for bad usage, 3 when --read-timeout
+/// passes with nothing received, 4 when the connection is lost for good.
+#[derive(Parser, Debug)]
+#[command(name = "wsdial", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    client: client::Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the parsed target and every option's effective value as JSON.
+    Parse {
+        /// The Dial address to check.
+        address: String,
+    },
+    /// Run the local exchange simulator on 127.0.0.1.
+    Serve(ServeArgs),
+    /// Start the simulator in-process and watch three feeds heal through drops.
+    Demo {
+        /// How long to run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// The simulator drops every connection after this many seconds.
+        #[arg(long, default_value_t = 7.0)]
+        drop_every: f64,
+    },
+}
+
+/// Options of `wsdial serve`.
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one; the address is printed).
+    #[arg(long, default_value_t = 9001)]
+    port: u16,
+    /// Data messages per second per connection (0 = as fast as possible).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Pad every data message to at least this many bytes.
+    #[arg(long, default_value_t = 0)]
+    size: usize,
+    /// Drop each connection after N data messages.
+    #[arg(long)]
+    drop_after: Option<u64>,
+    /// Drop each connection after it has been up SECS seconds.
+    #[arg(long)]
+    drop_every: Option<f64>,
+    /// Heartbeat period, seconds (Binance Ping, Huobi {"ping": n}).
+    #[arg(long, default_value_t = 5.0)]
+    ping_every: f64,
+    /// Huobi: drop a client that has not answered a ping within SECS.
+    #[arg(long, default_value_t = 10.0)]
+    pong_deadline: f64,
+    /// Exit stream: one exit_signal every N pnl_update messages.
+    #[arg(long, default_value_t = 100)]
+    exit_every: u64,
+}
+
+/// How binary messages are printed.
+#[derive(ValueEnum, Clone, Copy, Debug, Default)]
+pub enum BinaryFormat {
+    /// Base64, one line per message.
+    #[default]
+    Base64,
+    /// Lowercase hex, one line per message.
+    Hex,
+    /// The bytes as they are, then a newline.
+    Raw,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbosity = cli.client.verbose;
+    let level = match verbosity {
+        // The demo prints its own disconnect lines.
+        0 if matches!(cli.command, Some(Command::Demo { .. })) => log::LevelFilter::Error,
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .parse_env("WSDIAL_LOG")
+        .init();
+    let result = match cli.command {
+        Some(Command::Parse { address }) => parse::run(&address),
+        Some(Command::Serve(a)) => serve(a),
+        Some(Command::Demo {
+            seconds,
+            drop_every,
+        }) => demo::run(Duration::from_secs(seconds), secs(drop_every)),
+        None => client::run(cli.client),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("wsdial: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(a: ServeArgs) -> anyhow::Result<u8> {
+    let cfg = sim::SimConfig {
+        rate: a.rate,
+        size: a.size,
+        drop_after: a.drop_after,
+        drop_every: a.drop_every.map(secs),
+        ping_every: secs(a.ping_every),
+        pong_deadline: secs(a.pong_deadline),
+        exit_every: a.exit_every,
+        ..sim::SimConfig::default()
+    };
+    let sim = sim::Sim::start(SocketAddr::from(([127, 0, 0, 1], a.port)), cfg.clone())?;
+    println!("wsdial serve: listening on ws://{}", sim.addr);
+    println!(
+        "  /binance  /huobi  /okx  /exit-stream (x-api-key: {})  /zigquant?token={}  /echo",
+        cfg.api_key, cfg.token
+    );
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    // Serve until killed.
+    loop {
+        std::thread::park();
+    }
+}

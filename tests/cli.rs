@@ -1,0 +1,315 @@
+//! The `wsdial` binary against its own simulator (`wsdial serve`).
+mod common;
+use common::ms;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wsdial"))
+}
+
+/// Runs a command to completion; kills it and fails the test after `limit`.
+fn run(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        let mut w = child.stdin.take().unwrap();
+        w.write_all(input.as_bytes()).unwrap();
+        // keep stdin open: closing it must not end the client
+        std::mem::forget(w);
+    }
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => out,
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("watchdog: {cmd:?} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// `wsdial serve --port 0 …`; killed on drop.
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Serve {
+        let mut child = bin()
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(base.starts_with("ws://127.0.0.1:"), "{line}");
+        Serve { child, base }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout_lines(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn count_prints_n_messages_as_lines() {
+    let s = Serve::start(&["--rate", "500"]);
+    let mut c = bin();
+    c.args([&format!("{}/binance", s.base), "-n", "25", "--no-stdin"]);
+    let o = run(c, None, ms(20_000));
+    assert!(o.status.success(), "{o:?}");
+    let lines = stdout_lines(&o);
+    assert_eq!(lines.len(), 25);
+    for (i, l) in lines.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["seq"], i as u64, "in order, none lost");
+    }
+}
+
+#[test]
+fn send_flags_then_stdin_lines() {
+    let s = Serve::start(&[]);
+    let mut c = bin();
+    c.args([
+        &format!("{}/echo", s.base),
+        "--send",
+        "first",
+        "--send",
+        "{\"a\":\"b=c&d\"}",
+        "-n",
+        "4",
+    ]);
+    let o = run(c, Some("from stdin 1\nfrom stdin 2\n"), ms(20_000));
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        stdout_lines(&o),
+        ["first", "{\"a\":\"b=c&d\"}", "from stdin 1", "from stdin 2"]
+    );
+}
+
+#[test]
+fn binary_messages_as_base64_hex_and_raw() {
+    let s = Serve::start(&["--rate", "200"]);
+    let sub = r#"{"sub":"market.btcusdt.ticker","id":"t"}"#;
+    for fmt in ["base64", "hex", "raw"] {
+        let mut c = bin();
+        // no compress=: the gzip frames arrive as binary and are printed encoded
+        c.args([
+            &format!("{}/huobi", s.base),
+            "--send",
+            sub,
+            "-n",
+            "2",
+            "--no-stdin",
+            "--binary",
+            fmt,
+        ]);
+        let o = run(c, None, ms(20_000));
+        assert!(o.status.success(), "{fmt}: {o:?}");
+        let out = o.stdout;
+        let first_nl = out.iter().position(|&b| b == b'\n').unwrap();
+        assert!(
+            String::from_utf8_lossy(&out[..first_nl]).contains("\"subbed\""),
+            "ack first"
+        );
+        let body = &out[first_nl + 1..out.len() - 1];
+        let gz = match fmt {
+            "base64" => data_encoding::BASE64.decode(body).unwrap(),
+            "hex" => data_encoding::HEXLOWER.decode(body).unwrap(),
+            _ => body.to_vec(),
+        };
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut json)
+            .unwrap();
+        assert!(json.contains("market.btcusdt.ticker"), "{fmt}: {json}");
+    }
+    // with compress=gzip the same feed prints as text
+    let mut c = bin();
+    c.args([
+        &format!("{}/huobi|compress=gzip&payload={sub}", s.base),
+        "-n",
+        "2",
+        "--no-stdin",
+    ]);
+    let o = run(c, None, ms(20_000));
+    assert!(stdout_lines(&o)[1].contains("\"tick\""), "{o:?}");
+}
+
+#[test]
+fn stats_line_on_stderr() {
+    let s = Serve::start(&["--rate", "400"]);
+    let mut c = bin();
+    c.args([
+        &format!("{}/binance", s.base),
+        "-n",
+        "900",
+        "--stats",
+        "--no-stdin",
+    ]);
+    let o = run(c, None, ms(30_000));
+    assert!(o.status.success(), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("msg/s")).collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 5,
+        "one progress line a second: {err}"
+    );
+    assert!(
+        lines[0].contains("dropped 0") && lines[0].contains("reconnects 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_address_and_failed_dial_exit_1_with_the_message() {
+    let mut c = bin();
+    c.arg("ws://127.0.0.1:1/|compres=gzip");
+    let o = run(c, None, ms(10_000));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown option `compres`; did you mean `compress`?"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = bin();
+    c.arg(format!("ws://127.0.0.1:{port}/"));
+    let o = run(c, None, ms(10_000));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("tcp failed: connect 127.0.0.1:"),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn read_timeout_exits_3_and_a_lost_connection_exits_4() {
+    let s = Serve::start(&["--drop-after", "3"]);
+    let mut c = bin();
+    c.args([
+        &format!("{}/okx", s.base),
+        "--read-timeout",
+        "300",
+        "--no-stdin",
+    ]); // okx waits for a subscribe
+    let o = run(c, None, ms(10_000));
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing received for 300 ms"));
+
+    let mut c = bin();
+    c.args([&format!("{}/binance", s.base), "--no-stdin"]);
+    let o = run(c, None, ms(10_000));
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert_eq!(stdout_lines(&o).len(), 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("disconnected"));
+}
+
+#[test]
+fn parse_prints_the_spec_vectors_as_json() {
+    let cases: &[(&str, &str, serde_json::Value)] = &[
+        (
+            r#"wss://ws.backpack.exchange|payload={"method":"SUBSCRIBE","signature":["S2V5=","c2ln+bmF0/w=="]}"#,
+            "/options/payload/0",
+            serde_json::json!(r#"{"method":"SUBSCRIBE","signature":["S2V5=","c2ln+bmF0/w=="]}"#),
+        ),
+        ("wss://real.okex.com:8443/ws/v3|compress=gzip_raw&payload=%7B%22op%22%3A%22subscribe%22%7D", "/options/payload/0", serde_json::json!(r#"{"op":"subscribe"}"#)),
+        (r#"wss://x/ws||payload={"a":"b|c"}&reconnect=true"#, "/options/reconnect", serde_json::json!(true)),
+        (r#"wss://x/ws|payload={"u":"https://a/b?x=1&y=2"}&reconnect=true"#, "/options/payload/0", serde_json::json!(r#"{"u":"https://a/b?x=1&y=2"}"#)),
+        (r#"wss://x/ws|reconnect=true&payload={"p":"100%"}"#, "/options/payload/0", serde_json::json!(r#"{"p":"100%"}"#)),
+        ("wss://x/ws|proxy=socks5://user:p%40ss@127.0.0.1:1080", "/options/proxy/user", serde_json::json!("user")),
+        ("wss://stream.binance.com:9443/stream?streams=btcusdt@aggTrade|reconnect=true", "/target/url", serde_json::json!("wss://stream.binance.com:9443/stream?streams=btcusdt@aggTrade")),
+        ("wss://x/ws", "/options/qsize", serde_json::json!(2000)),
+    ];
+    for (addr, pointer, want) in cases {
+        let mut c = bin();
+        c.args(["parse", addr]);
+        let o = run(c, None, ms(10_000));
+        assert!(o.status.success(), "{addr}: {o:?}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v.pointer(pointer), Some(want), "{addr}");
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("p@ss"),
+            "password hidden"
+        );
+    }
+    for (addr, text) in [
+        ("wss://x/ws|compres=gzip", "did you mean `compress`"),
+        ("wss://x/ws|mode=both", "dual, send, recv"),
+        ("wss://x/ws|interval=abc", "must be milliseconds"),
+    ] {
+        let mut c = bin();
+        c.args(["parse", addr]);
+        let o = run(c, None, ms(10_000));
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(text),
+            "{addr}: {o:?}"
+        );
+    }
+}
+
+#[test]
+fn demo_short_mode_reconnects_and_exits_0() {
+    let mut c = bin();
+    c.args(["demo", "--seconds", "4", "--drop-every", "1.5"]);
+    let o = run(c, None, ms(30_000));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("summary"), "{out}");
+    for feed in ["binance", "huobi", "okx"] {
+        let row = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(feed) && l.split_whitespace().count() == 6)
+            .unwrap();
+        let cols: Vec<u64> = row
+            .split_whitespace()
+            .skip(1)
+            .map(|c| c.parse().unwrap())
+            .collect();
+        assert!(cols[0] > 0, "{feed} received: {row}");
+        assert!(cols[2] >= 1, "{feed} reconnected: {row}");
+        assert_eq!(cols[3], 0, "{feed} gaps: {row}");
+    }
+}
