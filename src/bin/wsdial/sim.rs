@@ -1,3 +1,4 @@
+#![allow(clippy::result_large_err)] // tungstenite's handshake callback returns a large error type
 //! `wsdial serve`: a local exchange simulator on 127.0.0.1.
 //!
 //! | path | behaves like |
