@@ -206,6 +206,28 @@ impl Dialer {
         self
     }
 
+    /// Sends inbound messages for which `f` returns true to a high-priority
+    /// lane: every read takes from it first, and a flood of other messages never
+    /// evicts it (it has its own `qsize`/`qbytes` capacity; the normal lane keeps
+    /// dropping its oldest). For exit signals that must not wait behind, or be
+    /// dropped by, thousands of pnl updates:
+    ///
+    /// ```no_run
+    /// let conn = wsdial::Dialer::new()
+    ///     .priority(|m| m.as_text().is_some_and(|t| t.contains(r#""type":"exit_signal""#)))
+    ///     .dial("wss://stream.example/v1/ws|reconnect=true")?;
+    /// # Ok::<(), wsdial::Error>(())
+    /// ```
+    ///
+    /// A priority message never comes before the disconnect of an earlier connection.
+    pub fn priority<F>(mut self, f: F) -> Dialer
+    where
+        F: Fn(&Message) -> bool + Send + Sync + 'static,
+    {
+        self.hooks.priority = Some(Arc::new(f));
+        self
+    }
+
     /// The options a dial of `address` would use (builder, then address).
     pub fn options_for(&self, address: &Address) -> Options {
         let mut o = Options::default();
@@ -234,6 +256,7 @@ impl fmt::Debug for Dialer {
             .field("settings", &self.settings)
             .field("on_connect", &self.hooks.on_connect.is_some())
             .field("auto_reply", &self.hooks.auto_reply.is_some())
+            .field("priority", &self.hooks.priority.is_some())
             .finish()
     }
 }

@@ -20,10 +20,12 @@ pub enum Reply {
 
 pub(crate) type OnConnect = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
 pub(crate) type AutoReply = Arc<dyn Fn(&Message) -> Reply + Send + Sync>;
+pub(crate) type Priority = Arc<dyn Fn(&Message) -> bool + Send + Sync>;
 
 /// The program's hooks, cloned into every connection a `Dialer` makes.
 #[derive(Clone, Default)]
 pub(crate) struct Hooks {
     pub(crate) on_connect: Option<OnConnect>,
     pub(crate) auto_reply: Option<AutoReply>,
+    pub(crate) priority: Option<Priority>,
 }

@@ -6,6 +6,11 @@
 //! count against the capacity. A connection that will not come back sets the
 //! `terminal` disconnect instead of a marker: once the queue is empty, every read
 //! returns it.
+//!
+//! An optional high-priority lane (`Dialer::priority`) has its own capacity and is
+//! drained first by every read, so a flood of ordinary messages can neither delay
+//! nor evict it. Every item carries the number of the connection it came from, so
+//! a priority message never jumps ahead of an earlier connection's disconnect.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -57,8 +62,16 @@ impl Signal {
 }
 
 enum Item {
-    Msg(Message),
-    Lost(Disconnect),
+    Msg(Message, u64),
+    Lost(Disconnect, u64),
+}
+
+impl Item {
+    fn epoch(&self) -> u64 {
+        match self {
+            Item::Msg(_, e) | Item::Lost(_, e) => *e,
+        }
+    }
 }
 
 /// Counters, all since the connection was dialed.
@@ -78,6 +91,11 @@ struct State {
     /// Messages (not markers) in `queue`, and their bytes.
     messages: usize,
     bytes: usize,
+    /// The high-priority lane: messages and the connection they came from.
+    high: VecDeque<(Message, u64)>,
+    high_bytes: usize,
+    /// The current connection's number (bumped by every non-terminal loss).
+    epoch: u64,
     terminal: Option<Disconnect>,
     watchers: Vec<Arc<Signal>>,
     counts: Counts,
@@ -97,6 +115,9 @@ impl Inbox {
                 queue: VecDeque::with_capacity(max_messages.min(1024)),
                 messages: 0,
                 bytes: 0,
+                high: VecDeque::new(),
+                high_bytes: 0,
+                epoch: 0,
                 terminal: None,
                 watchers: Vec::new(),
                 counts: Counts::default(),
@@ -107,8 +128,13 @@ impl Inbox {
         }
     }
 
-    /// Appends messages, dropping the oldest messages to stay within capacity.
-    pub(crate) fn push_all(&self, batch: &mut Vec<Message>) {
+    /// Appends messages, dropping the oldest messages to stay within capacity;
+    /// those for which `high` says so go to the high-priority lane.
+    pub(crate) fn push_all(
+        &self,
+        batch: &mut Vec<Message>,
+        high: Option<&(dyn Fn(&Message) -> bool + Send + Sync)>,
+    ) {
         if batch.is_empty() {
             return;
         }
@@ -118,6 +144,20 @@ impl Inbox {
             st.counts.received += 1;
             st.counts.received_bytes += len as u64;
             st.counts.undecoded += u64::from(m.decode_error().is_some());
+            if high.is_some_and(|f| f(&m)) {
+                while !st.high.is_empty()
+                    && (st.high.len() >= self.max_messages || st.high_bytes + len > self.max_bytes)
+                {
+                    if let Some((old, _)) = st.high.pop_front() {
+                        st.high_bytes -= old.len();
+                        st.counts.dropped += 1;
+                    }
+                }
+                st.high_bytes += len;
+                let e = st.epoch;
+                st.high.push_back((m, e));
+                continue;
+            }
             while st.messages > 0
                 && (st.messages >= self.max_messages || st.bytes + len > self.max_bytes)
             {
@@ -125,7 +165,8 @@ impl Inbox {
             }
             st.messages += 1;
             st.bytes += len;
-            st.queue.push_back(Item::Msg(m));
+            let e = st.epoch;
+            st.queue.push_back(Item::Msg(m, e));
         }
         self.wake(&st);
     }
@@ -140,7 +181,9 @@ impl Inbox {
         if terminal {
             st.terminal = Some(d);
         } else {
-            st.queue.push_back(Item::Lost(d));
+            let e = st.epoch;
+            st.queue.push_back(Item::Lost(d, e));
+            st.epoch += 1;
         }
         self.wake(&st);
     }
@@ -156,8 +199,8 @@ impl Inbox {
     pub(crate) fn pop(&self, wait: Wait) -> Option<Event> {
         let mut st = self.state.lock();
         loop {
-            if let Some(item) = st.queue.pop_front() {
-                return Some(st.taken(item));
+            if let Some(ev) = st.take_next() {
+                return Some(ev);
             }
             if let Some(t) = &st.terminal {
                 return Some(Event::Disconnected(t.clone()));
@@ -168,7 +211,7 @@ impl Inbox {
                 Wait::Until(d) => {
                     if self.cond.wait_until(&mut st, d).timed_out() {
                         // One last look: an event may have come with the timeout.
-                        if st.queue.is_empty() && st.terminal.is_none() {
+                        if !st.is_ready() {
                             return None;
                         }
                     }
@@ -180,17 +223,22 @@ impl Inbox {
     /// The newest event, discarding every older one (discarded messages are
     /// counted). A disconnect marker among the older items is discarded too: a
     /// newer message proves the connection came back. If the newest item is a
-    /// marker, it is returned.
+    /// marker, it is returned. The high-priority lane is never discarded: while
+    /// it holds messages, this returns its oldest, like every read.
     pub(crate) fn pop_latest(&self) -> Option<Event> {
         let mut st = self.state.lock();
+        if let Some((m, _)) = st.high.pop_front() {
+            st.high_bytes -= m.len();
+            return Some(Event::Message(m));
+        }
         match st.queue.pop_back() {
             Some(item) => {
-                let older = st.messages - usize::from(matches!(item, Item::Msg(_)));
+                let older = st.messages - usize::from(matches!(item, Item::Msg(..)));
                 st.counts.discarded += older as u64;
                 st.queue.clear();
                 let ev = match item {
-                    Item::Msg(m) => Event::Message(m),
-                    Item::Lost(d) => Event::Disconnected(d),
+                    Item::Msg(m, _) => Event::Message(m),
+                    Item::Lost(d, _) => Event::Disconnected(d),
                 };
                 st.messages = 0;
                 st.bytes = 0;
@@ -202,8 +250,7 @@ impl Inbox {
 
     /// True when a read would return at once.
     pub(crate) fn is_ready(&self) -> bool {
-        let st = self.state.lock();
-        !st.queue.is_empty() || st.terminal.is_some()
+        self.state.lock().is_ready()
     }
 
     pub(crate) fn watch(&self, s: &Arc<Signal>) {
@@ -217,29 +264,46 @@ impl Inbox {
     pub(crate) fn counts(&self) -> Counts {
         let st = self.state.lock();
         Counts {
-            queued: st.messages,
-            queued_bytes: st.bytes,
+            queued: st.messages + st.high.len(),
+            queued_bytes: st.bytes + st.high_bytes,
             ..st.counts
         }
     }
 }
 
 impl State {
-    fn taken(&mut self, item: Item) -> Event {
-        match item {
-            Item::Msg(m) => {
+    fn is_ready(&self) -> bool {
+        !self.queue.is_empty() || !self.high.is_empty() || self.terminal.is_some()
+    }
+
+    /// The next event: the high lane first, unless an earlier connection's
+    /// items (its disconnect above all) are still ahead in the normal lane.
+    fn take_next(&mut self) -> Option<Event> {
+        let high_first = match (self.high.front(), self.queue.front()) {
+            (Some((_, eh)), Some(item)) => *eh <= item.epoch(),
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if high_first {
+            let (m, _) = self.high.pop_front()?;
+            self.high_bytes -= m.len();
+            return Some(Event::Message(m));
+        }
+        let item = self.queue.pop_front()?;
+        Some(match item {
+            Item::Msg(m, _) => {
                 self.messages -= 1;
                 self.bytes -= m.len();
                 Event::Message(m)
             }
-            Item::Lost(d) => Event::Disconnected(d),
-        }
+            Item::Lost(d, _) => Event::Disconnected(d),
+        })
     }
 
     /// Drops the oldest message (markers stay).
     fn drop_oldest(&mut self) {
-        let pos = self.queue.iter().position(|i| matches!(i, Item::Msg(_)));
-        if let Some(Item::Msg(m)) = pos.and_then(|p| self.queue.remove(p)) {
+        let pos = self.queue.iter().position(|i| matches!(i, Item::Msg(..)));
+        if let Some(Item::Msg(m, _)) = pos.and_then(|p| self.queue.remove(p)) {
             self.messages -= 1;
             self.bytes -= m.len();
             self.counts.dropped += 1;
@@ -263,7 +327,10 @@ mod tests {
 
     fn push(ib: &Inbox, items: &[&str]) {
         let mut v: Vec<Message> = items.iter().map(|s| Message::text(*s)).collect();
-        ib.push_all(&mut v);
+        ib.push_all(
+            &mut v,
+            Some(&|m: &Message| m.as_text().is_some_and(|t| t.starts_with('!'))),
+        );
     }
 
     #[test]
@@ -327,6 +394,35 @@ mod tests {
         ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
         assert_eq!(text(ib.pop_latest()), "<Eof>");
         assert_eq!(ib.counts().queued, 0);
+    }
+
+    #[test]
+    fn high_lane_first_and_never_evicted() {
+        let ib = Inbox::new(3, 1 << 20);
+        push(&ib, &["a", "!exit1", "b", "c", "d", "e", "!exit2"]);
+        // normal lane: capacity 3 keeps c, d, e; the high lane keeps both exits
+        assert_eq!(ib.counts().dropped, 2);
+        let got: Vec<String> = (0..6).map(|_| text(ib.pop(Wait::Never))).collect();
+        assert_eq!(got, ["!exit1", "!exit2", "c", "d", "e", "-"]);
+    }
+
+    #[test]
+    fn high_lane_does_not_jump_an_earlier_disconnect() {
+        let ib = Inbox::new(10, 1 << 20);
+        push(&ib, &["a", "!old"]);
+        ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
+        push(&ib, &["b", "!new"]);
+        let got: Vec<String> = (0..5).map(|_| text(ib.pop(Wait::Never))).collect();
+        assert_eq!(got, ["!old", "a", "<Eof>", "!new", "b"]);
+    }
+
+    #[test]
+    fn latest_never_discards_the_high_lane() {
+        let ib = Inbox::new(10, 1 << 20);
+        push(&ib, &["a", "!x", "b", "c"]);
+        assert_eq!(text(ib.pop_latest()), "!x");
+        assert_eq!(text(ib.pop_latest()), "c");
+        assert_eq!(ib.counts().discarded, 2);
     }
 
     #[test]

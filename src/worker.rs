@@ -403,7 +403,9 @@ impl Worker {
                     }
                     batch.push(m);
                     if batch.len() >= BATCH {
-                        self.shared.inbox.push_all(batch);
+                        self.shared
+                            .inbox
+                            .push_all(batch, self.hooks.priority.as_deref());
                         if let Err(d) = self.send_queued(link) {
                             break Err(d);
                         }
@@ -415,7 +417,9 @@ impl Worker {
             }
         };
         // Whatever arrived before a loss is delivered before its marker.
-        self.shared.inbox.push_all(batch);
+        self.shared
+            .inbox
+            .push_all(batch, self.hooks.priority.as_deref());
         result
     }
 
