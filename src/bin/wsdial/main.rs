@@ -53,6 +53,9 @@ struct ServeArgs {
     /// Port on 127.0.0.1 (0 picks a free one; the address is printed).
     #[arg(long, default_value_t = 9001)]
     port: u16,
+    /// Port of the raw TCP line service (default: --port + 1, or a free one with --port 0).
+    #[arg(long)]
+    tcp_port: Option<u16>,
     /// Data messages per second per connection (0 = as fast as possible).
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
@@ -137,7 +140,14 @@ fn serve(a: ServeArgs) -> anyhow::Result<u8> {
         ..sim::SimConfig::default()
     };
     let sim = sim::Sim::start(SocketAddr::from(([127, 0, 0, 1], a.port)), cfg.clone())?;
+    let tcp_port = a.tcp_port.unwrap_or(if a.port == 0 {
+        0
+    } else {
+        a.port.wrapping_add(1)
+    });
+    let tcp = sim::start_tcp_service(SocketAddr::from(([127, 0, 0, 1], tcp_port)))?;
     println!("wsdial serve: listening on ws://{}", sim.addr);
+    println!("  raw tcp line service on tcp://{tcp}");
     println!(
         "  /binance  /huobi  /okx  /exit-stream (x-api-key: {})  /zigquant?token={}  /echo",
         cfg.api_key, cfg.token

@@ -587,6 +587,44 @@ fn run_feed(
     }
 }
 
+/// A raw TCP line service for `tcp://` clients: says `HELLO wsdial-sim`, answers
+/// `QUOTE SYM` with `QUOTE SYM PRICE`, and echoes other lines as `ECHO line`.
+pub fn start_tcp_service(bind: SocketAddr) -> io::Result<SocketAddr> {
+    use std::io::BufRead;
+    let listener = TcpListener::bind(bind)?;
+    let addr = listener.local_addr()?;
+    thread::Builder::new()
+        .name("sim-tcp".into())
+        .spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let _ = thread::Builder::new()
+                    .stack_size(128 * 1024)
+                    .spawn(move || {
+                        let mut w = match tcp.try_clone() {
+                            Ok(w) => w,
+                            Err(_) => return,
+                        };
+                        let _ = w.write_all(b"HELLO wsdial-sim\n");
+                        let mut price = 37_000.0f64;
+                        for line in io::BufReader::new(tcp).lines() {
+                            let Ok(line) = line else { return };
+                            let reply = match line.strip_prefix("QUOTE ") {
+                                Some(sym) => {
+                                    price += 0.25;
+                                    format!("QUOTE {} {price:.2}\n", sym.trim())
+                                }
+                                None => format!("ECHO {line}\n"),
+                            };
+                            if w.write_all(reply.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                    });
+            }
+        })?;
+    Ok(addr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

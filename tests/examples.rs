@@ -1,0 +1,126 @@
+//! Every example runs against the simulator (`wsdial serve`) in a short mode.
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Serve {
+    child: Child,
+    ws: String,
+    tcp: String,
+}
+
+impl Serve {
+    fn start() -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wsdial"))
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--rate",
+                "300",
+                "--exit-every",
+                "40",
+                "--ping-every",
+                "0.2",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut r = BufReader::new(child.stdout.take().unwrap());
+        let (mut a, mut b) = (String::new(), String::new());
+        r.read_line(&mut a).unwrap();
+        r.read_line(&mut b).unwrap();
+        let last = |l: &str| l.trim().rsplit(' ').next().unwrap().to_owned();
+        Serve {
+            child,
+            ws: last(&a),
+            tcp: last(&b),
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// target/<profile>/examples/NAME, next to this test's own directory.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(p.exists(), "{} not built", p.display());
+    p
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    let child = Command::new(example(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(o) => o,
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("watchdog: example {name} did not finish in 30 s");
+        }
+    }
+}
+
+fn check(name: &str, args: &[&str], lines_with: &str, at_least: usize) {
+    let o = run(name, args);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{name}: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let n = out.lines().filter(|l| l.contains(lines_with)).count();
+    assert!(
+        n >= at_least,
+        "{name}: {n} lines with `{lines_with}`, wanted {at_least}:\n{out}"
+    );
+}
+
+#[test]
+fn every_example_runs_against_the_simulator() {
+    let s = Serve::start();
+    check("binance_ticker", &[&s.ws, "5"], "BTCUSDT last price", 5);
+    check(
+        "huobi_gzip",
+        &[&s.ws, "5"],
+        "market.btcusdt.ticker close",
+        5,
+    );
+    check("okx_ping", &[&s.ws, "5"], "BTC-USDT last", 5);
+    check("three_feeds", &[&s.ws, "30"], "messages per feed", 1);
+    check("raw_tcp", &[&s.tcp, "3"], "< QUOTE BTCUSDT", 3);
+    check("exit_stream", &[&s.ws, "2"], "EXIT position", 2);
+    check("trading_platform", &[&s.ws, "4"], "event grid.", 2);
+    let o = run("trading_platform", &[&s.ws, "2"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("response to c-1: success=true"), "{out}");
+    assert!(
+        out.contains("subprotocol agreed: Some(\"zigquant-v2\")"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("event market."),
+        "only subscribed channels: {out}"
+    );
+}
