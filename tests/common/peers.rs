@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test file uses a different part
 //! Third-party peers installed by `scripts/peers` under `.peers/`.
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -58,4 +59,49 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free loopback port (bound, then released for a peer to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed on drop (for peers that do not print a port).
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `socat ARGS…` and waits (with a deadline) until `ready` holds.
+pub fn socat(args: &[&str], mut ready: impl FnMut() -> bool) -> Proc {
+    let child = Command::new("socat")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("socat is missing: run scripts/peers (scripts/test does)");
+    let p = Proc(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "socat {args:?} did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    p
+}
+
+/// True once something accepts TCP connections on 127.0.0.1:port.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
