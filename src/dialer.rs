@@ -315,6 +315,12 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
     if o.proxy.is_some() && matches!(scheme, Scheme::Udp | Scheme::Unix) {
         return not_for("proxy", "ws://, wss://, tcp:// and tls://");
     }
+    if o.local_ip.is_some() && o.proxy.is_some() {
+        return Err(Error::address(
+            Some("local_ip"),
+            "option `local_ip` cannot be combined with `proxy` (the proxy makes the outbound connection)",
+        ));
+    }
     if o.local_ip.is_some() && scheme == Scheme::Unix {
         return not_for("local_ip", "network schemes");
     }

@@ -1,6 +1,7 @@
 //! Making a byte stream: (proxy ->) TCP -> TLS, or a Unix socket, all inside
 //! one deadline. The WebSocket layer never opens sockets; it gets a [`Stream`].
 
+pub(crate) mod proxy;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 
@@ -103,6 +104,10 @@ impl<S: Timeouts> Timed<S> {
             }
             r => r,
         }
+    }
+
+    fn into_inner(self) -> S {
+        self.inner
     }
 
     fn finish(&mut self) -> io::Result<()> {
@@ -223,12 +228,7 @@ impl Plan {
             return Ok(Stream::Unix(Timed::new(s, deadline)));
         }
         let tcp = match &self.options.proxy {
-            Some(p) => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!("proxy {p} is not supported yet; refusing to connect directly"),
-                ))
-            }
+            Some(p) => proxy::connect(p, t.host(), t.port(), deadline)?,
             None => {
                 let addrs = tcp::resolve(t.host(), t.port(), deadline)?;
                 tcp::connect(&addrs, self.options.local_ip, deadline)?

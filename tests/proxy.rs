@@ -1,0 +1,231 @@
+//! Through real proxies from Debian: microsocks (SOCKS5 with user/password) and
+//! tinyproxy (HTTP CONNECT with Basic auth), to plain and TLS WebSocket servers.
+mod common;
+#[path = "common/peers.rs"]
+mod peers;
+use common::*;
+use peers::*;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use wsdial::ErrorKind;
+
+const USER: &str = "alice";
+/// microsocks' password has an `@`, written percent-encoded in addresses (`s3cr%40t`).
+const PASS: &str = "s3cr@t";
+/// tinyproxy's config grammar does not allow `@` in a password.
+const HTTP_PASS: &str = "pa-ss.w_rd";
+
+fn microsocks() -> (Proc, u16) {
+    let port = free_port();
+    let child = Command::new("microsocks")
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-u",
+            USER,
+            "-P",
+            PASS,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("microsocks is missing: run scripts/peers");
+    let p = Proc(child);
+    eventually(ms(10_000), "microsocks listening", || listening(port));
+    (p, port)
+}
+
+fn tinyproxy() -> (Proc, u16, std::path::PathBuf) {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("wsdial-tinyproxy-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("tinyproxy.log");
+    let conf = dir.join("tinyproxy.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 600\nLogFile \"{}\"\nLogLevel Info\nMaxClients 100\nAllow 127.0.0.1\nBasicAuth {USER} {HTTP_PASS}\nDisableViaHeader Yes\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("tinyproxy")
+        .args(["-d", "-c", conf.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tinyproxy is missing: run scripts/peers");
+    let p = Proc(child);
+    eventually(ms(10_000), "tinyproxy listening", || listening(port));
+    (p, port, log)
+}
+
+fn creds() -> String {
+    format!("{USER}:s3cr%40t")
+}
+
+fn echo_through(c: &wsdial::Conn) {
+    assert_eq!(c.write("through the proxy"), 17);
+    loop {
+        let t = text(&c.read_timeout(ms(5000)).expect("echo"));
+        if t == "through the proxy" {
+            return;
+        }
+        // the Python server greets with a hello first
+        assert!(t.contains("hello"), "{t}");
+    }
+}
+
+#[test]
+fn socks5_and_socks5h_with_password_to_plain_and_tls() {
+    within(ms(30_000), || {
+        let (_proxy, pport) = microsocks();
+        let ws = command_server();
+        let cert = peer_path("cert.pem");
+        let wss = Peer::python_ws(&[
+            "--tls",
+            cert.to_str().unwrap(),
+            peer_path("key.pem").to_str().unwrap(),
+        ]);
+        for scheme in ["socks5", "socks5h"] {
+            let proxy = format!("proxy={scheme}://{}@127.0.0.1:{pport}", creds());
+            let c = wsdial::dial(&format!("ws://{}/|{proxy}", ws.addr)).unwrap();
+            echo_through(&c);
+            // TLS through the tunnel; `localhost` resolved here (socks5) or by the proxy (socks5h).
+            let c = wsdial::dial(&format!(
+                "wss://localhost:{}/|{proxy}&ca={}",
+                wss.port,
+                cert.display()
+            ))
+            .unwrap();
+            echo_through(&c);
+        }
+    });
+}
+
+#[test]
+fn socks5_failures_say_what_happened() {
+    within(ms(30_000), || {
+        let (_proxy, pport) = microsocks();
+        let ws = command_server();
+        let target = format!("ws://{}/", ws.addr);
+
+        let e = wsdial::dial(&format!(
+            "{target}|proxy=socks5://{USER}:wrong@127.0.0.1:{pport}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Proxy, "{e}");
+        assert!(
+            e.to_string().contains("rejected the user name or password"),
+            "{e}"
+        );
+
+        let e = wsdial::dial(&format!("{target}|proxy=socks5://127.0.0.1:{pport}")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Proxy, "{e}");
+        assert!(
+            e.to_string().contains("requires a user name and password"),
+            "{e}"
+        );
+
+        let down = free_port();
+        let t = Instant::now();
+        let e = wsdial::dial(&format!(
+            "{target}|proxy=socks5://{}@127.0.0.1:{down}",
+            creds()
+        ))
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Proxy, "{e}");
+        assert!(e.to_string().contains("is down"), "{e}");
+        assert!(t.elapsed() < ms(2000));
+        assert_eq!(
+            ws.accepted.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "never connected directly"
+        );
+    });
+}
+
+#[test]
+fn http_connect_with_basic_auth_to_plain_and_tls() {
+    within(ms(30_000), || {
+        let (_proxy, pport, log) = tinyproxy();
+        let ws = command_server();
+        let cert = peer_path("cert.pem");
+        let wss = Peer::python_ws(&[
+            "--tls",
+            cert.to_str().unwrap(),
+            peer_path("key.pem").to_str().unwrap(),
+        ]);
+        let proxy = format!("proxy=http://{USER}:{HTTP_PASS}@127.0.0.1:{pport}");
+        let c = wsdial::dial(&format!("ws://{}/|{proxy}", ws.addr)).unwrap();
+        echo_through(&c);
+        let c = wsdial::dial(&format!(
+            "wss://localhost:{}/|{proxy}&ca={}",
+            wss.port,
+            cert.display()
+        ))
+        .unwrap();
+        echo_through(&c);
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            logged.contains("CONNECT"),
+            "the proxy saw the tunnels: {logged}"
+        );
+
+        // tinyproxy answers 401 where the standard says 407; both mean the same here.
+        let auth_status = |e: &wsdial::Error| matches!(e.http_status(), Some(401 | 407));
+        let e =
+            wsdial::dial(&format!("ws://{}/|proxy=http://127.0.0.1:{pport}", ws.addr)).unwrap_err();
+        assert!(e.kind() == ErrorKind::Proxy && auth_status(&e), "{e}");
+        assert!(
+            e.to_string().contains("requires a user name and password"),
+            "{e}"
+        );
+        let e = wsdial::dial(&format!(
+            "ws://{}/|proxy=http://{USER}:nope@127.0.0.1:{pport}",
+            ws.addr
+        ))
+        .unwrap_err();
+        assert!(e.kind() == ErrorKind::Proxy && auth_status(&e), "{e}");
+        assert!(
+            e.to_string().contains("rejected the user name or password"),
+            "{e}"
+        );
+        let down = free_port();
+        let e =
+            wsdial::dial(&format!("ws://{}/|proxy=http://127.0.0.1:{down}", ws.addr)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Proxy, "{e}");
+        assert!(e.to_string().contains("is down"), "{e}");
+    });
+}
+
+#[test]
+fn a_proxy_that_never_answers_fails_at_the_deadline() {
+    within(ms(15_000), || {
+        let (_silent, addr) = silent_listener();
+        for scheme in ["socks5", "socks5h", "http"] {
+            let t = Instant::now();
+            let e = wsdial::dial(&format!(
+                "ws://127.0.0.1:9/|proxy={scheme}://{}@{addr}&timeout=300",
+                creds()
+            ))
+            .unwrap_err();
+            let took = t.elapsed();
+            assert_eq!(e.kind(), ErrorKind::Proxy, "{scheme}: {e}");
+            assert!(e.is_timeout(), "{scheme}: {e}");
+            assert!(
+                took >= ms(290) && took < ms(1800),
+                "{scheme}: failed after {took:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn local_ip_with_a_proxy_is_refused() {
+    let e = wsdial::dial("ws://127.0.0.1:9/|proxy=socks5://127.0.0.1:1080&local_ip=127.0.0.1")
+        .unwrap_err();
+    assert_eq!((e.kind(), e.key()), (ErrorKind::Address, Some("local_ip")));
+}
