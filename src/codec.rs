@@ -23,7 +23,8 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Output grows by this much at a time while inflating.
 const STEP: usize = 16 * 1024;
 
-pub(crate) struct Codec {
+/// One connection's codec (see the module docs).
+pub struct Codec {
     kind: Compression,
     maxsize: usize,
     raw: Decompress,
@@ -40,7 +41,8 @@ enum Body<'a> {
 }
 
 impl Codec {
-    pub(crate) fn new(kind: Compression, maxsize: usize) -> Codec {
+    /// A codec for `kind`, inflating to at most `maxsize` bytes.
+    pub fn new(kind: Compression, maxsize: usize) -> Codec {
         Codec {
             kind,
             maxsize,
@@ -51,7 +53,7 @@ impl Codec {
     }
 
     /// Inflates one message; the error says why it could not be.
-    pub(crate) fn inflate(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn inflate(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
         let body = match self.kind {
             Compression::Gzip => {
                 if !data.starts_with(&GZIP_MAGIC) {
@@ -105,7 +107,7 @@ impl Codec {
     }
 
     /// Compresses one outgoing message (`mode=send` or `dual`).
-    pub(crate) fn deflate(&mut self, data: &[u8]) -> Vec<u8> {
+    pub fn deflate(&mut self, data: &[u8]) -> Vec<u8> {
         let (zlib, gzip) = match self.kind {
             Compression::Zlib => (true, false),
             Compression::Gzip => (false, true),

@@ -128,3 +128,9 @@ pub use message::{Cause, Disconnect, Event, Message};
 pub use options::{Compression, Mode, Options};
 pub use proxy::{Proxy, ProxyKind};
 pub use select::select;
+
+/// Not part of the API: the codec, exposed for `benches/codec.rs` only.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::codec::Codec;
+}
