@@ -139,6 +139,10 @@ impl Target {
                 port: 0,
             });
         }
+        // `ws:///path` would be normalised into host `path`; an empty authority is no host.
+        if rest.starts_with('/') || rest.starts_with('?') || rest.is_empty() {
+            return Err(Error::address(None, format!("`{url}` has no host")));
+        }
         let parsed = url::Url::parse(url)
             .map_err(|e| Error::address(None, format!("`{url}` is not a valid URL: {e}")))?;
         let host = match parsed.host() {
@@ -661,7 +665,8 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("stream.binance.com:9443", "has no scheme"),
             ("http://x/", "scheme `http` is not supported"),
-            ("ws://", "not a valid URL"),
+            ("ws://", "has no host"),
+            ("ws:///path", "has no host"),
             ("tcp://127.0.0.1", "has no port"),
             ("udp://host", "has no port"),
             ("unix://", "has no socket path"),

@@ -172,6 +172,10 @@ impl Link for WsLink {
             Ok(WsMessage::Close(frame)) => {
                 let _ = self.flush();
                 Err(match frame {
+                    // tungstenite turns an invalid close code into exactly this frame.
+                    Some(f) if u16::from(f.code) == 1002 && f.reason.as_str() == "Protocol violation" => {
+                        Disconnect::closed(1002, "Protocol violation (or the peer sent an invalid close code, answered with 1002)")
+                    }
                     Some(f) => Disconnect::closed(f.code.into(), &f.reason),
                     None => Disconnect::closed(1005, ""),
                 })
