@@ -90,7 +90,7 @@ fn main() {
             }
             out.len()
         });
-        let mut codec = wsdial::__bench::Codec::new(
+        let mut codec = wsdial::__internals::Codec::new(
             if gz {
                 Compression::Gzip
             } else {

@@ -129,8 +129,8 @@ pub use options::{Compression, Mode, Options};
 pub use proxy::{Proxy, ProxyKind};
 pub use select::select;
 
-/// Not part of the API: the codec, exposed for `benches/codec.rs` only.
+/// Not part of the API: internals exposed for `benches/` and `fuzz/` only.
 #[doc(hidden)]
-pub mod __bench {
+pub mod __internals {
     pub use crate::codec::Codec;
 }
