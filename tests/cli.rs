@@ -42,6 +42,7 @@ fn run(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
 
 /// `wsdial serve --port 0 …`; killed on drop.
 struct Serve {
+    /// Its stdout pipe stays open (owned here) while the server runs.
     child: Child,
     base: String,
 }
@@ -187,6 +188,66 @@ fn stats_line_on_stderr() {
         lines[0].contains("dropped 0") && lines[0].contains("reconnects 0"),
         "{err}"
     );
+}
+
+#[test]
+fn serve_survives_its_stdout_closing_and_the_client_ends_quietly_on_a_closed_pipe() {
+    // The reader of `serve`'s stdout is gone before it writes a line: the server must keep serving.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = bin()
+        .args(["serve", "--port", &port.to_string(), "--tcp-port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // closed before serve prints anything
+    let deadline = std::time::Instant::now() + ms(10_000);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not come up"
+        );
+        std::thread::sleep(ms(5));
+    }
+    let mut c = bin();
+    c.args([
+        &format!("ws://127.0.0.1:{port}/binance"),
+        "-n",
+        "3",
+        "--no-stdin",
+    ]);
+    let o = run(c, None, ms(20_000));
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "serve died when its stdout closed");
+    assert!(o.status.success(), "the server kept serving: {o:?}");
+    assert_eq!(stdout_lines(&o).len(), 3);
+
+    // `wsdial … | head -1`: stdout closes under the client; it ends without an error.
+    let s = Serve::start(&["--rate", "1000"]);
+    let mut c = bin()
+        .args([&format!("{}/binance", s.base), "--no-stdin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(c.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("BTCUSDT"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(c.wait_with_output().unwrap()));
+    let o = rx
+        .recv_timeout(ms(10_000))
+        .expect("the client notices the closed pipe");
+    assert!(o.status.success(), "{o:?}");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
 }
 
 #[test]

@@ -9,6 +9,8 @@ struct Serve {
     child: Child,
     ws: String,
     tcp: String,
+    /// Kept open: `serve` writes more lines after the two read here.
+    _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Serve {
@@ -38,6 +40,7 @@ impl Serve {
             child,
             ws: last(&a),
             tcp: last(&b),
+            _stdout: r,
         }
     }
 }
@@ -77,7 +80,17 @@ fn run(name: &str, args: &[&str]) -> Output {
         Ok(o) => o,
         Err(_) => {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("watchdog: example {name} did not finish in 30 s");
+            // The output so far says where it stopped.
+            let (out, err) = rx.recv_timeout(Duration::from_secs(5)).map_or(
+                (String::new(), String::new()),
+                |o| {
+                    (
+                        String::from_utf8_lossy(&o.stdout).into_owned(),
+                        String::from_utf8_lossy(&o.stderr).into_owned(),
+                    )
+                },
+            );
+            panic!("watchdog: example {name} did not finish in 30 s\n--- stdout\n{out}\n--- stderr\n{err}");
         }
     }
 }

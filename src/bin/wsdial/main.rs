@@ -121,6 +121,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // `wsdial … | head`: the reader went away; that is a normal end.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("wsdial: {e:#}");
             ExitCode::from(1)
@@ -146,14 +153,19 @@ fn serve(a: ServeArgs) -> anyhow::Result<u8> {
         a.port.wrapping_add(1)
     });
     let tcp = sim::start_tcp_service(SocketAddr::from(([127, 0, 0, 1], tcp_port)))?;
-    println!("wsdial serve: listening on ws://{}", sim.addr);
-    println!("  raw tcp line service on tcp://{tcp}");
-    println!(
+    // A server must not die because whoever started it stopped reading its
+    // stdout (println! panics on a closed pipe): write, and ignore errors.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "wsdial serve: listening on ws://{}", sim.addr);
+    let _ = writeln!(out, "  raw tcp line service on tcp://{tcp}");
+    let _ = writeln!(
+        out,
         "  /binance  /huobi  /okx  /exit-stream (x-api-key: {})  /zigquant?token={}  /echo",
         cfg.api_key, cfg.token
     );
-    use std::io::Write;
-    std::io::stdout().flush()?;
+    let _ = out.flush();
+    drop(out);
     // Serve until killed.
     loop {
         std::thread::park();
