@@ -29,14 +29,6 @@ impl Message {
         Message(Repr::Binary(Bytes::from(b.into())))
     }
 
-    pub(crate) fn from_utf8(t: Utf8Bytes) -> Message {
-        Message(Repr::Text(t))
-    }
-
-    pub(crate) fn from_bytes(b: Bytes) -> Message {
-        Message(Repr::Binary(b))
-    }
-
     /// Inflated data: text when it is UTF-8, else binary.
     pub(crate) fn from_inflated(v: Vec<u8>) -> Message {
         match String::from_utf8(v) {

@@ -17,6 +17,11 @@ use crate::message::{Cause, Disconnect, Message};
 use crate::options::Mode;
 use crate::transport::{Plan, Stream};
 
+/// tungstenite's read buffer. It zero-fills all of its spare room before every
+/// read call (the last call of every drain finds nothing), so smaller is cheaper;
+/// 32 KiB measured best for 200 B and 2 KB frames (128 KiB is its default).
+const READ_BUFFER: usize = 32 * 1024;
+
 pub(crate) struct WsLink {
     ws: WebSocket<Stream>,
     protocol: Option<String>,
@@ -59,7 +64,8 @@ impl WsLink {
         let config = WebSocketConfig::default()
             .max_message_size(max)
             .max_frame_size(max)
-            .write_buffer_size(0);
+            .write_buffer_size(0)
+            .read_buffer_size(READ_BUFFER);
         let (mut ws, resp) =
             match tungstenite::client::client_with_config(req, stream, Some(config)) {
                 Ok(ok) => ok,
@@ -152,9 +158,13 @@ impl Link for WsLink {
 
     fn read(&mut self) -> Result<Incoming, Disconnect> {
         match self.ws.read() {
-            Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::from_utf8(t))),
+            // Messages are copied out of tungstenite's read buffer: they live on in
+            // the inbox, and a slice of the buffer would keep it from being reused,
+            // so every refill would allocate fresh (cold, page-faulting) memory and
+            // the reader thread would free it. Measured: 2 KB frames 4x faster.
+            Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::text(t.as_str()))),
             Ok(WsMessage::Binary(b)) => Ok(Incoming::Message(match &mut self.inflate {
-                None => Message::from_bytes(b),
+                None => Message::binary(&b[..]),
                 Some(c) => match c.inflate(&b) {
                     Ok(v) => Message::from_inflated(v),
                     Err(e) => {

@@ -1,0 +1,56 @@
+"""Python peer clients for scripts/bench: usage py_clients.py KIND URL N
+KIND: wsclient (websocket-client's WebSocket), wsapp (websocket-client's
+WebSocketApp), websockets (the websockets package's threading client).
+Reads N data messages (inflating gzip frames when the URL says gzip=1) and
+prints {"messages": n, "secs": t} measured from the first message."""
+import json
+import sys
+import time
+import zlib
+
+kind, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+gz = "gzip=1" in url
+state = {"count": 0, "t0": None, "bytes": 0}
+
+
+def on_data(data):
+    if state["t0"] is None:
+        state["t0"] = time.perf_counter()
+    if gz and isinstance(data, (bytes, bytearray)):
+        data = zlib.decompress(data, 31)
+    state["bytes"] += len(data)
+    state["count"] += 1
+
+
+if kind == "wsclient":
+    import websocket
+    ws = websocket.create_connection(url, skip_utf8_validation=False)
+    while state["count"] < n:
+        op, data = ws.recv_data()
+        if op in (1, 2):
+            on_data(data)
+        elif op == 8:
+            break
+    ws.close()
+elif kind == "wsapp":
+    import websocket
+
+    def on_message(app, message):
+        on_data(message)
+        if state["count"] >= n:
+            app.close()
+
+    app = websocket.WebSocketApp(url, on_message=on_message)
+    app.run_forever()
+elif kind == "websockets":
+    from websockets.sync.client import connect
+    with connect(url, max_size=None, compression=None) as ws:
+        for msg in ws:
+            on_data(msg)
+            if state["count"] >= n:
+                break
+else:
+    sys.exit(f"unknown kind {kind}")
+
+secs = time.perf_counter() - state["t0"] if state["t0"] else 0.0
+print(json.dumps({"messages": state["count"], "secs": secs, "bytes": state["bytes"]}))
