@@ -106,7 +106,7 @@ def main():
         rust("baseline: tungstenite read loop" + (" + flate2 GzDecoder" if gz else ""), "baseline", n_rust)
         rust("wsdial `read()`", "read", n_rust)
         rust("wsdial `try_read()` polling", "try", n_rust)
-        rust("wsdial `read_latest()` (consumes the stream)", "latest", n_rust)
+        rust("wsdial `read_latest()` polling", "latest", n_rust)
         py("Python websocket-client `WebSocket`", "wsclient", n_py)
         py("Python websocket-client `WebSocketApp`", "wsapp", n_py)
         py("Python websockets (threading client)", "websockets", n_py)
@@ -119,9 +119,12 @@ def main():
         for label, rate, cpu_m, data in rows:
             extra = ""
             if label.startswith("wsdial `read_latest"):
-                extra = f" ({data['messages']} reads saw the {data['received']} messages)"
+                # the rate at which the stream was consumed; most messages were discarded
+                rate = data["received"] / data["secs"]
+                cpu_m = cpu_m * data["messages"] / data["received"]
+                extra = f" ({data['messages']:,} reads took the newest of {data['received']:,})"
             say(f"| {name} | {label}{extra} | {rate:,.0f} | {rate / base_rate:.2f} | {cpu_m:.2f} |")
-        py_best = max(r for l, r, _, _ in rows if l.startswith("Python") or l.startswith("websocat"))
+        py_best = max(r for l, r, _, _ in rows if l.startswith("Python"))
         summary[name] = (rows[1][1] / base_rate, rows[1][1] / py_best)
     say("")
 
@@ -154,7 +157,7 @@ def main():
     # --- idle cost -------------------------------------------------------------
     secs = "5" if QUICK else "30"
     say(f"## Idle connection, no keepalive, {secs} s\n")
-    say("| client | wake-ups (voluntary context switches, all threads) | CPU ticks (1/100 s) |")
+    say("| client | wake-ups of the library's threads (voluntary context switches) | CPU ticks of the process (1/100 s) |")
     say("|---|---:|---:|")
     with ThreadPoolExecutor(2) as ex:
         futs = {m: ex.submit(run, [BENCH, "client", m, f"{base}/idle", secs]) for m in ("idle-baseline", "idle-wsdial")}
@@ -190,7 +193,7 @@ def main():
     # --- targets -------------------------------------------------------------------
     say("## Against the targets\n")
     for name, (vs_base, vs_py) in summary.items():
-        say(f"- {name}: wsdial `read()` = {vs_base:.2f} × baseline (target ≥ 0.95), {vs_py:.0f} × the fastest peer (target ≥ 20)")
+        say(f"- {name}: wsdial `read()` = {vs_base:.2f} × baseline (target ≥ 0.95), {vs_py:.1f} × the fastest Python client (target ≥ 20)")
     say(f"- latency p99: wsdial {lat['latency-wsdial']['p99_us']} µs vs baseline {lat['latency-baseline']['p99_us']} µs "
         f"(target ≤ baseline + 50 µs)")
     say(f"- idle write round trip p99: {rtt['rtt-wsdial']['p99_us'] / max(rtt['rtt-baseline']['p99_us'], 1):.2f} × baseline (target ≤ 1.2)")
