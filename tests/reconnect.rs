@@ -475,3 +475,60 @@ fn writes_return_zero_while_reconnecting_and_messages_in_the_buffer_survive() {
         assert!(c.read().is_disconnect());
     });
 }
+
+#[test]
+fn backoff_resets_after_a_connection_that_stayed_up() {
+    within(ms(30_000), || {
+        // 0: up then dropped; 1-3: refused (backoff grows 100, 200, 400, then 800);
+        // 4: up for longer than the 1600 ms cap, then dropped; 5: must come ~100 ms later.
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let t = times.clone();
+        let srv = Server::raw(move |tcp, i| {
+            match i {
+                1..=3 => {
+                    t.lock().unwrap().push(Instant::now());
+                }
+                _ => {
+                    let mut ws = tungstenite::accept(tcp).unwrap();
+                    ws.send(WsMsg::text(format!("up{i}"))).unwrap();
+                    if i == 4 {
+                        std::thread::park_timeout(ms(1700));
+                    }
+                    if i == 5 {
+                        until_closed(&mut ws);
+                    }
+                    t.lock().unwrap().push(Instant::now()); // 0 and 4: the drop; 5: after the close
+                }
+            }
+        });
+        let c = wsdial::dial(&srv.url("/|reconnect=true&interval=100&max_interval=1600")).unwrap();
+        let mut seen = Vec::new();
+        while seen.last().map(String::as_str) != Some("up5") {
+            if let Event::Message(m) = c.read_timeout(ms(10_000)).expect("keeps reconnecting") {
+                seen.push(m.as_text().unwrap().to_owned());
+            }
+        }
+        assert_eq!(seen, ["up0", "up4", "up5"]);
+        let accepted_5 = Instant::now();
+        let t = times.lock().unwrap().clone();
+        // [end of 0, attempt 1, attempt 2, attempt 3, drop of 4]
+        assert_eq!(t.len(), 5);
+        let gaps: Vec<u128> = t
+            .windows(2)
+            .take(3)
+            .map(|w| w[1].duration_since(w[0]).as_millis())
+            .collect();
+        for (g, want) in gaps.iter().zip([100u128, 200, 400]) {
+            assert!(
+                *g + 5 >= want * 3 / 4 && *g <= want + 300,
+                "backoff grew: {gaps:?}"
+            );
+        }
+        let gap = accepted_5.duration_since(t[4]);
+        assert!(
+            gap < ms(600),
+            "after a connection that stayed up the backoff starts over (~100 ms), took {gap:?}"
+        );
+        c.close();
+    });
+}
