@@ -35,23 +35,6 @@ fn check(name: &str, address: &str, want: Want) {
     assert!(t.elapsed() < ms(4000), "{name}: took {:?}", t.elapsed());
 }
 
-/// A server that reads the request head, then writes `raw` and closes.
-fn answers(raw: &'static [u8]) -> Server {
-    Server::raw(move |mut tcp, _| {
-        let mut buf = [0u8; 4096];
-        let mut got = Vec::new();
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            match tcp.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-        let _ = tcp.write_all(raw);
-        let _ = tcp.flush();
-        std::thread::park_timeout(ms(300));
-    })
-}
-
 /// A server that upgrades properly, then writes raw frame bytes and closes (FIN).
 fn frames(raw: &'static [u8]) -> Server {
     frames_owned(raw.to_vec())
@@ -174,7 +157,7 @@ fn bad_handshake_answers() {
             ("closed before answering", b"", "handshake"),
         ];
         for (name, raw, text) in cases {
-            let srv = answers(raw);
+            let srv = http_answer(raw);
             check(
                 name,
                 &srv.url("/|timeout=3000"),

@@ -82,9 +82,9 @@ fn dial_timeout_sets_the_deadline_and_the_string_wins() {
 fn http_answers_name_the_status() {
     within(ms(10_000), || {
         let cases = [
-            ("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nno route!", 404),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 200),
-            ("HTTP/1.1 301 Moved Permanently\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n", 301),
+            (b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nno route!".as_slice(), 404),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi".as_slice(), 200),
+            (b"HTTP/1.1 301 Moved Permanently\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n".as_slice(), 301),
         ];
         for (resp, status) in cases {
             let srv = http_answer(resp);

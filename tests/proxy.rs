@@ -66,6 +66,21 @@ fn creds() -> String {
     format!("{USER}:s3cr%40t")
 }
 
+/// Dials a plain and a TLS WebSocket server through `proxy` (an option string)
+/// and echoes a message over each.
+fn plain_and_tls_through(proxy: &str, ws: &Server, wss: &Peer, cert: &std::path::Path) {
+    let c = wsdial::dial(&format!("ws://{}/|{proxy}", ws.addr)).unwrap();
+    echo_through(&c);
+    // TLS through the tunnel; for socks5 `localhost` is resolved here, for socks5h by the proxy.
+    let c = wsdial::dial(&format!(
+        "wss://localhost:{}/|{proxy}&ca={}",
+        wss.port,
+        cert.display()
+    ))
+    .unwrap();
+    echo_through(&c);
+}
+
 fn echo_through(c: &wsdial::Conn) {
     assert_eq!(c.write("through the proxy"), 17);
     loop {
@@ -91,16 +106,7 @@ fn socks5_and_socks5h_with_password_to_plain_and_tls() {
         ]);
         for scheme in ["socks5", "socks5h"] {
             let proxy = format!("proxy={scheme}://{}@127.0.0.1:{pport}", creds());
-            let c = wsdial::dial(&format!("ws://{}/|{proxy}", ws.addr)).unwrap();
-            echo_through(&c);
-            // TLS through the tunnel; `localhost` resolved here (socks5) or by the proxy (socks5h).
-            let c = wsdial::dial(&format!(
-                "wss://localhost:{}/|{proxy}&ca={}",
-                wss.port,
-                cert.display()
-            ))
-            .unwrap();
-            echo_through(&c);
+            plain_and_tls_through(&proxy, &ws, &wss, &cert);
         }
     });
 }
@@ -159,15 +165,7 @@ fn http_connect_with_basic_auth_to_plain_and_tls() {
             peer_path("key.pem").to_str().unwrap(),
         ]);
         let proxy = format!("proxy=http://{USER}:{HTTP_PASS}@127.0.0.1:{pport}");
-        let c = wsdial::dial(&format!("ws://{}/|{proxy}", ws.addr)).unwrap();
-        echo_through(&c);
-        let c = wsdial::dial(&format!(
-            "wss://localhost:{}/|{proxy}&ca={}",
-            wss.port,
-            cert.display()
-        ))
-        .unwrap();
-        echo_through(&c);
+        plain_and_tls_through(&proxy, &ws, &wss, &cert);
         let logged = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(
             logged.contains("CONNECT"),

@@ -36,7 +36,7 @@ fn nothing_leaks() {
     within(ms(600_000), || {
         let peer = Peer::python_ws(&[]);
         let url = format!("ws://127.0.0.1:{}/", peer.port);
-        let http404 = http_answer("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        let http404 = http_answer(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         let closed = free_port();
         // Warm up (lazy statics, the 404 server's accept thread), then take the baseline.
         for _ in 0..10 {

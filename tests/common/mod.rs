@@ -135,8 +135,9 @@ pub fn silent_listener() -> (TcpListener, SocketAddr) {
     (l, a)
 }
 
-/// Answers a handshake with the given raw HTTP response, then holds the socket.
-pub fn http_answer(response: &'static str) -> Server {
+/// Reads the request head, answers with these raw bytes (any answer, valid or
+/// not), and closes when the client does, or after 300 ms.
+pub fn http_answer(response: &'static [u8]) -> Server {
     Server::raw(move |mut tcp, _| {
         let mut buf = [0u8; 4096];
         let mut got = Vec::new();
@@ -146,7 +147,9 @@ pub fn http_answer(response: &'static str) -> Server {
                 Ok(n) => got.extend_from_slice(&buf[..n]),
             }
         }
-        let _ = tcp.write_all(response.as_bytes());
+        let _ = tcp.write_all(response);
+        let _ = tcp.flush();
+        let _ = tcp.set_read_timeout(Some(ms(300)));
         let _ = tcp.read(&mut buf);
     })
 }
