@@ -5,7 +5,6 @@ mod common;
 mod peers;
 use common::*;
 use peers::*;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 use wsdial::ErrorKind;
 
@@ -17,24 +16,19 @@ const HTTP_PASS: &str = "pa-ss.w_rd";
 
 fn microsocks() -> (Proc, u16) {
     let port = free_port();
-    let child = Command::new("microsocks")
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-u",
-            USER,
-            "-P",
-            PASS,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("microsocks is missing: run scripts/peers");
-    let p = Proc(child);
-    eventually(ms(10_000), "microsocks listening", || listening(port));
-    (p, port)
+    let args = [
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-u",
+        USER,
+        "-P",
+        PASS,
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    (daemon("microsocks", &args, || listening(port)), port)
 }
 
 fn tinyproxy() -> (Proc, u16, std::path::PathBuf) {
@@ -51,14 +45,9 @@ fn tinyproxy() -> (Proc, u16, std::path::PathBuf) {
         ),
     )
     .unwrap();
-    let child = Command::new("tinyproxy")
-        .args(["-d", "-c", conf.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tinyproxy is missing: run scripts/peers");
-    let p = Proc(child);
-    eventually(ms(10_000), "tinyproxy listening", || listening(port));
+    let p = daemon("tinyproxy", &["-d", "-c", conf.to_str().unwrap()], || {
+        listening(port)
+    });
     (p, port, log)
 }
 

@@ -80,25 +80,32 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `socat ARGS…` and waits (with a deadline) until `ready` holds.
-pub fn socat(args: &[&str], mut ready: impl FnMut() -> bool) -> Proc {
-    let child = Command::new("socat")
+/// Starts a peer daemon from Debian and waits (with a deadline) until `ready` holds.
+pub fn daemon(program: &str, args: &[&str], mut ready: impl FnMut() -> bool) -> Proc {
+    let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("socat is missing: run scripts/peers (scripts/test does)");
+        .unwrap_or_else(|e| {
+            panic!("{program} is missing ({e}): run scripts/peers (scripts/test does)")
+        });
     let p = Proc(child);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !ready() {
         assert!(
             std::time::Instant::now() < deadline,
-            "socat {args:?} did not come up"
+            "{program} {args:?} did not come up"
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     p
+}
+
+/// Starts `socat ARGS…` and waits until `ready` holds.
+pub fn socat(args: &[&str], ready: impl FnMut() -> bool) -> Proc {
+    daemon("socat", args, ready)
 }
 
 /// True once something accepts TCP connections on 127.0.0.1:port.
