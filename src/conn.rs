@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 
 use crate::inbox::Wait;
 use crate::link::Outgoing;
-use crate::message::Event;
-use crate::worker::{Shared, CLOSE_LINGER};
+use crate::message::{Event, Message};
+use crate::worker::{Direct, Shared, CLOSE_LINGER};
 
 /// A connection made by [`dial`](crate::dial) or a [`Dialer`](crate::Dialer).
 ///
@@ -18,6 +18,15 @@ use crate::worker::{Shared, CLOSE_LINGER};
 /// (the inbox); the read calls take from it. `Conn` is `Send + Sync` and every
 /// method takes `&self`: one thread may block in [`read`](Conn::read) while
 /// others [`write`](Conn::write) or [`close`](Conn::close).
+///
+/// When the program keeps up (its buffer is empty when it reads), the read
+/// calls read the socket on the program's thread instead, at the cost of a
+/// plain blocking loop, and the background thread stands aside; if the program
+/// stops reading for 10 ms, the background thread takes over again (heartbeats
+/// are answered, the buffer fills). Either way the order of events and the
+/// counters are the same. When a read waits, at most one thread waits on the
+/// socket itself; a second thread reading the same `Conn` at the same time gets
+/// what the background thread buffers.
 ///
 /// | buffer state | `read()` | `read_timeout(d)` | `try_read()` | `read_latest()` |
 /// |---|---|---|---|---|
@@ -72,8 +81,17 @@ impl Conn {
     /// Blocks until a message arrives or the connection is lost (FMZ `read()`).
     pub fn read(&self) -> Event {
         loop {
-            if let Some(e) = self.shared.inbox.pop(Wait::Forever) {
+            if let Some(e) = self.shared.inbox.pop(Wait::Never) {
                 return e;
+            }
+            match self.shared.read_direct(Wait::Forever) {
+                Direct::Message(m) => return Event::Message(m),
+                Direct::Buffered => continue,
+                Direct::Nothing => {
+                    if let Some(e) = self.shared.inbox.pop(Wait::Forever) {
+                        return e;
+                    }
+                }
             }
         }
     }
@@ -88,12 +106,28 @@ impl Conn {
 
     /// Waits until `deadline` for an event; `None` if none came.
     pub fn read_deadline(&self, deadline: Instant) -> Option<Event> {
-        self.shared.inbox.pop(Wait::Until(deadline))
+        loop {
+            if let Some(e) = self.shared.inbox.pop(Wait::Never) {
+                return Some(e);
+            }
+            match self.shared.read_direct(Wait::Until(deadline)) {
+                Direct::Message(m) => return Some(Event::Message(m)),
+                Direct::Buffered => continue,
+                Direct::Nothing => return self.shared.inbox.pop(Wait::Until(deadline)),
+            }
+        }
     }
 
     /// The oldest event if there is one, at once (FMZ `read(-1)`).
     pub fn try_read(&self) -> Option<Event> {
-        self.shared.inbox.pop(Wait::Never)
+        if let Some(e) = self.shared.inbox.pop(Wait::Never) {
+            return Some(e);
+        }
+        match self.shared.read_direct(Wait::Never) {
+            Direct::Message(m) => Some(Event::Message(m)),
+            Direct::Buffered => self.shared.inbox.pop(Wait::Never),
+            Direct::Nothing => None,
+        }
     }
 
     /// The newest event, at once, discarding every older one (FMZ `read(-2)`).
@@ -104,7 +138,39 @@ impl Conn {
     /// disconnect, it is returned. Without `reconnect`, a lost connection with an
     /// empty buffer returns `Disconnected`, as every read does.
     pub fn read_latest(&self) -> Option<Event> {
-        self.shared.inbox.pop_latest()
+        let inbox = &self.shared.inbox;
+        // The newest message so far; anything newer replaces (discards) it.
+        let mut newest: Option<Message> = None;
+        let discard = |older: Option<Message>| inbox.add_discarded(older.map_or(0, |_| 1));
+        // The socket holds newer messages than the buffer, so it is read too
+        // (on this thread). A worker busy with a flood hands over within a
+        // batch; a few rounds at most.
+        for _ in 0..8 {
+            match inbox.pop_latest_lane() {
+                Some((e, true)) => {
+                    // The high-priority lane is never discarded.
+                    if let Some(m) = newest {
+                        inbox.push_front(m);
+                    }
+                    return Some(e);
+                }
+                Some((Event::Disconnected(d), false)) => {
+                    discard(newest);
+                    return Some(Event::Disconnected(d));
+                }
+                Some((Event::Message(m), false)) => discard(newest.replace(m)),
+                None => {}
+            }
+            match self.shared.read_latest_direct() {
+                Direct::Message(m) => {
+                    discard(newest);
+                    return Some(Event::Message(m));
+                }
+                Direct::Buffered => continue,
+                Direct::Nothing => break,
+            }
+        }
+        newest.map(Event::Message)
     }
 
     /// The FMZ numeric convention in one place: `0` blocks ([`read`](Conn::read)),
@@ -152,12 +218,13 @@ impl Conn {
         let c = self.shared.inbox.counts();
         let s = &self.shared;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let d = &s.direct_rx;
         Stats {
-            received: c.received,
-            received_bytes: c.received_bytes,
+            received: c.received + get(&d.received),
+            received_bytes: c.received_bytes + get(&d.bytes),
             dropped: c.dropped,
             discarded: c.discarded,
-            undecoded: c.undecoded,
+            undecoded: c.undecoded + get(&d.undecoded),
             reconnects: get(&s.reconnects),
             sent: get(&s.sent),
             unsent: get(&s.unsent),

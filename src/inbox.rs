@@ -13,6 +13,7 @@
 //! a priority message never jumps ahead of an earlier connection's disconnect.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -103,6 +104,9 @@ struct State {
 
 pub(crate) struct Inbox {
     state: Mutex<State>,
+    /// Whether a read would return at once, readable without the lock (kept in
+    /// step with `state` under its lock).
+    ready: AtomicBool,
     cond: Condvar,
     max_messages: usize,
     max_bytes: usize,
@@ -122,6 +126,7 @@ impl Inbox {
                 watchers: Vec::new(),
                 counts: Counts::default(),
             }),
+            ready: AtomicBool::new(false),
             cond: Condvar::new(),
             max_messages: max_messages.max(1),
             max_bytes: max_bytes.max(1),
@@ -171,6 +176,17 @@ impl Inbox {
         self.wake(&st);
     }
 
+    /// Puts back, at the head, a message `read_latest` took but did not return
+    /// (a priority message came first); it is not counted again.
+    pub(crate) fn push_front(&self, m: Message) {
+        let mut st = self.state.lock();
+        st.messages += 1;
+        st.bytes += m.len();
+        let e = st.epoch;
+        st.queue.push_front(Item::Msg(m, e));
+        self.wake(&st);
+    }
+
     /// Records a lost connection: a marker if another connection may follow,
     /// else the terminal disconnect.
     pub(crate) fn lost(&self, d: Disconnect, terminal: bool) {
@@ -189,6 +205,7 @@ impl Inbox {
     }
 
     fn wake(&self, st: &State) {
+        self.ready.store(true, Ordering::Release);
         self.cond.notify_all();
         for w in &st.watchers {
             w.raise();
@@ -200,6 +217,7 @@ impl Inbox {
         let mut st = self.state.lock();
         loop {
             if let Some(ev) = st.take_next() {
+                self.ready.store(st.is_ready(), Ordering::Release);
                 return Some(ev);
             }
             if let Some(t) = &st.terminal {
@@ -225,11 +243,19 @@ impl Inbox {
     /// newer message proves the connection came back. If the newest item is a
     /// marker, it is returned. The high-priority lane is never discarded: while
     /// it holds messages, this returns its oldest, like every read.
+    #[cfg(test)]
     pub(crate) fn pop_latest(&self) -> Option<Event> {
+        self.pop_latest_lane().map(|(e, _)| e)
+    }
+
+    /// [`pop_latest`](Inbox::pop_latest), and whether the event came from the
+    /// high-priority lane.
+    pub(crate) fn pop_latest_lane(&self) -> Option<(Event, bool)> {
         let mut st = self.state.lock();
         if let Some((m, _)) = st.high.pop_front() {
             st.high_bytes -= m.len();
-            return Some(Event::Message(m));
+            self.ready.store(st.is_ready(), Ordering::Release);
+            return Some((Event::Message(m), true));
         }
         match st.queue.pop_back() {
             Some(item) => {
@@ -242,15 +268,32 @@ impl Inbox {
                 };
                 st.messages = 0;
                 st.bytes = 0;
-                Some(ev)
+                self.ready.store(st.is_ready(), Ordering::Release);
+                Some((ev, false))
             }
-            None => st.terminal.clone().map(Event::Disconnected),
+            None => st.terminal.clone().map(|d| (Event::Disconnected(d), false)),
         }
     }
 
     /// True when a read would return at once.
     pub(crate) fn is_ready(&self) -> bool {
         self.state.lock().is_ready()
+    }
+
+    /// Like [`is_ready`](Inbox::is_ready), without taking the lock. Exact for a
+    /// thread that holds the connection's slot, since the worker only adds items
+    /// while it holds the slot (a `close()` adds its terminal disconnect at any
+    /// time, which a reader sees on its next pop).
+    pub(crate) fn has_events(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Counts messages that [`read_latest`](crate::Conn::read_latest) discarded
+    /// without them passing through the buffer.
+    pub(crate) fn add_discarded(&self, n: u64) {
+        if n > 0 {
+            self.state.lock().counts.discarded += n;
+        }
     }
 
     pub(crate) fn watch(&self, s: &Arc<Signal>) {

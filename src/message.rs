@@ -7,6 +7,12 @@ use tungstenite::{Bytes, Utf8Bytes};
 
 /// One received message. Text and binary are kept apart; binary data is never
 /// altered (no lossy UTF-8 conversion), whatever it contains.
+///
+/// A message read straight from the socket (see [`Conn`](crate::Conn)) may share
+/// its allocation with the messages read around it (up to 32 KiB, as in a
+/// plain tungstenite loop); a program that keeps a few messages out of many for
+/// a long time can keep its own copy ([`into_bytes`](Message::into_bytes),
+/// [`into_text`](Message::into_text)).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Message(Repr);
 
@@ -27,6 +33,14 @@ impl Message {
     /// A binary message.
     pub fn binary(b: impl Into<Vec<u8>>) -> Message {
         Message(Repr::Binary(Bytes::from(b.into())))
+    }
+
+    pub(crate) fn from_text(t: Utf8Bytes) -> Message {
+        Message(Repr::Text(t))
+    }
+
+    pub(crate) fn from_bytes(b: Bytes) -> Message {
+        Message(Repr::Binary(b))
     }
 
     /// Inflated data: text when it is UTF-8, else binary.

@@ -43,6 +43,9 @@ pub fn select(conns: &[&Conn], timeout: Option<Duration>) -> Option<usize> {
     }
     let signal = Arc::new(Signal::default());
     for c in conns {
+        // A connection whose socket the program was reading itself goes back to
+        // its worker now, so what arrives next wakes this wait at once.
+        c.shared().release_direct();
         c.shared().inbox.watch(&signal);
     }
     let found = loop {

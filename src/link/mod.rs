@@ -5,7 +5,7 @@
 pub(crate) mod raw;
 pub(crate) mod ws;
 
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
 use crate::address::Scheme;
@@ -52,9 +52,11 @@ pub(crate) enum Incoming {
 
 pub(crate) trait Link: Send {
     /// The socket to wait on.
-    fn fd(&self) -> RawFd;
-    /// Reads the next item without blocking.
-    fn read(&mut self) -> Result<Incoming, Disconnect>;
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// Reads the next item without blocking. `shared`: the message goes
+    /// straight to the program, so it may share memory with the link's read
+    /// buffer; otherwise (it will wait in the inbox) it gets its own.
+    fn read(&mut self, shared: bool) -> Result<Incoming, Disconnect>;
     /// Buffers a message for sending; `flush` pushes it out.
     fn send(&mut self, m: Outgoing) -> Result<(), Disconnect>;
     /// Writes buffered output; `Ok(true)` when all of it went out.

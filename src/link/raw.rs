@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::UdpSocket;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
 use super::{Incoming, Link, Outgoing};
@@ -62,14 +62,14 @@ fn io_lost(e: io::Error) -> Disconnect {
 }
 
 impl Link for RawLink {
-    fn fd(&self) -> RawFd {
+    fn fd(&self) -> BorrowedFd<'_> {
         match &self.sock {
-            Sock::Stream(s) => s.as_raw_fd(),
-            Sock::Udp(u) => u.as_raw_fd(),
+            Sock::Stream(s) => s.as_fd(),
+            Sock::Udp(u) => u.as_fd(),
         }
     }
 
-    fn read(&mut self) -> Result<Incoming, Disconnect> {
+    fn read(&mut self, _shared: bool) -> Result<Incoming, Disconnect> {
         let r = match &mut self.sock {
             Sock::Stream(s) => match s.read(&mut self.buf) {
                 Ok(0) => return Err(Disconnect::new(Cause::Eof, "peer closed the connection")),

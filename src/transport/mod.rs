@@ -7,7 +7,7 @@ pub(crate) mod tls;
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -154,12 +154,12 @@ impl Stream {
     }
 }
 
-impl AsRawFd for Stream {
-    fn as_raw_fd(&self) -> RawFd {
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Stream::Tcp(s) => s.inner.as_raw_fd(),
-            Stream::Tls(s) => s.get_ref().inner.as_raw_fd(),
-            Stream::Unix(s) => s.inner.as_raw_fd(),
+            Stream::Tcp(s) => s.inner.as_fd(),
+            Stream::Tls(s) => s.get_ref().inner.as_fd(),
+            Stream::Unix(s) => s.inner.as_fd(),
         }
     }
 }
