@@ -32,35 +32,11 @@ fn the_worker_takes_reading_back_when_the_program_stops() {
                     Err(_) => return,
                 }
             }
-            ws.get_mut().set_read_timeout(Some(ms(1))).unwrap();
-            let mut answered = 0;
-            for n in 0..10u64 {
-                for k in 0..100 {
-                    ws.write(WsMsg::text(format!("tick {}", n * 100 + k)))
-                        .unwrap();
-                }
-                ws.send(WsMsg::text(format!("{{\"ping\":{n}}}"))).unwrap();
-                let sent = Instant::now();
-                let mut ok = false;
-                while sent.elapsed() < ms(200) {
-                    match ws.read() {
-                        Ok(WsMsg::Text(t)) if t.as_str() == format!("{{\"pong\":{n}}}") => {
-                            ok = true;
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(tungstenite::Error::Io(e))
-                            if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
-                    }
-                }
-                if !ok {
-                    tx.send((answered, false)).unwrap();
-                    return;
-                }
-                answered += 1;
+            let (answered, all) = huobi_rounds(&mut ws, 10, ms(0), |k| format!("tick {k}"));
+            tx.send((answered, all)).unwrap();
+            if !all {
+                return;
             }
-            tx.send((answered, true)).unwrap();
             until_closed(&mut ws);
         });
         let c = Dialer::new()

@@ -362,36 +362,12 @@ fn heartbeats_answered_by_auto_reply_while_the_reader_stalls() {
         // within 200 ms; meanwhile a flood of data the program does not read.
         let (tx, rx) = mpsc::channel::<(u64, bool)>();
         let srv = Server::ws(move |mut ws, _| {
-            ws.get_mut().set_read_timeout(Some(ms(1))).unwrap();
-            let mut answered = 0;
-            for n in 0..30u64 {
-                for k in 0..100 {
-                    ws.write(WsMsg::text(format!("{{\"tick\":{}}}", n * 100 + k)))
-                        .unwrap();
-                }
-                ws.send(WsMsg::text(format!("{{\"ping\":{n}}}"))).unwrap();
-                let sent = Instant::now();
-                let mut ok = false;
-                while sent.elapsed() < ms(200) {
-                    match ws.read() {
-                        Ok(WsMsg::Text(t)) if t.as_str() == format!("{{\"pong\":{n}}}") => {
-                            ok = true;
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(tungstenite::Error::Io(e))
-                            if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
-                    }
-                }
-                if !ok {
-                    tx.send((answered, false)).unwrap();
-                    return; // drop the client
-                }
-                answered += 1;
-                std::thread::park_timeout(ms(50).saturating_sub(sent.elapsed()));
+            let (answered, all) =
+                huobi_rounds(&mut ws, 30, ms(50), |k| format!("{{\"tick\":{k}}}"));
+            tx.send((answered, all)).unwrap();
+            if !all {
+                return; // drop the client
             }
-            tx.send((answered, true)).unwrap();
             until_closed(&mut ws);
         });
         let c = Dialer::new()

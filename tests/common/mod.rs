@@ -221,3 +221,42 @@ pub fn command_loop(ws: &mut Ws) {
         }
     }
 }
+
+/// Huobi-style heartbeats: `rounds` times, 100 data messages (`data(k)`), then
+/// `{"ping":n}`, which must be answered with `{"pong":n}` within 200 ms; then
+/// a pause of `pause` minus the time the answer took. Returns the answers and
+/// whether every ping was answered in time.
+pub fn huobi_rounds(
+    ws: &mut Ws,
+    rounds: u64,
+    pause: Duration,
+    data: impl Fn(u64) -> String,
+) -> (u64, bool) {
+    ws.get_mut().set_read_timeout(Some(ms(1))).unwrap();
+    let mut answered = 0;
+    for n in 0..rounds {
+        for k in 0..100 {
+            ws.write(WsMsg::text(data(n * 100 + k))).unwrap();
+        }
+        ws.send(WsMsg::text(format!("{{\"ping\":{n}}}"))).unwrap();
+        let sent = std::time::Instant::now();
+        let mut ok = false;
+        while sent.elapsed() < ms(200) {
+            match ws.read() {
+                Ok(WsMsg::Text(t)) if t.as_str() == format!("{{\"pong\":{n}}}") => {
+                    ok = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        if !ok {
+            return (answered, false);
+        }
+        answered += 1;
+        std::thread::park_timeout(pause.saturating_sub(sent.elapsed()));
+    }
+    (answered, true)
+}
