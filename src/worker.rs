@@ -288,6 +288,25 @@ impl Shared {
         Ok(slot)
     }
 
+    /// A direct read got something: note the time for `idle` (only when set,
+    /// to keep the clock off the hot path).
+    fn note_rx(&self, last_rx: &mut Instant) {
+        if self.track_rx {
+            *last_rx = Instant::now();
+        }
+    }
+
+    /// A direct read got a message: `note_rx`, then `screen`.
+    fn arrived(
+        &self,
+        last_rx: &mut Instant,
+        link: &mut dyn Link,
+        m: &crate::Message,
+    ) -> Result<bool, Disconnect> {
+        self.note_rx(last_rx);
+        self.screen(link, m)
+    }
+
     /// Runs `auto_reply` on a message; whether it is kept for the program.
     fn screen(&self, link: &mut dyn Link, m: &crate::Message) -> Result<bool, Disconnect> {
         let Some(f) = &self.hooks.auto_reply else {
@@ -473,10 +492,7 @@ impl Shared {
         for _ in 0..DIRECT_LIMIT {
             match link.read(true) {
                 Ok(Incoming::Message(m)) => {
-                    if self.track_rx {
-                        slot.last_rx = Instant::now();
-                    }
-                    match self.screen(link, &m) {
+                    match self.arrived(&mut slot.last_rx, link, &m) {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(d) => {
@@ -488,11 +504,7 @@ impl Shared {
                     self.mark_direct(slot);
                     return Some(Direct::Message(m));
                 }
-                Ok(Incoming::Control) => {
-                    if self.track_rx {
-                        slot.last_rx = Instant::now();
-                    }
-                }
+                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx),
                 Ok(Incoming::WouldBlock) => return None,
                 Err(d) => {
                     self.end_direct(slot, Some(d));
@@ -543,10 +555,7 @@ impl Shared {
             // time (measured: 2 KB frames twice as fast copied).
             match link.read(false) {
                 Ok(Incoming::Message(m)) => {
-                    if self.track_rx {
-                        slot.last_rx = Instant::now();
-                    }
-                    match self.screen(link, &m) {
+                    match self.arrived(&mut slot.last_rx, link, &m) {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(d) => {
@@ -569,11 +578,7 @@ impl Shared {
                         older += 1;
                     }
                 }
-                Ok(Incoming::Control) => {
-                    if self.track_rx {
-                        slot.last_rx = Instant::now();
-                    }
-                }
+                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx),
                 Ok(Incoming::WouldBlock) => {
                     outcome = Some(None);
                     break;

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
-use wsdial::{Cause, Dialer, Event, Reply};
+use wsdial::{Cause, Dialer, Event};
 
 fn rst(tcp: &TcpStream) {
     socket2::SockRef::from(tcp)
@@ -370,15 +370,7 @@ fn heartbeats_answered_by_auto_reply_while_the_reader_stalls() {
             }
             until_closed(&mut ws);
         });
-        let c = Dialer::new()
-            .auto_reply(
-                |m| match m.as_text().and_then(|t| t.strip_prefix("{\"ping\":")) {
-                    Some(rest) => Reply::Send(format!("{{\"pong\":{rest}")),
-                    None => Reply::Pass,
-                },
-            )
-            .dial(&srv.url("/|qsize=50"))
-            .unwrap();
+        let c = huobi_pong_dialer().dial(&srv.url("/|qsize=50")).unwrap();
         // The reader stalls for the whole session (~1.5 s, far past the 200 ms deadline).
         let (answered, survived) = rx.recv_timeout(ms(15_000)).unwrap();
         assert!(survived, "dropped after {answered} pongs");

@@ -260,3 +260,14 @@ pub fn huobi_rounds(
     }
     (answered, true)
 }
+
+/// A dialer that answers the `{"ping":n}` of `huobi_rounds` with `{"pong":n}`
+/// and keeps the pings out of the buffer.
+pub fn huobi_pong_dialer() -> wsdial::Dialer {
+    wsdial::Dialer::new().auto_reply(|m| {
+        match m.as_text().and_then(|t| t.strip_prefix("{\"ping\":")) {
+            Some(rest) => wsdial::Reply::Send(format!("{{\"pong\":{rest}")),
+            None => wsdial::Reply::Pass,
+        }
+    })
+}
