@@ -81,7 +81,7 @@ impl Conn {
     /// Blocks until a message arrives or the connection is lost (FMZ `read()`).
     pub fn read(&self) -> Event {
         loop {
-            if let Some(e) = self.shared.inbox.pop(Wait::Never) {
+            if let Some(e) = self.shared.inbox.pop_now() {
                 return e;
             }
             match self.shared.read_direct(Wait::Forever) {
@@ -107,7 +107,7 @@ impl Conn {
     /// Waits until `deadline` for an event; `None` if none came.
     pub fn read_deadline(&self, deadline: Instant) -> Option<Event> {
         loop {
-            if let Some(e) = self.shared.inbox.pop(Wait::Never) {
+            if let Some(e) = self.shared.inbox.pop_now() {
                 return Some(e);
             }
             match self.shared.read_direct(Wait::Until(deadline)) {
@@ -120,12 +120,12 @@ impl Conn {
 
     /// The oldest event if there is one, at once (FMZ `read(-1)`).
     pub fn try_read(&self) -> Option<Event> {
-        if let Some(e) = self.shared.inbox.pop(Wait::Never) {
+        if let Some(e) = self.shared.inbox.pop_now() {
             return Some(e);
         }
         match self.shared.read_direct(Wait::Never) {
             Direct::Message(m) => Some(Event::Message(m)),
-            Direct::Buffered => self.shared.inbox.pop(Wait::Never),
+            Direct::Buffered => self.shared.inbox.pop_now(),
             Direct::Nothing => None,
         }
     }
@@ -146,7 +146,12 @@ impl Conn {
         // (on this thread). A worker busy with a flood hands over within a
         // batch; a few rounds at most.
         for _ in 0..8 {
-            match inbox.pop_latest_lane() {
+            let buffered = if inbox.has_events() {
+                inbox.pop_latest_lane()
+            } else {
+                None
+            };
+            match buffered {
                 Some((e, true)) => {
                     // The high-priority lane is never discarded.
                     if let Some(m) = newest {

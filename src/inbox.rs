@@ -238,6 +238,15 @@ impl Inbox {
         }
     }
 
+    /// The oldest event if there is one, at once. An empty inbox costs one
+    /// atomic load, not a lock: the hot path of a reader that keeps up.
+    pub(crate) fn pop_now(&self) -> Option<Event> {
+        if !self.has_events() {
+            return None;
+        }
+        self.pop(Wait::Never)
+    }
+
     /// The newest event, discarding every older one (discarded messages are
     /// counted). A disconnect marker among the older items is discarded too: a
     /// newer message proves the connection came back. If the newest item is a

@@ -265,8 +265,9 @@ impl Shared {
         std::mem::take(&mut *q)
     }
 
-    /// Takes the slot for a direct read: `None` when the inbox has events
-    /// (they come first) or there is no connection to read.
+    /// Takes the slot for a direct read; else what to return: `Buffered` when
+    /// the inbox has events (they come first), `Nothing` when there is no
+    /// connection to read.
     fn take_slot(&self) -> Result<parking_lot::MutexGuard<'_, Slot>, Direct> {
         // A worker draining a flood hands over at its next batch if asked.
         let ask = !self.direct.load(Ordering::Relaxed);
@@ -422,10 +423,17 @@ impl Shared {
             Ok(g) => g,
             Err(d) => return d,
         };
+        // The hot path, for a reader that keeps up: one message, no waiting.
+        match self.read_one(&mut guard) {
+            Some(d) => d,
+            None => self.drained(guard, wait),
+        }
+    }
+
+    /// [`read_direct`](Shared::read_direct) found the socket drained: wait on it
+    /// (lead) as `wait` allows, and read again.
+    fn drained<'a>(&'a self, mut guard: parking_lot::MutexGuard<'a, Slot>, wait: Wait) -> Direct {
         loop {
-            if let Some(d) = self.read_one(&mut guard) {
-                return d;
-            }
             // The socket is drained.
             let timeout = match wait {
                 Wait::Never => None,
@@ -480,6 +488,9 @@ impl Shared {
                 return Direct::Nothing;
             }
             // Read again: data, or (after a timeout) one last look.
+            if let Some(d) = self.read_one(&mut guard) {
+                return d;
+            }
         }
     }
 
@@ -917,7 +928,8 @@ impl Worker {
     /// True when this wake-up needs nothing from the worker: a program thread
     /// reads the socket (or waits on it), nobody called, and no timer is due.
     /// It then stays off the slot, so the reader never waits for it. Arms the
-    /// takeover timer if it is not armed.
+    /// takeover timer if it is not armed, and starts a new period when it is
+    /// due and the program has read since (all without the slot).
     fn stand_aside(
         &self,
         now: Instant,
@@ -943,7 +955,20 @@ impl Worker {
                 });
                 true
             }
-            Some(t) => now < t.at,
+            Some(t) if now < t.at => true,
+            // The program read meanwhile: a new period, without the slot (which
+            // it is likely to be holding).
+            Some(t) => {
+                let reads = shared.direct_reads.load(Ordering::Relaxed);
+                if reads == t.reads {
+                    return false;
+                }
+                *takeover = Some(Takeover {
+                    at: now + TAKEOVER,
+                    reads,
+                });
+                true
+            }
         }
     }
 
