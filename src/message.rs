@@ -9,7 +9,7 @@ use tungstenite::{Bytes, Utf8Bytes};
 /// altered (no lossy UTF-8 conversion), whatever it contains.
 ///
 /// A message read straight from the socket (see [`Conn`](crate::Conn)) may share
-/// its allocation with the messages read around it (up to 32 KiB, as in a
+/// its allocation with the messages read around it (up to 64 KiB, as in a
 /// plain tungstenite loop); a program that keeps a few messages out of many for
 /// a long time can keep its own copy ([`into_bytes`](Message::into_bytes),
 /// [`into_text`](Message::into_text)).
