@@ -15,7 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 BENCH, PY, WEBSOCAT, OUT = sys.argv[1:5]
 QUICK = "--quick" in sys.argv
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPEAT = 1 if QUICK else 3
+# Rounds for the Rust clients. Each round runs every client once, in turn, so a
+# burst of noise from this shared machine lands on all of them alike; the table
+# shows the median round.
+REPEAT = 1 if QUICK else 5
 
 
 def run(cmd, timeout=600, stdin=None):
@@ -56,8 +59,19 @@ def version(cmd):
         return f"unavailable ({e})"
 
 
-def best(runs, key):
-    return max(runs, key=key)
+def median_by(runs, key):
+    """The run with the median value of key (the lower middle for an even count)."""
+    ordered = sorted(runs, key=key)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def rounds(modes, url_of, n=None):
+    """Runs every mode once per round, REPEAT rounds, interleaved; mode -> runs."""
+    out = {m: [] for m in modes}
+    for _ in range(REPEAT):
+        for m in modes:
+            out[m].append(run([BENCH, "client", m, url_of(m)] + ([str(n)] if n else [])))
+    return out
 
 
 def main():
@@ -71,7 +85,8 @@ def main():
     say(f"- rustc: {version(['rustc', '--version'])}")
     say(f"- python: {platform.python_version()}; websocket-client {version([PY, '-c', 'import websocket; print(websocket.__version__)'])}; websockets {version([PY, '-c', 'import websockets; print(websockets.__version__)'])}")
     say(f"- websocat: {version([WEBSOCAT, '--version']) if WEBSOCAT != '-' else 'not installed'}")
-    say(f"- mode: {'quick' if QUICK else 'full'} (best of {REPEAT} for the Rust clients)\n")
+    say(f"- mode: {'quick' if QUICK else 'full'} ({REPEAT} interleaved rounds for the Rust clients; "
+        "the median round is shown)\n")
     say("The load source (`bench/src/main.rs`) writes pre-encoded frames in 256 KiB chunks, so it is")
     say("never the bottleneck; every client runs as its own process on the same 2-core machine as the")
     say("source. Throughput counts from the first message to the last; CPU is the client process's")
@@ -92,10 +107,18 @@ def main():
     for name, size, gz, n_rust, n_py in cases:
         rows = []
 
-        def rust(label, mode, n):
-            url = f"{base}/blast?size={size}&count={n}&gzip={gz}"
-            results = [run([BENCH, "client", mode, url, str(n)]) for _ in range(REPEAT)]
-            data, cpu, _, _ = best(results, lambda r: r[0]["messages"] / max(r[0]["secs"], 1e-9))
+        rust_modes = [
+            ("baseline: tungstenite read loop" + (" + flate2 GzDecoder" if gz else ""), "baseline"),
+            ("wsdial `read()`", "read"),
+            ("wsdial `try_read()` polling", "try"),
+            ("wsdial `read_latest()` polling", "latest"),
+        ]
+        url = f"{base}/blast?size={size}&count={n_rust}&gzip={gz}"
+        by_mode = rounds([m for _, m in rust_modes], lambda _m: url, n_rust)
+
+        def rust(label, mode):
+            count = "received" if mode == "latest" else "messages"
+            data, cpu, _, _ = median_by(by_mode[mode], lambda r: r[0][count] / max(r[0]["secs"], 1e-9))
             rows.append((label, data["messages"] / data["secs"], cpu / data["messages"] * 1e6, data))
 
         def py(label, kind, n):
@@ -103,10 +126,8 @@ def main():
             data, cpu, _, _ = run([PY, os.path.join(HERE, "py_clients.py"), kind, url, str(n)])
             rows.append((label, data["messages"] / data["secs"], cpu / data["messages"] * 1e6, data))
 
-        rust("baseline: tungstenite read loop" + (" + flate2 GzDecoder" if gz else ""), "baseline", n_rust)
-        rust("wsdial `read()`", "read", n_rust)
-        rust("wsdial `try_read()` polling", "try", n_rust)
-        rust("wsdial `read_latest()` polling", "latest", n_rust)
+        for label, mode in rust_modes:
+            rust(label, mode)
         py("Python websocket-client `WebSocket`", "wsclient", n_py)
         py("Python websocket-client `WebSocketApp`", "wsapp", n_py)
         py("Python websockets (threading client)", "websockets", n_py)
@@ -134,11 +155,14 @@ def main():
     say("|---|---:|---:|---:|")
     count = 20_000 if QUICK else 50_000
     lat = {}
-    for label, mode in [("baseline: tungstenite read loop", "latency-baseline"), ("wsdial `read()`", "latency-wsdial")]:
-        results = [run([BENCH, "client", mode, f"{base}/rate?size=200&rate=10000&count={count}"])[0] for _ in range(REPEAT)]
-        d = min(results, key=lambda r: r["p99_us"])
+    modes = [("baseline: tungstenite read loop", "latency-baseline"), ("wsdial `read()`", "latency-wsdial")]
+    by_mode = rounds([m for _, m in modes], lambda _m: f"{base}/rate?size=200&rate=10000&count={count}")
+    for label, mode in modes:
+        # Each percentile is the median over the rounds.
+        d = {k: median_by([r[0] for r in by_mode[mode]], lambda x: x[k])[k] for k in ("p50_us", "p99_us", "p999_us")}
         lat[mode] = d
-        say(f"| {label} | {d['p50_us']} | {d['p99_us']} | {d['p999_us']} |")
+        spread = ", ".join(str(r[0]["p99_us"]) for r in by_mode[mode])
+        say(f"| {label} | {d['p50_us']} | {d['p99_us']} (rounds: {spread}) | {d['p999_us']} |")
     say("")
 
     # --- write round trip on an idle connection ------------------------------
@@ -147,9 +171,10 @@ def main():
     say("|---|---:|---:|")
     n = "1000" if QUICK else "3000"
     rtt = {}
-    for label, mode in [("baseline: tungstenite send + read", "rtt-baseline"), ("wsdial `write()` + `read()`", "rtt-wsdial")]:
-        results = [run([BENCH, "client", mode, f"{base}/echo", n])[0] for _ in range(REPEAT)]
-        d = min(results, key=lambda r: r["p99_us"])
+    modes = [("baseline: tungstenite send + read", "rtt-baseline"), ("wsdial `write()` + `read()`", "rtt-wsdial")]
+    by_mode = rounds([m for _, m in modes], lambda _m: f"{base}/echo", int(n))
+    for label, mode in modes:
+        d = {k: median_by([r[0] for r in by_mode[mode]], lambda x: x[k])[k] for k in ("p50_us", "p99_us")}
         rtt[mode] = d
         say(f"| {label} | {d['p50_us']} | {d['p99_us']} |")
     say("")
