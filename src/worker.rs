@@ -423,79 +423,81 @@ impl Shared {
             Ok(g) => g,
             Err(d) => return d,
         };
-        // The hot path, for a reader that keeps up: one message, no waiting.
-        match self.read_one(&mut guard) {
-            Some(d) => d,
-            None => self.drained(guard, wait),
-        }
-    }
-
-    /// [`read_direct`](Shared::read_direct) found the socket drained: wait on it
-    /// (lead) as `wait` allows, and read again.
-    fn drained<'a>(&'a self, mut guard: parking_lot::MutexGuard<'a, Slot>, wait: Wait) -> Direct {
         loop {
-            // The socket is drained.
-            let timeout = match wait {
-                Wait::Never => None,
-                Wait::Forever => Some(None),
-                Wait::Until(d) => Some(Some(d.saturating_duration_since(Instant::now())))
-                    .filter(|t| !matches!(t, Some(t) if t.is_zero())),
-            };
-            let Some(timeout) = timeout else {
-                // `try_read` while reading directly: the takeover timer runs and
-                // covers a pause. Otherwise (a wait that ran out, perhaps after
-                // leading) the worker watches the socket again.
-                if matches!(wait, Wait::Until(_)) || !self.direct.load(Ordering::Relaxed) {
-                    self.end_direct(&mut guard, None);
-                }
-                return Direct::Nothing;
-            };
-            let Some((sock, bell)) = self.lead_fds(&mut guard) else {
-                self.end_direct(&mut guard, None);
-                return Direct::Nothing;
-            };
-            if self.leader.swap(true, Ordering::SeqCst) {
-                // Another thread waits on the socket; this one waits on the inbox.
-                return Direct::Nothing;
-            }
-            // Pairs with `ring`: a close or loss from now on rings the bell.
-            fence(Ordering::SeqCst);
-            if self.inbox.has_events() {
-                self.leader.store(false, Ordering::SeqCst);
-                return Direct::Buffered;
-            }
-            // Arrivals wake only this thread.
-            self.watch(&mut guard, false);
-            drop(guard);
-            let waited = wait_readable(&sock, bell, timeout);
-            drop(sock);
-            guard = self.slot.lock();
-            self.leader.store(false, Ordering::SeqCst);
-            if self.inbox.has_events() || guard.link.is_none() || guard.failed.is_some() {
-                // The connection ended or closed meanwhile; whatever is left in the
-                // socket is the worker's again.
-                self.end_direct(&mut guard, None);
-                let _ = self.waker.wake();
-                return if self.inbox.has_events() {
-                    Direct::Buffered
-                } else {
-                    Direct::Nothing
-                };
-            }
-            if waited.is_err() {
-                self.end_direct(&mut guard, None);
-                let _ = self.waker.wake();
-                return Direct::Nothing;
-            }
-            // Read again: data, or (after a timeout) one last look.
             if let Some(d) = self.read_one(&mut guard) {
                 return d;
             }
+            if let Err(d) = self.lead(&mut guard, wait) {
+                return d;
+            }
+            // Read again: data, or (after a timeout) one last look.
         }
+    }
+
+    /// The socket is drained: waits on it (leads) as `wait` allows, with the
+    /// slot unlocked meanwhile. `Ok` to read again; else what to return.
+    fn lead(
+        &self,
+        guard: &mut parking_lot::MutexGuard<'_, Slot>,
+        wait: Wait,
+    ) -> Result<(), Direct> {
+        let timeout = match wait {
+            Wait::Never => None,
+            Wait::Forever => Some(None),
+            Wait::Until(d) => Some(Some(d.saturating_duration_since(Instant::now())))
+                .filter(|t| !matches!(t, Some(t) if t.is_zero())),
+        };
+        let Some(timeout) = timeout else {
+            // `try_read` while reading directly: the takeover timer runs and
+            // covers a pause. Otherwise (a wait that ran out, perhaps after
+            // leading) the worker watches the socket again.
+            if matches!(wait, Wait::Until(_)) || !self.direct.load(Ordering::Relaxed) {
+                self.end_direct(guard, None);
+            }
+            return Err(Direct::Nothing);
+        };
+        let Some((sock, bell)) = self.lead_fds(guard) else {
+            self.end_direct(guard, None);
+            return Err(Direct::Nothing);
+        };
+        if self.leader.swap(true, Ordering::SeqCst) {
+            // Another thread waits on the socket; this one waits on the inbox.
+            return Err(Direct::Nothing);
+        }
+        // Pairs with `ring`: a close or loss from now on rings the bell.
+        fence(Ordering::SeqCst);
+        if self.inbox.has_events() {
+            self.leader.store(false, Ordering::SeqCst);
+            return Err(Direct::Buffered);
+        }
+        // Arrivals wake only this thread.
+        self.watch(guard, false);
+        let waited =
+            parking_lot::MutexGuard::unlocked(guard, || wait_readable(&sock, bell, timeout));
+        drop(sock);
+        self.leader.store(false, Ordering::SeqCst);
+        if self.inbox.has_events() || guard.link.is_none() || guard.failed.is_some() {
+            // The connection ended or closed meanwhile; whatever is left in the
+            // socket is the worker's again.
+            self.end_direct(guard, None);
+            let _ = self.waker.wake();
+            return Err(if self.inbox.has_events() {
+                Direct::Buffered
+            } else {
+                Direct::Nothing
+            });
+        }
+        if waited.is_err() {
+            self.end_direct(guard, None);
+            let _ = self.waker.wake();
+            return Err(Direct::Nothing);
+        }
+        Ok(())
     }
 
     /// Reads until a message for the program; `None` when the socket is drained
     /// (`direct` unchanged), else what to return.
+    #[inline]
     fn read_one(&self, slot: &mut Slot) -> Option<Direct> {
         let Some(link) = slot.link.as_deref_mut() else {
             return Some(Direct::Nothing);
