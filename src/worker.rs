@@ -48,7 +48,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::error::Error;
 use crate::hooks::{Hooks, Reply};
 use crate::inbox::{Inbox, Wait};
-use crate::link::{self, Incoming, Link, Outgoing};
+use crate::link::{self, AnyLink, Incoming, Link, Outgoing};
 use crate::message::{Cause, Disconnect};
 use crate::transport::Plan;
 
@@ -73,7 +73,7 @@ const LATEST_LIMIT: usize = 4096;
 /// write the socket. The worker holds it while it serves the connection; a
 /// program thread holds it for a direct read.
 struct Slot {
-    link: Option<Box<dyn Link>>,
+    link: Option<Box<AnyLink>>,
     /// A loss that a direct read ran into, for the worker to act on.
     failed: Option<Disconnect>,
     /// When anything last arrived (for `idle`; direct reads update it only
@@ -96,7 +96,7 @@ enum Watch {
 }
 
 impl Slot {
-    fn link(&mut self) -> Result<&mut dyn Link, Disconnect> {
+    fn link(&mut self) -> Result<&mut AnyLink, Disconnect> {
         match self.link.as_deref_mut() {
             Some(l) => Ok(l),
             None => Err(Disconnect::new(Cause::Io, "no connection")),
@@ -298,10 +298,11 @@ impl Shared {
     }
 
     /// A direct read got a message: `note_rx`, then `screen`.
+    #[inline]
     fn arrived(
         &self,
         last_rx: &mut Instant,
-        link: &mut dyn Link,
+        link: &mut AnyLink,
         m: &crate::Message,
     ) -> Result<bool, Disconnect> {
         self.note_rx(last_rx);
@@ -309,7 +310,7 @@ impl Shared {
     }
 
     /// Runs `auto_reply` on a message; whether it is kept for the program.
-    fn screen(&self, link: &mut dyn Link, m: &crate::Message) -> Result<bool, Disconnect> {
+    fn screen(&self, link: &mut AnyLink, m: &crate::Message) -> Result<bool, Disconnect> {
         let Some(f) = &self.hooks.auto_reply else {
             return Ok(true);
         };
@@ -710,7 +711,7 @@ enum Drained {
 }
 
 impl Worker {
-    fn run(mut self, first: Box<dyn Link>) {
+    fn run(mut self, first: Box<AnyLink>) {
         let url = self.plan.target.url().to_owned();
         let mut link = first;
         loop {
@@ -756,7 +757,7 @@ impl Worker {
     }
 
     /// Dials until it works, the retries run out, or the program closes.
-    fn reconnect(&mut self) -> Option<Box<dyn Link>> {
+    fn reconnect(&mut self) -> Option<Box<AnyLink>> {
         let url = self.plan.target.url().to_owned();
         let opts = &self.plan.options;
         let (retry, timeout) = (opts.retry, opts.timeout);
@@ -835,7 +836,7 @@ impl Worker {
     }
 
     /// Serves one live connection until it is lost or the program closes.
-    fn session(&mut self, link: Box<dyn Link>) -> Disconnect {
+    fn session(&mut self, link: Box<AnyLink>) -> Disconnect {
         let fd = link.fd().as_raw_fd();
         let reg = self.poll.registry().register(
             &mut SourceFd(&fd),
@@ -1094,7 +1095,7 @@ impl Worker {
     }
 
     /// Hands the program's queued writes to the link.
-    fn send_queued(&self, link: &mut dyn Link) -> Result<(), Disconnect> {
+    fn send_queued(&self, link: &mut AnyLink) -> Result<(), Disconnect> {
         if self.shared.queued.load(Ordering::Acquire) == 0 {
             return Ok(());
         }

@@ -156,21 +156,23 @@ fn would_block(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
 }
 
-impl Link for WsLink {
-    fn fd(&self) -> BorrowedFd<'_> {
-        self.ws.get_ref().as_fd()
-    }
-
-    fn read(&mut self, shared: bool) -> Result<Incoming, Disconnect> {
-        match self.ws.read() {
+impl WsLink {
+    /// Every read result but the hot one (see [`Link::read`]).
+    fn read_rest(
+        &mut self,
+        read: tungstenite::Result<WsMessage>,
+        shared: bool,
+    ) -> Result<Incoming, Disconnect> {
+        match read {
             // Messages for the inbox are copied out of tungstenite's read buffer:
             // they wait there, and a slice of the buffer would keep it from being
             // reused, so every refill would allocate fresh (cold, page-faulting)
             // memory and the reader thread would free it. Measured: 2 KB frames 4x
             // faster. A message read on the program's thread goes straight to it,
-            // as in a plain tungstenite loop, and keeps the slice.
-            Ok(WsMessage::Text(t)) if shared => Ok(Incoming::Message(Message::from_text(t))),
+            // as in a plain tungstenite loop, and keeps the slice (`read` took
+            // that case for text).
             Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::text(t.as_str()))),
+
             Ok(WsMessage::Binary(b)) => Ok(Incoming::Message(match &mut self.inflate {
                 None if shared => Message::from_bytes(b),
                 None => Message::binary(&b[..]),
@@ -201,6 +203,22 @@ impl Link for WsLink {
             }
             Err(e) if would_block(&e) => Ok(Incoming::WouldBlock),
             Err(e) => Err(lost(e)),
+        }
+    }
+}
+
+impl Link for WsLink {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.ws.get_ref().as_fd()
+    }
+
+    #[inline]
+    fn read(&mut self, shared: bool) -> Result<Incoming, Disconnect> {
+        // The hot case inline (a text frame for the program's thread), the rest
+        // in `read_rest`, so this stays small enough to inline into the reader.
+        match self.ws.read() {
+            Ok(WsMessage::Text(t)) if shared => Ok(Incoming::Message(Message::from_text(t))),
+            other => self.read_rest(other, shared),
         }
     }
 
