@@ -87,12 +87,7 @@ fn socks5_and_socks5h_with_password_to_plain_and_tls() {
     within(ms(30_000), || {
         let (_proxy, pport) = microsocks();
         let ws = command_server();
-        let cert = peer_path("cert.pem");
-        let wss = Peer::python_ws(&[
-            "--tls",
-            cert.to_str().unwrap(),
-            peer_path("key.pem").to_str().unwrap(),
-        ]);
+        let (wss, cert) = Peer::python_wss();
         for scheme in ["socks5", "socks5h"] {
             let proxy = format!("proxy={scheme}://{}@127.0.0.1:{pport}", creds());
             plain_and_tls_through(&proxy, &ws, &wss, &cert);
@@ -147,12 +142,7 @@ fn http_connect_with_basic_auth_to_plain_and_tls() {
     within(ms(30_000), || {
         let (_proxy, pport, log) = tinyproxy();
         let ws = command_server();
-        let cert = peer_path("cert.pem");
-        let wss = Peer::python_ws(&[
-            "--tls",
-            cert.to_str().unwrap(),
-            peer_path("key.pem").to_str().unwrap(),
-        ]);
+        let (wss, cert) = Peer::python_wss();
         let proxy = format!("proxy=http://{USER}:{HTTP_PASS}@127.0.0.1:{pport}");
         plain_and_tls_through(&proxy, &ws, &wss, &cert);
         let logged = std::fs::read_to_string(&log).unwrap_or_default();

@@ -52,8 +52,7 @@ fn plain_ws_echo_headers_and_subprotocol() {
 #[test]
 fn tls_with_a_self_signed_certificate() {
     within(ms(20_000), || {
-        let (cert, key) = (peer_path("cert.pem"), peer_path("key.pem"));
-        let peer = Peer::python_ws(&["--tls", cert.to_str().unwrap(), key.to_str().unwrap()]);
+        let (peer, cert) = Peer::python_wss();
         let port = peer.port;
 
         // Refused by default: the certificate is not trusted.

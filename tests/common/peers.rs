@@ -52,6 +52,14 @@ impl Peer {
         cmd.arg(root().join("tests/peers/ws_server.py")).args(args);
         Peer::start(cmd)
     }
+
+    /// The Python `websockets` server over TLS, with the self-signed certificate
+    /// from `scripts/peers`; returns the peer and the certificate's path.
+    pub fn python_wss() -> (Peer, PathBuf) {
+        let (cert, key) = (peer_path("cert.pem"), peer_path("key.pem"));
+        let peer = Peer::python_ws(&["--tls", cert.to_str().unwrap(), key.to_str().unwrap()]);
+        (peer, cert)
+    }
 }
 
 impl Drop for Peer {
