@@ -107,3 +107,36 @@ fn close_returns_promptly_when_the_peer_never_answers_the_close() {
         drop(hold_tx);
     });
 }
+
+/// Issue 19, defect 1: a connection dialed on one thread, read and closed on
+/// another, must close as soon as the server answers the close frame, every
+/// time (it used to wait the whole linger in about one cycle of five).
+#[test]
+fn close_is_prompt_whichever_thread_dialed() {
+    within(ms(120_000), || {
+        // Sends one message, then answers the client's close (tungstenite
+        // replies to a Close frame when it reads it) and waits for the end.
+        let srv = Server::ws(|mut ws, _| {
+            ws.send(WsMsg::text("hello")).unwrap();
+            until_closed(&mut ws);
+        });
+        let url = srv.url("/");
+        let mut slowest = std::time::Duration::ZERO;
+        for cycle in 0..300 {
+            let u = url.clone();
+            let c = std::thread::spawn(move || wsdial::dial(&u).unwrap())
+                .join()
+                .unwrap();
+            assert_eq!(
+                text(&c.read_timeout(ms(5_000)).expect("a message")),
+                "hello"
+            );
+            let t = Instant::now();
+            c.close();
+            let took = t.elapsed();
+            slowest = slowest.max(took);
+            assert!(took < ms(100), "cycle {cycle}: close() took {took:?}");
+        }
+        eprintln!("slowest close of 300: {slowest:?}");
+    });
+}
