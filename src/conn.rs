@@ -2,15 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
-use crate::inbox::Wait;
-use crate::link::Outgoing;
+use crate::inbox::{Signal, Wait};
 use crate::message::{Event, Message};
-use crate::worker::{Direct, Shared, CLOSE_LINGER};
+use crate::seam::{Direct, Driver, Outgoing, Seam};
+use crate::socket::CLOSE_LINGER;
 
 /// A connection made by [`dial`](crate::dial) or a [`Dialer`](crate::Dialer).
 ///
@@ -37,8 +34,8 @@ use crate::worker::{Direct, Shared, CLOSE_LINGER};
 /// Without `reconnect`, once the buffer is empty every read returns
 /// `Event::Disconnected` again, at once.
 pub struct Conn {
-    shared: Arc<Shared>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    seam: Arc<Seam>,
+    driver: Box<dyn Driver>,
     url: String,
 }
 
@@ -70,25 +67,21 @@ pub struct Stats {
 }
 
 impl Conn {
-    pub(crate) fn new(shared: Arc<Shared>, worker: JoinHandle<()>, url: String) -> Conn {
-        Conn {
-            shared,
-            worker: Mutex::new(Some(worker)),
-            url,
-        }
+    pub(crate) fn new(seam: Arc<Seam>, driver: Box<dyn Driver>, url: String) -> Conn {
+        Conn { seam, driver, url }
     }
 
     /// Blocks until a message arrives or the connection is lost (FMZ `read()`).
     pub fn read(&self) -> Event {
         loop {
-            if let Some(e) = self.shared.inbox.pop_now() {
+            if let Some(e) = self.seam.inbox.pop_now() {
                 return e;
             }
-            match self.shared.read_direct(Wait::Forever) {
+            match self.driver.read_direct(Wait::Forever) {
                 Direct::Message(m) => return Event::Message(m),
                 Direct::Buffered => continue,
                 Direct::Nothing => {
-                    if let Some(e) = self.shared.inbox.pop(Wait::Forever) {
+                    if let Some(e) = self.seam.inbox.pop(Wait::Forever) {
                         return e;
                     }
                 }
@@ -107,25 +100,25 @@ impl Conn {
     /// Waits until `deadline` for an event; `None` if none came.
     pub fn read_deadline(&self, deadline: Instant) -> Option<Event> {
         loop {
-            if let Some(e) = self.shared.inbox.pop_now() {
+            if let Some(e) = self.seam.inbox.pop_now() {
                 return Some(e);
             }
-            match self.shared.read_direct(Wait::Until(deadline)) {
+            match self.driver.read_direct(Wait::Until(deadline)) {
                 Direct::Message(m) => return Some(Event::Message(m)),
                 Direct::Buffered => continue,
-                Direct::Nothing => return self.shared.inbox.pop(Wait::Until(deadline)),
+                Direct::Nothing => return self.seam.inbox.pop(Wait::Until(deadline)),
             }
         }
     }
 
     /// The oldest event if there is one, at once (FMZ `read(-1)`).
     pub fn try_read(&self) -> Option<Event> {
-        if let Some(e) = self.shared.inbox.pop_now() {
+        if let Some(e) = self.seam.inbox.pop_now() {
             return Some(e);
         }
-        match self.shared.read_direct(Wait::Never) {
+        match self.driver.read_direct(Wait::Never) {
             Direct::Message(m) => Some(Event::Message(m)),
-            Direct::Buffered => self.shared.inbox.pop_now(),
+            Direct::Buffered => self.seam.inbox.pop_now(),
             Direct::Nothing => None,
         }
     }
@@ -138,10 +131,11 @@ impl Conn {
     /// disconnect, it is returned. Without `reconnect`, a lost connection with an
     /// empty buffer returns `Disconnected`, as every read does.
     pub fn read_latest(&self) -> Option<Event> {
-        let inbox = &self.shared.inbox;
+        let inbox = &self.seam.inbox;
+        let c = &self.seam.counters;
         // The newest message so far; anything newer replaces (discards) it.
         let mut newest: Option<Message> = None;
-        let discard = |older: Option<Message>| inbox.add_discarded(older.map_or(0, |_| 1));
+        let discard = |older: Option<Message>| c.add(&c.discarded, older.map_or(0, |_| 1));
         // The socket holds newer messages than the buffer, so it is read too
         // (on this thread). A worker busy with a flood hands over within a
         // batch; a few rounds at most.
@@ -166,7 +160,7 @@ impl Conn {
                 Some((Event::Message(m), false)) => discard(newest.replace(m)),
                 None => {}
             }
-            match self.shared.read_latest_direct() {
+            match self.driver.read_latest_direct() {
                 Direct::Message(m) => {
                     discard(newest);
                     return Some(Event::Message(m));
@@ -195,22 +189,22 @@ impl Conn {
     /// handed to the connection, or 0 when there is no live connection (lost,
     /// reconnecting, closed). Never waits for inbound traffic.
     pub fn write(&self, text: &str) -> usize {
-        self.shared.send(Outgoing::Text(text.to_owned()))
+        self.driver.send(Outgoing::Text(text.to_owned()))
     }
 
     /// Sends `data` as one binary message; like [`write`](Conn::write).
     pub fn write_binary(&self, data: &[u8]) -> usize {
-        self.shared.send(Outgoing::Binary(data.to_vec()))
+        self.driver.send(Outgoing::Binary(data.to_vec()))
     }
 
     /// True while a connection is up (false while lost, reconnecting, or closed).
     pub fn is_connected(&self) -> bool {
-        self.shared.is_live()
+        self.seam.is_connected()
     }
 
     /// The subprotocol the server agreed to (`protocol=` option), if any.
     pub fn protocol(&self) -> Option<String> {
-        self.shared.protocol.lock().clone()
+        self.seam.protocol()
     }
 
     /// The URL this connection dials.
@@ -220,22 +214,7 @@ impl Conn {
 
     /// The connection's counters.
     pub fn stats(&self) -> Stats {
-        let c = self.shared.inbox.counts();
-        let s = &self.shared;
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-        let d = &s.direct_rx;
-        Stats {
-            received: c.received + get(&d.received),
-            received_bytes: c.received_bytes + get(&d.bytes),
-            dropped: c.dropped,
-            discarded: c.discarded,
-            undecoded: c.undecoded + get(&d.undecoded),
-            reconnects: get(&s.reconnects),
-            sent: get(&s.sent),
-            unsent: get(&s.unsent),
-            queued: c.queued,
-            queued_bytes: c.queued_bytes,
-        }
+        self.seam.stats()
     }
 
     /// Sends a close frame, stops reconnecting, wakes blocked readers (they get
@@ -243,21 +222,28 @@ impl Conn {
     /// bounded time (about a second for the peer's close answer). Messages still
     /// in the buffer can be read afterwards. Idempotent; dropping does the same.
     pub fn close(&self) {
-        self.shared.close();
-        let handle = self.worker.lock().take();
-        if let Some(h) = handle {
-            // A worker in the middle of a dial finishes it on its own and exits.
-            if self
-                .shared
-                .wait_done(CLOSE_LINGER + Duration::from_millis(500))
-            {
-                let _ = h.join();
-            }
+        if self.seam.close() {
+            self.driver.close();
         }
+        self.driver.join(CLOSE_LINGER + Duration::from_millis(500));
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.shared
+    /// True when a read would return at once (used by `select`).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.seam.inbox.is_ready()
+    }
+
+    /// Makes `signal` raised by whatever arrives next (until `unwatch`). A
+    /// program thread that was reading the source itself gives it back to the
+    /// driver first, so arrivals go through the inbox and raise it.
+    pub(crate) fn watch(&self, signal: &Arc<Signal>) {
+        self.driver.release_direct();
+        self.seam.inbox.watch(signal);
+    }
+
+    /// Stops raising `signal`.
+    pub(crate) fn unwatch(&self, signal: &Arc<Signal>) {
+        self.seam.inbox.unwatch(signal);
     }
 }
 

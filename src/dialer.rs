@@ -13,8 +13,8 @@ use crate::hooks::{Hooks, Reply};
 use crate::message::Message;
 use crate::options::{Compression, Mode, Options, Setting};
 use crate::proxy::Proxy;
+use crate::socket;
 use crate::transport::Plan;
-use crate::worker;
 
 /// Dials `address` (`URL|key=value&…`) with the default 10 s deadline.
 ///
@@ -245,8 +245,8 @@ impl Dialer {
         check(addr.target(), &options)?;
         let url = addr.target().url().to_owned();
         let plan = Plan::new(addr.target().clone(), options)?;
-        let (shared, handle) = worker::start(plan, self.hooks.clone())?;
-        Ok(Conn::new(shared, handle, url))
+        let (seam, driver) = socket::start(plan, self.hooks.clone())?;
+        Ok(Conn::new(seam, driver, url))
     }
 }
 

@@ -20,6 +20,7 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 
 use crate::message::{Disconnect, Event, Message};
+use crate::seam::Counters;
 
 /// How long a pop may wait.
 #[derive(Debug, Clone, Copy)]
@@ -75,18 +76,6 @@ impl Item {
     }
 }
 
-/// Counters, all since the connection was dialed.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Counts {
-    pub received: u64,
-    pub received_bytes: u64,
-    pub dropped: u64,
-    pub discarded: u64,
-    pub undecoded: u64,
-    pub queued: usize,
-    pub queued_bytes: usize,
-}
-
 struct State {
     queue: VecDeque<Item>,
     /// Messages (not markers) in `queue`, and their bytes.
@@ -99,11 +88,12 @@ struct State {
     epoch: u64,
     terminal: Option<Disconnect>,
     watchers: Vec<Arc<Signal>>,
-    counts: Counts,
 }
 
 pub(crate) struct Inbox {
     state: Mutex<State>,
+    /// The connection's counters: the inbox counts what it drops and discards.
+    counters: Arc<Counters>,
     /// Whether a read would return at once, readable without the lock (kept in
     /// step with `state` under its lock).
     ready: AtomicBool,
@@ -113,7 +103,7 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
-    pub(crate) fn new(max_messages: usize, max_bytes: usize) -> Inbox {
+    pub(crate) fn new(max_messages: usize, max_bytes: usize, counters: Arc<Counters>) -> Inbox {
         Inbox {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(max_messages.min(1024)),
@@ -124,8 +114,8 @@ impl Inbox {
                 epoch: 0,
                 terminal: None,
                 watchers: Vec::new(),
-                counts: Counts::default(),
             }),
+            counters,
             ready: AtomicBool::new(false),
             cond: Condvar::new(),
             max_messages: max_messages.max(1),
@@ -133,29 +123,25 @@ impl Inbox {
         }
     }
 
-    /// Appends messages, dropping the oldest messages to stay within capacity;
-    /// those for which `high` says so go to the high-priority lane.
-    pub(crate) fn push_all(
-        &self,
-        batch: &mut Vec<Message>,
-        high: Option<&(dyn Fn(&Message) -> bool + Send + Sync)>,
-    ) {
+    /// Appends messages, dropping the oldest messages to stay within capacity
+    /// (counted); those marked `true` go to the high-priority lane. Whoever
+    /// marks them does it before calling, so no program code runs under this
+    /// lock, which every read takes.
+    pub(crate) fn push_all(&self, batch: &mut Vec<(Message, bool)>) {
         if batch.is_empty() {
             return;
         }
+        let mut dropped = 0u64;
         let mut st = self.state.lock();
-        for m in batch.drain(..) {
+        for (m, high) in batch.drain(..) {
             let len = m.len();
-            st.counts.received += 1;
-            st.counts.received_bytes += len as u64;
-            st.counts.undecoded += u64::from(m.decode_error().is_some());
-            if high.is_some_and(|f| f(&m)) {
+            if high {
                 while !st.high.is_empty()
                     && (st.high.len() >= self.max_messages || st.high_bytes + len > self.max_bytes)
                 {
                     if let Some((old, _)) = st.high.pop_front() {
                         st.high_bytes -= old.len();
-                        st.counts.dropped += 1;
+                        dropped += 1;
                     }
                 }
                 st.high_bytes += len;
@@ -166,7 +152,7 @@ impl Inbox {
             while st.messages > 0
                 && (st.messages >= self.max_messages || st.bytes + len > self.max_bytes)
             {
-                st.drop_oldest();
+                dropped += u64::from(st.drop_oldest());
             }
             st.messages += 1;
             st.bytes += len;
@@ -174,6 +160,8 @@ impl Inbox {
             st.queue.push_back(Item::Msg(m, e));
         }
         self.wake(&st);
+        drop(st);
+        self.counters.add(&self.counters.dropped, dropped);
     }
 
     /// Puts back, at the head, a message `read_latest` took but did not return
@@ -269,7 +257,7 @@ impl Inbox {
         match st.queue.pop_back() {
             Some(item) => {
                 let older = st.messages - usize::from(matches!(item, Item::Msg(..)));
-                st.counts.discarded += older as u64;
+                self.counters.add(&self.counters.discarded, older as u64);
                 st.queue.clear();
                 let ev = match item {
                     Item::Msg(m, _) => Event::Message(m),
@@ -297,14 +285,6 @@ impl Inbox {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Counts messages that [`read_latest`](crate::Conn::read_latest) discarded
-    /// without them passing through the buffer.
-    pub(crate) fn add_discarded(&self, n: u64) {
-        if n > 0 {
-            self.state.lock().counts.discarded += n;
-        }
-    }
-
     pub(crate) fn watch(&self, s: &Arc<Signal>) {
         self.state.lock().watchers.push(s.clone());
     }
@@ -313,13 +293,10 @@ impl Inbox {
         self.state.lock().watchers.retain(|w| !Arc::ptr_eq(w, s));
     }
 
-    pub(crate) fn counts(&self) -> Counts {
+    /// Messages in the buffer now, and their bytes.
+    pub(crate) fn queued(&self) -> (usize, usize) {
         let st = self.state.lock();
-        Counts {
-            queued: st.messages + st.high.len(),
-            queued_bytes: st.bytes + st.high_bytes,
-            ..st.counts
-        }
+        (st.messages + st.high.len(), st.bytes + st.high_bytes)
     }
 }
 
@@ -352,14 +329,15 @@ impl State {
         })
     }
 
-    /// Drops the oldest message (markers stay).
-    fn drop_oldest(&mut self) {
+    /// Drops the oldest message (markers stay); whether there was one.
+    fn drop_oldest(&mut self) -> bool {
         let pos = self.queue.iter().position(|i| matches!(i, Item::Msg(..)));
         if let Some(Item::Msg(m, _)) = pos.and_then(|p| self.queue.remove(p)) {
             self.messages -= 1;
             self.bytes -= m.len();
-            self.counts.dropped += 1;
+            return true;
         }
+        false
     }
 }
 
@@ -377,51 +355,62 @@ mod tests {
         }
     }
 
+    /// Pushes text messages; those starting with `!` go to the high lane.
     fn push(ib: &Inbox, items: &[&str]) {
-        let mut v: Vec<Message> = items.iter().map(|s| Message::text(*s)).collect();
-        ib.push_all(
-            &mut v,
-            Some(&|m: &Message| m.as_text().is_some_and(|t| t.starts_with('!'))),
-        );
+        let mut v: Vec<(Message, bool)> = items
+            .iter()
+            .map(|s| (Message::text(*s), s.starts_with('!')))
+            .collect();
+        ib.push_all(&mut v);
+    }
+
+    fn inbox(max_messages: usize, max_bytes: usize) -> Inbox {
+        Inbox::new(max_messages, max_bytes, Arc::default())
+    }
+
+    fn dropped(ib: &Inbox) -> u64 {
+        ib.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    fn discarded(ib: &Inbox) -> u64 {
+        ib.counters.discarded.load(Ordering::Relaxed)
     }
 
     #[test]
     fn drop_oldest_by_count() {
-        let ib = Inbox::new(3, 1 << 20);
+        let ib = inbox(3, 1 << 20);
         push(&ib, &["1", "2", "3", "4", "5"]);
-        let c = ib.counts();
-        assert_eq!((c.received, c.dropped, c.queued), (5, 2, 3));
+        assert_eq!((dropped(&ib), ib.queued().0), (2, 3));
         let got: Vec<String> = (0..4).map(|_| text(ib.pop(Wait::Never))).collect();
         assert_eq!(got, ["3", "4", "5", "-"]);
     }
 
     #[test]
     fn drop_oldest_by_bytes() {
-        let ib = Inbox::new(100, 10);
+        let ib = inbox(100, 10);
         push(&ib, &["aaaa", "bbbb", "cccc"]); // 12 bytes > 10: "aaaa" goes
-        let c = ib.counts();
-        assert_eq!((c.dropped, c.queued, c.queued_bytes), (1, 2, 8));
+        assert_eq!((dropped(&ib), ib.queued()), (1, (2, 8)));
         // a message bigger than the whole capacity is kept alone
         push(&ib, &["0123456789abc"]);
-        assert_eq!(ib.counts().dropped, 3);
+        assert_eq!(dropped(&ib), 3);
         assert_eq!(text(ib.pop(Wait::Never)), "0123456789abc");
     }
 
     #[test]
     fn markers_are_ordered_and_never_dropped() {
-        let ib = Inbox::new(2, 1 << 20);
+        let ib = inbox(2, 1 << 20);
         push(&ib, &["a", "b"]);
         ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
         push(&ib, &["c", "d", "e"]);
         // a, b, c dropped (oldest messages); the marker stays in place
         let got: Vec<String> = (0..4).map(|_| text(ib.pop(Wait::Never))).collect();
         assert_eq!(got, ["<Eof>", "d", "e", "-"]);
-        assert_eq!(ib.counts().dropped, 3);
+        assert_eq!(dropped(&ib), 3);
     }
 
     #[test]
     fn terminal_repeats_after_messages() {
-        let ib = Inbox::new(10, 1 << 20);
+        let ib = inbox(10, 1 << 20);
         push(&ib, &["a"]);
         ib.lost(Disconnect::new(Cause::Io, "reset"), true);
         assert_eq!(text(ib.pop(Wait::Forever)), "a");
@@ -434,33 +423,33 @@ mod tests {
 
     #[test]
     fn latest_discards_and_counts() {
-        let ib = Inbox::new(10, 1 << 20);
+        let ib = inbox(10, 1 << 20);
         assert_eq!(text(ib.pop_latest()), "-");
         push(&ib, &["a", "b"]);
         ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
         push(&ib, &["c"]);
         assert_eq!(text(ib.pop_latest()), "c");
-        assert_eq!(ib.counts().discarded, 2);
+        assert_eq!(discarded(&ib), 2);
         assert_eq!(text(ib.pop(Wait::Never)), "-");
         push(&ib, &["x"]);
         ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
         assert_eq!(text(ib.pop_latest()), "<Eof>");
-        assert_eq!(ib.counts().queued, 0);
+        assert_eq!(ib.queued().0, 0);
     }
 
     #[test]
     fn high_lane_first_and_never_evicted() {
-        let ib = Inbox::new(3, 1 << 20);
+        let ib = inbox(3, 1 << 20);
         push(&ib, &["a", "!exit1", "b", "c", "d", "e", "!exit2"]);
         // normal lane: capacity 3 keeps c, d, e; the high lane keeps both exits
-        assert_eq!(ib.counts().dropped, 2);
+        assert_eq!(dropped(&ib), 2);
         let got: Vec<String> = (0..6).map(|_| text(ib.pop(Wait::Never))).collect();
         assert_eq!(got, ["!exit1", "!exit2", "c", "d", "e", "-"]);
     }
 
     #[test]
     fn high_lane_does_not_jump_an_earlier_disconnect() {
-        let ib = Inbox::new(10, 1 << 20);
+        let ib = inbox(10, 1 << 20);
         push(&ib, &["a", "!old"]);
         ib.lost(Disconnect::new(Cause::Eof, "eof"), false);
         push(&ib, &["b", "!new"]);
@@ -470,16 +459,16 @@ mod tests {
 
     #[test]
     fn latest_never_discards_the_high_lane() {
-        let ib = Inbox::new(10, 1 << 20);
+        let ib = inbox(10, 1 << 20);
         push(&ib, &["a", "!x", "b", "c"]);
         assert_eq!(text(ib.pop_latest()), "!x");
         assert_eq!(text(ib.pop_latest()), "c");
-        assert_eq!(ib.counts().discarded, 2);
+        assert_eq!(discarded(&ib), 2);
     }
 
     #[test]
     fn wait_until_times_out() {
-        let ib = Inbox::new(10, 100);
+        let ib = inbox(10, 100);
         let t = Instant::now();
         assert!(ib.pop(Wait::Until(t + Duration::from_millis(30))).is_none());
         assert!(t.elapsed() >= Duration::from_millis(30));

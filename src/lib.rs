@@ -105,6 +105,7 @@
 #![forbid(unsafe_code)]
 
 mod address;
+mod backoff;
 mod codec;
 mod conn;
 mod dialer;
@@ -115,9 +116,10 @@ mod link;
 mod message;
 mod options;
 mod proxy;
+mod seam;
 mod select;
+mod socket;
 mod transport;
-mod worker;
 
 pub use address::{Address, Scheme, Target};
 pub use conn::{Conn, Stats};

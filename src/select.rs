@@ -36,17 +36,14 @@ pub fn select(conns: &[&Conn], timeout: Option<Duration>) -> Option<usize> {
     let ready = || {
         (0..conns.len())
             .map(|k| (start + k) % conns.len())
-            .find(|&i| conns[i].shared().inbox.is_ready())
+            .find(|&i| conns[i].is_ready())
     };
     if let Some(i) = ready() {
         return Some(i);
     }
     let signal = Arc::new(Signal::default());
     for c in conns {
-        // A connection whose socket the program was reading itself goes back to
-        // its worker now, so what arrives next wakes this wait at once.
-        c.shared().release_direct();
-        c.shared().inbox.watch(&signal);
+        c.watch(&signal);
     }
     let found = loop {
         // Checked after watching, so nothing that arrived in between is missed.
@@ -58,7 +55,7 @@ pub fn select(conns: &[&Conn], timeout: Option<Duration>) -> Option<usize> {
         }
     };
     for c in conns {
-        c.shared().inbox.unwatch(&signal);
+        c.unwatch(&signal);
     }
     found
 }

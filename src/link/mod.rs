@@ -13,6 +13,8 @@ use crate::error::Error;
 use crate::message::{Disconnect, Message};
 use crate::transport::Plan;
 
+pub(crate) use crate::seam::Outgoing;
+
 /// Dials one connection of the plan's scheme, handshake included, before `deadline`.
 pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<AnyLink>, Error> {
     Ok(Box::new(match plan.target.scheme() {
@@ -67,22 +69,6 @@ impl Link for AnyLink {
     }
     fn protocol(&self) -> Option<&str> {
         each!(self, l => l.protocol())
-    }
-}
-
-/// A message queued by the program.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    Text(String),
-    Binary(Vec<u8>),
-}
-
-impl Outgoing {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Outgoing::Text(s) => s.len(),
-            Outgoing::Binary(b) => b.len(),
-        }
     }
 }
 

@@ -1,0 +1,213 @@
+//! The reconnect policy every streaming driver shares: how long to wait before
+//! the next attempt (`interval`, exponential backoff with jitter up to
+//! `max_interval`), how many failures in a row to accept (`retry`), and what to
+//! log and count. A driver supplies how to dial and how to wait.
+
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::message::{Cause, Disconnect};
+use crate::options::Options;
+use crate::seam::Seam;
+
+/// The delay before each reconnect attempt.
+pub(crate) struct Backoff {
+    interval: Duration,
+    cap: Duration,
+    /// The next delay is `interval * 2^level`, capped.
+    level: u32,
+    /// xorshift state for the jitter.
+    seed: u64,
+}
+
+impl Backoff {
+    /// The policy of these options; `key` (the URL) and the clock seed the jitter,
+    /// so that many connections lost together do not redial in step.
+    pub(crate) fn new(o: &Options, key: &str) -> Backoff {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let h = key.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        Backoff {
+            interval: o.interval,
+            cap: o.backoff_cap(),
+            level: 0,
+            seed: (t ^ h) | 1,
+        }
+    }
+
+    /// `interval * 2^level` capped at `max_interval`, with up to 25% jitter
+    /// taken off when backing off; a fixed `interval` has no jitter.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let base = self
+            .interval
+            .saturating_mul(1u32 << self.level.min(20))
+            .min(self.cap);
+        if self.cap <= self.interval || base.is_zero() {
+            return base;
+        }
+        self.level += 1;
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let frac = (self.seed % 1000) as f64 / 4000.0; // 0 .. 0.25
+        base.mul_f64(1.0 - frac)
+    }
+
+    /// A connection that stayed up for `lived` starts the backoff over when it
+    /// lasted at least the cap (a flapping server keeps backing off).
+    pub(crate) fn connection_lasted(&mut self, lived: Duration) {
+        if lived >= self.cap {
+            self.level = 0;
+        }
+    }
+}
+
+/// Dials until it works, `retry` failures in a row, or the program closes
+/// (`pause` returns false, or the seam is closed). Logs every attempt, counts a
+/// success in `reconnects`, and on giving up records the terminal disconnect
+/// (`Cause::GaveUp`). `dial` gets the attempt's deadline.
+pub(crate) fn redial<L>(
+    seam: &Seam,
+    options: &Options,
+    url: &str,
+    backoff: &mut Backoff,
+    mut pause: impl FnMut(Duration) -> bool,
+    mut dial: impl FnMut(Instant) -> Result<L, Error>,
+) -> Option<L> {
+    let mut failures = 0u32;
+    loop {
+        let delay = backoff.next_delay();
+        if !pause(delay) || seam.is_closed() {
+            return None;
+        }
+        log::info!("{url}: reconnect attempt {} after {delay:?}", failures + 1);
+        match dial(Instant::now() + options.timeout) {
+            Ok(_) if seam.is_closed() => return None,
+            Ok(l) => {
+                let c = &seam.counters;
+                c.add(&c.reconnects, 1);
+                let n = c.reconnects.load(std::sync::atomic::Ordering::Relaxed);
+                log::info!("{url}: reconnected (reconnect #{n})");
+                return Some(l);
+            }
+            Err(e) => {
+                failures += 1;
+                log::warn!("{url}: reconnect attempt {failures} failed: {e}");
+                if options.retry > 0 && failures >= options.retry {
+                    log::error!("{url}: giving up after {failures} failed reconnect attempts");
+                    seam.lost(
+                        Disconnect::new(
+                            Cause::GaveUp,
+                            format!(
+                                "gave up after {failures} failed reconnect attempts; last: {e}"
+                            ),
+                        ),
+                        true,
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn opts(interval: u64, max: Option<u64>, retry: u32) -> Options {
+        Options {
+            interval: Duration::from_millis(interval),
+            max_interval: max.map(Duration::from_millis),
+            retry,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn fixed_interval_has_no_jitter() {
+        let mut b = Backoff::new(&opts(100, None, 0), "x");
+        for _ in 0..5 {
+            assert_eq!(b.next_delay(), Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn doubles_with_jitter_up_to_the_cap_and_starts_over() {
+        let mut b = Backoff::new(&opts(100, Some(1000), 0), "x");
+        let ds: Vec<u64> = (0..7).map(|_| b.next_delay().as_millis() as u64).collect();
+        for (d, base) in ds.iter().zip([100, 200, 400, 800, 1000, 1000, 1000]) {
+            assert!(*d <= base && *d >= base * 3 / 4, "{ds:?}");
+        }
+        b.connection_lasted(Duration::from_millis(999));
+        assert!(
+            b.next_delay() >= Duration::from_millis(750),
+            "a short life keeps backing off"
+        );
+        b.connection_lasted(Duration::from_millis(1000));
+        assert!(
+            b.next_delay() <= Duration::from_millis(100),
+            "a long life starts over"
+        );
+    }
+
+    #[test]
+    fn gives_up_after_retry_failures_and_says_so() {
+        let seam = Seam::new(10, 1000, None);
+        let o = opts(0, None, 3);
+        let mut b = Backoff::new(&o, "x");
+        let mut attempts = 0;
+        let got: Option<()> = redial(
+            &seam,
+            &o,
+            "x",
+            &mut b,
+            |_| true,
+            |_| {
+                attempts += 1;
+                Err(Error::new(ErrorKind::Io, "refused"))
+            },
+        );
+        assert!(got.is_none());
+        assert_eq!(attempts, 3);
+        match seam.inbox.pop(crate::inbox::Wait::Never) {
+            Some(crate::Event::Disconnected(d)) => {
+                assert_eq!(d.cause(), Cause::GaveUp);
+                assert!(d.to_string().contains("refused"), "{d}");
+            }
+            e => panic!("expected the terminal disconnect, got {e:?}"),
+        }
+    }
+
+    #[test]
+    fn counts_a_success_and_stops_when_closed() {
+        let seam = Seam::new(10, 1000, None);
+        let o = opts(0, None, 0);
+        let mut b = Backoff::new(&o, "x");
+        let mut n = 0;
+        let got = redial(
+            &seam,
+            &o,
+            "x",
+            &mut b,
+            |_| true,
+            |_| {
+                n += 1;
+                if n < 3 {
+                    Err(Error::new(ErrorKind::Io, "refused"))
+                } else {
+                    Ok(n)
+                }
+            },
+        );
+        assert_eq!(got, Some(3));
+        assert_eq!(seam.stats().reconnects, 1);
+        seam.close();
+        let got: Option<u32> = redial(&seam, &o, "x", &mut b, |_| true, |_| Ok(1));
+        assert!(got.is_none());
+    }
+}

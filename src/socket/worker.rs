@@ -1,0 +1,498 @@
+//! The socket driver's background thread.
+//!
+//! It owns the connection's life. It waits for readiness, not for data: `mio`
+//! tells it when the socket is readable or writable, or when the program has
+//! queued a write or asked to close (a [`Waker`](mio::Waker)). The poll timeout
+//! is the nearest timer (ping, idle, takeover), so an idle connection with no
+//! timers never wakes up. After a lost connection it reconnects (when told to)
+//! through the shared policy in [`backoff`](crate::backoff), and sends the
+//! on-connect messages and payloads again before any queued write. When a
+//! program thread reads the socket itself, it stands aside (see
+//! [`handoff`](super::handoff)).
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll};
+
+use super::handoff::{Handoff, Reader, Slot, Watch, SOCK, TAKEOVER, WAKE};
+use crate::backoff::{self, Backoff};
+use crate::link::{self, AnyLink, Incoming, Link, Outgoing};
+use crate::message::{Cause, Disconnect, Message};
+use crate::transport::Plan;
+
+/// How long `close()` waits for the peer to answer our close frame.
+pub(crate) const CLOSE_LINGER: Duration = Duration::from_millis(1000);
+
+/// Messages read before the worker pushes them, serves queued writes, and looks
+/// for a program thread that wants to read the socket itself.
+const BATCH: usize = 64;
+
+pub(crate) struct Worker {
+    pub(crate) poll: Poll,
+    pub(crate) events: Events,
+    pub(crate) shared: Arc<Handoff>,
+    pub(crate) plan: Plan,
+    pub(crate) backoff: Backoff,
+}
+
+/// The takeover timer: when, and the direct reads seen when it was set.
+#[derive(Clone, Copy)]
+struct Takeover {
+    at: Instant,
+    reads: u64,
+}
+
+/// What one drain of the socket did.
+enum Drained {
+    /// Nothing arrived.
+    Nothing,
+    /// Something arrived; the socket is empty now.
+    Read,
+    /// A program thread is waiting to read: reading is handed to it.
+    HandedOver,
+}
+
+impl Worker {
+    pub(crate) fn run(mut self, first: Box<AnyLink>) {
+        let url = self.plan.target.url().to_owned();
+        let seam = self.shared.seam.clone();
+        let mut link = first;
+        loop {
+            let started = Instant::now();
+            let lost = self.session(link);
+            seam.down();
+            let unsent = seam.outbox.take().len() as u64;
+            if unsent > 0 {
+                seam.counters.add(&seam.counters.unsent, unsent);
+                log::warn!(
+                    "{url}: {unsent} queued message(s) not sent before the connection was lost"
+                );
+            }
+            if seam.is_closed() {
+                log::debug!("{url}: closed");
+                break;
+            }
+            let reconnect = self.plan.options.reconnect;
+            log::warn!(
+                "{url}: disconnected: {lost}{}",
+                if reconnect { "; reconnecting" } else { "" }
+            );
+            seam.lost(lost, !reconnect);
+            if !reconnect {
+                break;
+            }
+            self.backoff.connection_lasted(started.elapsed());
+            let Worker {
+                poll,
+                events,
+                plan,
+                backoff,
+                ..
+            } = &mut self;
+            let next = backoff::redial(
+                &seam,
+                &plan.options,
+                &url,
+                backoff,
+                |d| pause(poll, events, &seam, d),
+                |deadline| link::dial(plan, deadline),
+            );
+            match next {
+                Some(l) => {
+                    seam.set_protocol(l.protocol());
+                    link = l;
+                }
+                None => break,
+            }
+        }
+        self.shared.set_done();
+    }
+
+    /// Serves one live connection until it is lost or the program closes.
+    fn session(&mut self, link: Box<AnyLink>) -> Disconnect {
+        let fd = link.fd().as_raw_fd();
+        let reg = self.poll.registry().register(
+            &mut SourceFd(&fd),
+            SOCK,
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = reg {
+            return Disconnect::new(Cause::Io, format!("cannot watch the socket: {e}"));
+        }
+        {
+            let mut slot = self.shared.slot.lock();
+            slot.link = Some(link);
+            slot.failed = None;
+            slot.last_rx = Instant::now();
+            slot.sock = None;
+            slot.watching = Watch::All;
+            self.shared.reader.reset();
+        }
+        let lost = match self.greet() {
+            Ok(()) => {
+                self.shared.seam.up();
+                self.serve().unwrap_err()
+            }
+            Err(d) => d,
+        };
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        // The socket closes here, outside the lock.
+        let link = self.shared.slot.lock().link.take();
+        drop(link);
+        self.shared.ring();
+        lost
+    }
+
+    /// Sends the on-connect messages, then the payloads, before anything the
+    /// program queued. `on_connect` runs here, on the worker thread, before the
+    /// slot is taken.
+    fn greet(&mut self) -> Result<(), Disconnect> {
+        let fresh = self.shared.hooks.on_connect.as_ref().map(|f| f());
+        let mut slot = self.shared.slot.lock();
+        let link = slot.link()?;
+        for m in fresh.into_iter().flatten() {
+            link.send(Outgoing::Text(m))?;
+        }
+        for p in &self.plan.options.payloads {
+            link.send(Outgoing::Text(p.clone()))?;
+        }
+        link.flush().map(drop)
+    }
+
+    fn serve(&mut self) -> Result<(), Disconnect> {
+        let opts = &self.plan.options;
+        let (ping, ping_msg, idle) = (opts.ping, opts.ping_msg.clone(), opts.idle);
+        let mut next_ping = ping.map(|p| Instant::now() + p);
+        let mut takeover: Option<Takeover> = None;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut last_rx = Instant::now();
+        let mut called = true;
+        loop {
+            if self.shared.seam.is_closed() {
+                return Err(self.close_link(&mut batch));
+            }
+            let now = Instant::now();
+            if !called && self.stand_aside(now, &mut takeover, next_ping, idle.map(|i| last_rx + i))
+            {
+                self.wait(idle.map(|i| last_rx + i), next_ping, takeover)?;
+                called = false;
+                continue;
+            }
+            let shared = self.shared.clone();
+            let mut slot = shared.slot.lock();
+            let step = self.step(
+                &mut slot,
+                &mut batch,
+                &mut takeover,
+                &mut next_ping,
+                ping_msg.as_deref(),
+                ping,
+                idle,
+            );
+            last_rx = slot.last_rx;
+            if let Err(d) = step {
+                // Nobody reads a failed link: it leaves the slot under the same lock.
+                let dead = slot.link.take();
+                drop(slot);
+                drop(dead);
+                return Err(d);
+            }
+            drop(slot);
+            called = self.wait(idle.map(|i| last_rx + i), next_ping, takeover)?;
+        }
+    }
+
+    /// True when this wake-up needs nothing from the worker: a program thread
+    /// reads the socket (or waits on it), nobody called, and no timer is due.
+    /// It then stays off the slot, so the reader never waits for it. Arms the
+    /// takeover timer if it is not armed, and starts a new period when it is
+    /// due and the program has read since (all without the slot).
+    fn stand_aside(
+        &self,
+        now: Instant,
+        takeover: &mut Option<Takeover>,
+        next_ping: Option<Instant>,
+        idle_at: Option<Instant>,
+    ) -> bool {
+        let shared = &self.shared;
+        let reader = shared.reader.get();
+        let aside = reader != Reader::Worker
+            && next_ping.is_none_or(|p| now < p)
+            && idle_at.is_none_or(|i| now < i);
+        if !aside {
+            return false;
+        }
+        match takeover {
+            // A waiting reader strands nothing: no timer until it reads.
+            None if reader == Reader::Waiting => true,
+            None => {
+                shared.timer_off.store(false, Ordering::Relaxed);
+                *takeover = Some(Takeover {
+                    at: now + TAKEOVER,
+                    reads: shared.direct_reads.load(Ordering::Relaxed),
+                });
+                true
+            }
+            Some(t) if now < t.at => true,
+            // The program read meanwhile: a new period, without the slot (which
+            // it is likely to be holding).
+            Some(t) => {
+                let reads = shared.direct_reads.load(Ordering::Relaxed);
+                if reads == t.reads {
+                    return false;
+                }
+                *takeover = Some(Takeover {
+                    at: now + TAKEOVER,
+                    reads,
+                });
+                true
+            }
+        }
+    }
+
+    /// Waits for the socket, a call from the program (the waker), or the
+    /// nearest timer; true when the program called.
+    fn wait(
+        &mut self,
+        idle_at: Option<Instant>,
+        next_ping: Option<Instant>,
+        takeover: Option<Takeover>,
+    ) -> Result<bool, Disconnect> {
+        let timeout = [idle_at, next_ping, takeover.map(|t| t.at)]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(Disconnect::new(Cause::Io, format!("poll failed: {e}")));
+            }
+        }
+        // A writable socket matters only with output pending (see `watch_writes`).
+        Ok(self
+            .events
+            .iter()
+            .any(|e| e.token() == WAKE || (e.token() == SOCK && e.is_writable())))
+    }
+
+    /// One wake-up's work, holding the slot: queued writes, reading (unless a
+    /// program thread is reading), flushing, and the timers.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        slot: &mut Slot,
+        batch: &mut Vec<(Message, bool)>,
+        takeover: &mut Option<Takeover>,
+        next_ping: &mut Option<Instant>,
+        ping_msg: Option<&str>,
+        ping: Option<Duration>,
+        idle: Option<Duration>,
+    ) -> Result<(), Disconnect> {
+        if let Some(d) = slot.failed.take() {
+            return Err(d);
+        }
+        let shared = &self.shared;
+        let now = Instant::now();
+        self.send_queued(slot.link()?)?;
+        // A program thread reads the socket itself (`Program`), or waits on it
+        // (`Waiting`): the worker stands aside, with a timer to take reading
+        // back if the program stops. A waiting reader strands nothing, so with
+        // no reads for a whole period the timer goes off (an idle connection
+        // stays asleep) until the next direct read turns it on again. A program
+        // thread that found the slot busy (`wanting`) waits on the inbox: the
+        // worker reads for it at once.
+        let reader = shared.reader.get();
+        let wanting = shared.wanting.swap(false, Ordering::SeqCst);
+        let reads = shared.direct_reads.load(Ordering::Relaxed);
+        let arm = Takeover {
+            at: now + TAKEOVER,
+            reads,
+        };
+        let mut take_back = false;
+        if reader != Reader::Worker {
+            *takeover = match *takeover {
+                _ if wanting && reader == Reader::Program => {
+                    take_back = true;
+                    None
+                }
+                None if reader == Reader::Waiting => None,
+                None => Some(arm),
+                Some(t) if now < t.at => Some(t),
+                Some(t) if reads != t.reads => Some(arm),
+                Some(_) if reader == Reader::Waiting => None,
+                Some(_) => {
+                    // The program paused: read for it again.
+                    take_back = true;
+                    None
+                }
+            };
+        }
+        if take_back && !shared.reader.to_worker() {
+            // A program thread started waiting on the socket meanwhile.
+            take_back = false;
+        }
+        if reader == Reader::Worker || take_back {
+            *takeover = None;
+            shared.watch(slot, true);
+            shared.timer_off.store(true, Ordering::Relaxed);
+            match self.drain(slot, batch)? {
+                Drained::Nothing => {}
+                Drained::Read => slot.last_rx = now,
+                Drained::HandedOver => {
+                    slot.last_rx = now;
+                    shared.watch(slot, false);
+                    *takeover = Some(Takeover {
+                        at: Instant::now() + TAKEOVER,
+                        reads: shared.direct_reads.load(Ordering::Relaxed),
+                    });
+                }
+            }
+        }
+        shared
+            .timer_off
+            .store(takeover.is_none(), Ordering::Relaxed);
+        if !slot.link()?.flush()? {
+            shared.watch_writes(slot);
+        }
+        let now = Instant::now();
+        if let Some(idle) = idle {
+            if now >= slot.last_rx + idle {
+                return Err(Disconnect::new(
+                    Cause::Idle,
+                    format!("nothing received for {} ms (idle)", idle.as_millis()),
+                ));
+            }
+        }
+        if let (Some(p), Some(at)) = (ping, *next_ping) {
+            if now >= at {
+                let link = slot.link()?;
+                link.ping(ping_msg)?;
+                link.flush()?;
+                *next_ping = Some(now + p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the program's queued writes to the link.
+    fn send_queued(&self, link: &mut AnyLink) -> Result<(), Disconnect> {
+        let seam = &self.shared.seam;
+        if seam.outbox.is_empty() {
+            return Ok(());
+        }
+        let q = seam.outbox.take();
+        let n = q.len() as u64;
+        for m in q {
+            link.send(m)?;
+        }
+        seam.counters.add(&seam.counters.sent, n);
+        link.flush().map(drop)
+    }
+
+    /// Reads until the socket has nothing more. Every `BATCH` messages it
+    /// delivers them and serves queued writes, so a flood cannot hold a write
+    /// back; and if a program thread is waiting to read with an empty inbox, it
+    /// hands reading over to it (the program then reads at the speed of a
+    /// plain loop). Hooks run here, on the worker thread.
+    fn drain(
+        &self,
+        slot: &mut Slot,
+        batch: &mut Vec<(Message, bool)>,
+    ) -> Result<Drained, Disconnect> {
+        let shared = &self.shared;
+        let link = slot.link()?;
+        let mut any = false;
+        let result = loop {
+            match link.read(false) {
+                Ok(Incoming::Message(m)) => {
+                    any = true;
+                    match shared.screen(link, &m) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(d) => break Err(d),
+                    }
+                    let high = shared.is_high(&m);
+                    batch.push((m, high));
+                    if batch.len() >= BATCH {
+                        shared.seam.deliver(batch);
+                        if let Err(d) = self.send_queued(link) {
+                            break Err(d);
+                        }
+                        if shared.wanting.swap(false, Ordering::SeqCst) {
+                            shared.reader.to_program();
+                            break Ok(Drained::HandedOver);
+                        }
+                    }
+                }
+                Ok(Incoming::Control) => any = true,
+                Ok(Incoming::WouldBlock) => {
+                    break Ok(if any { Drained::Read } else { Drained::Nothing })
+                }
+                Err(d) => break Err(d),
+            }
+        };
+        // Whatever arrived before a loss is delivered before its marker.
+        shared.seam.deliver(batch);
+        result
+    }
+
+    /// Sends a close frame and waits a little for the peer's answer, watching
+    /// the socket itself whoever was reading it.
+    fn close_link(&mut self, batch: &mut Vec<(Message, bool)>) -> Disconnect {
+        let bye = Disconnect::new(Cause::ClosedByUser, "closed by the program");
+        let shared = self.shared.clone();
+        {
+            let mut slot = shared.slot.lock();
+            shared.reader.reset();
+            shared.watch(&mut slot, true);
+            let Ok(link) = slot.link() else {
+                return bye;
+            };
+            if link.close().and_then(|_| link.flush()).is_err() {
+                return bye;
+            }
+        }
+        let until = Instant::now() + CLOSE_LINGER;
+        loop {
+            {
+                let mut slot = shared.slot.lock();
+                match self.drain(&mut slot, batch) {
+                    Err(_) => return bye,
+                    Ok(_) => {
+                        if let Ok(link) = slot.link() {
+                            let _ = link.flush();
+                        }
+                    }
+                }
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return bye;
+            }
+            let _ = self.poll.poll(&mut self.events, Some(left));
+        }
+    }
+}
+
+/// Waits `d`, or less if the program closes (the waker wakes the poll); false
+/// when closing.
+fn pause(poll: &mut Poll, events: &mut Events, seam: &crate::seam::Seam, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    while !seam.is_closed() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        if let Err(e) = poll.poll(events, Some(left)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return true;
+            }
+        }
+    }
+    false
+}
