@@ -181,7 +181,9 @@ fn heartbeats_are_answered_while_the_program_stalls() {
             ..Hooks::default()
         };
         let (res_tx, res_rx) = mpsc::channel();
-        let (c, _h) = pair("", hooks, move |mut ws| {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (c, h) = pair("", hooks, move |mut ws| {
+            go_rx.recv().unwrap();
             ws.send(WsMsg::text("first")).unwrap();
             // The program reads "first" directly, then reads nothing more.
             ws.get_mut().set_read_timeout(Some(ms(2_000))).unwrap();
@@ -201,7 +203,14 @@ fn heartbeats_are_answered_while_the_program_stalls() {
             res_tx.send(answered).unwrap();
             until_closed(&mut ws);
         });
-        assert_eq!(text(Some(c.read())), "first");
+        let c = Arc::new(c);
+        let first = reader(&c);
+        eventually(ms(5_000), "the reader waits on the socket", || {
+            h.reader.get() == Reader::Waiting
+        });
+        go_tx.send(()).unwrap();
+        assert_eq!(text(Some(first.join().unwrap())), "first");
+        assert_eq!(h.reader.get(), Reader::Program);
         let answered = res_rx.recv_timeout(ms(15_000)).unwrap();
         assert_eq!(answered, 5, "pings answered in time while nobody read");
         assert_eq!(c.stats().queued, 0, "the pings stay out of the buffer");
@@ -211,19 +220,34 @@ fn heartbeats_are_answered_while_the_program_stalls() {
 #[test]
 fn close_wakes_a_reader_waiting_on_the_socket() {
     within(ms(20_000), || {
-        let (c, h) = pair("", Hooks::default(), |mut ws| until_closed(&mut ws));
+        // The server never reads, so it never answers the close frame: the
+        // worker lingers, and only `close()` itself can wake the reader soon.
+        let (end_tx, end_rx) = mpsc::channel::<()>();
+        let (c, h) = pair("", Hooks::default(), move |ws| {
+            let _ = end_rx.recv_timeout(ms(15_000));
+            drop(ws);
+        });
         let c = Arc::new(c);
         let reader = reader(&c);
         eventually(ms(5_000), "the reader waits on the socket", || {
             h.reader.get() == Reader::Waiting
         });
         let t = Instant::now();
-        c.close();
+        let closer = {
+            let c = c.clone();
+            thread::spawn(move || c.close())
+        };
         match reader.join().unwrap() {
             Event::Disconnected(d) => assert_eq!(d.cause(), Cause::ClosedByUser),
             e => panic!("expected a disconnect, got {e:?}"),
         }
-        assert!(t.elapsed() < ms(1_000), "close took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < ms(500),
+            "the reader woke after {:?}",
+            t.elapsed()
+        );
+        closer.join().unwrap();
+        drop(end_tx);
     });
 }
 
@@ -246,11 +270,11 @@ fn a_write_goes_out_while_another_thread_waits_to_read() {
         for k in 0..20 {
             let t = Instant::now();
             assert_eq!(c.write(&format!("w{k}")), 1 + k.to_string().len());
+            // The slot was free: sent on this thread, counted before `write` returned.
+            assert_eq!(c.stats().sent, k as u64 + 1);
             assert_eq!(got_rx.recv_timeout(ms(2_000)).unwrap(), format!("w{k}"));
             assert!(t.elapsed() < ms(500), "write {k} took {:?}", t.elapsed());
         }
-        // Sent on this thread (the slot was free): counted before `write` returned.
-        assert_eq!(c.stats().sent, 20);
         c.close();
         assert!(matches!(reader.join().unwrap(), Event::Disconnected(_)));
     });
