@@ -173,6 +173,9 @@ impl Dialer {
     /// Builds messages to send on every successful connect, first one included,
     /// before the payloads and before anything the program queued. For logins
     /// whose timestamp and signature must be fresh each time.
+    ///
+    /// `f` runs on the connection's background thread, at each connect, with
+    /// no lock of the connection held.
     pub fn on_connect<F>(mut self, f: F) -> Dialer
     where
         F: Fn() -> Vec<String> + Send + Sync + 'static,
@@ -181,9 +184,9 @@ impl Dialer {
         self
     }
 
-    /// Runs `f` on the background thread for every inbound message, as it
-    /// arrives, whether or not the program is reading: it may send a reply at
-    /// once and keep the message out of the buffer. A Huobi feed stays up this way
+    /// Runs `f` for every inbound message, as it arrives, whether or not the
+    /// program is reading: it may send a reply at once and keep the message out
+    /// of the buffer. A Huobi feed stays up this way
     /// even when the reader is minutes behind and the buffer is dropping:
     ///
     /// ```no_run
@@ -197,7 +200,12 @@ impl Dialer {
     /// # Ok::<(), wsdial::Error>(())
     /// ```
     ///
-    /// Keep it quick: it runs between reads of the socket.
+    /// `f` runs on whichever thread reads the socket: the background thread,
+    /// or, when the program keeps up and reads the socket itself, the thread
+    /// that called `read` (see [`Conn`](crate::Conn)). Keep it quick: it runs
+    /// between reads of the socket. No other thread's `read` or `write` waits
+    /// for it (they use the buffer and the send queue meanwhile), and it may
+    /// itself call [`Conn::write`](crate::Conn::write).
     pub fn auto_reply<F>(mut self, f: F) -> Dialer
     where
         F: Fn(&Message) -> Reply + Send + Sync + 'static,
@@ -220,6 +228,8 @@ impl Dialer {
     /// ```
     ///
     /// A priority message never comes before the disconnect of an earlier connection.
+    /// `f` runs on whichever thread reads the socket, as `auto_reply` does,
+    /// before the message reaches the buffer and never under its lock.
     pub fn priority<F>(mut self, f: F) -> Dialer
     where
         F: Fn(&Message) -> bool + Send + Sync + 'static,

@@ -73,7 +73,7 @@
 //!
 //! ## Writing and closing
 //!
-//! [`Conn::write`] hands a message to the background thread and returns at once
+//! [`Conn::write`] hands a message to the connection and returns at once
 //! (its length, or 0 when there is no live connection), even while another
 //! thread is blocked in `read`. [`Conn::close`] sends a close frame, stops
 //! reconnecting and wakes blocked readers; dropping the `Conn` does the same.
@@ -81,19 +81,26 @@
 //! ## How it works
 //!
 //! ```text
-//! address.rs   &str -> Address { Target, options }    (pure)
-//! transport/   TCP (deadline, local_ip, NODELAY) -> TLS (native-tls)
-//! link/        WebSocket handshake + non-blocking framing (tungstenite)
-//! worker.rs    one thread per connection: waits for readiness (mio) on the socket
-//!              or a waker; reads, answers pings, writes, reconnects
-//! inbox.rs     bounded, drop-oldest, disconnect markers in order
+//! address.rs   &str -> Address { Target, options }   (pure; every parse rule)
+//! dialer.rs    Dialer -> Conn, through the scheme's driver
 //! conn.rs      read / read_timeout / try_read / read_latest / write / close
+//! seam.rs      what Conn and a driver share: inbox, outbox, counters, state
+//! inbox.rs     bounded, drop-oldest, disconnect markers in order
+//! backoff.rs   the reconnect policy every streaming driver shares
+//! socket/      the driver of ws, wss, tcp, tls, udp and unix:
+//!   worker.rs    one thread per connection, waiting on readiness (mio): the
+//!                socket, or a waker for queued writes and close; reads, answers
+//!                pings, writes, keeps timers, reconnects
+//!   handoff.rs   who reads the socket: the worker, or the program's thread
+//! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix
+//! transport/   TCP (one deadline, local_ip, TCP_NODELAY) -> TLS (native-tls)
 //! ```
 //!
 //! The worker never blocks on the socket: it sleeps in `epoll` until the socket
 //! is readable or writable, or the program queued a write. An idle connection
 //! without `ping` or `idle` never wakes up, and a write never waits for inbound
-//! traffic.
+//! traffic. When the program keeps up, it reads the socket on its own thread
+//! and the worker stands aside (see [`Conn`]).
 //!
 //! ## Logging
 //!
