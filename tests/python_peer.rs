@@ -90,3 +90,28 @@ fn server_pings_are_answered_while_the_program_does_not_read() {
         assert_eq!(text(&c.read_timeout(ms(5000)).unwrap()), "still here");
     });
 }
+
+/// Issue 19, defect 1, against the peer it was found with: dial on a helper
+/// thread (as bindings do), read the hello and close on this one. Every close
+/// must return as soon as the server answers the close frame.
+#[test]
+fn close_after_a_cross_thread_dial_is_prompt() {
+    within(ms(60_000), || {
+        let peer = Peer::python_ws(&[]);
+        let url = format!("ws://127.0.0.1:{}/", peer.port);
+        let mut slowest = std::time::Duration::ZERO;
+        for cycle in 0..200 {
+            let u = url.clone();
+            let c = std::thread::spawn(move || wsdial::dial(&u).unwrap())
+                .join()
+                .unwrap();
+            assert_eq!(hello(&c)["type"], "hello");
+            let t = Instant::now();
+            c.close();
+            let took = t.elapsed();
+            slowest = slowest.max(took);
+            assert!(took < ms(100), "cycle {cycle}: close() took {took:?}");
+        }
+        eprintln!("slowest close of 200: {slowest:?}");
+    });
+}
