@@ -301,7 +301,7 @@ impl WsLink {
                     Ok(v) => Message::from_inflated(v),
                     Err(e) => {
                         log::warn!("a {}-byte binary frame did not inflate: {e}", b.len());
-                        Message::undecoded(b, e)
+                        Message::undecoded(b, e.to_string())
                     }
                 },
             })),
