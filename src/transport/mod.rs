@@ -236,7 +236,10 @@ impl Plan {
         };
         let tcp = Timed::new(tcp, deadline);
         match &self.tls {
-            Some(c) => Ok(Stream::Tls(Box::new(tls::handshake(c, t.host(), tcp)?))),
+            Some(c) => {
+                let tls = tls::handshake(c, t.host(), tcp, deadline)?;
+                Ok(Stream::Tls(Box::new(tls)))
+            }
             None => Ok(Stream::Tcp(tcp)),
         }
     }
