@@ -14,6 +14,8 @@
 //! error instead of eating memory. A raw DEFLATE stream must end (final block) or
 //! end on a sync-flush marker (`00 00 ff ff`); otherwise it is reported truncated.
 
+use std::fmt;
+
 use flate2::{Compress, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 
 use crate::options::Compression;
@@ -22,6 +24,39 @@ use crate::options::Compression;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Output grows by this much at a time while inflating.
 const STEP: usize = 16 * 1024;
+
+/// Why a message did not inflate. Only the kind steers what happens next
+/// (`auto` passes data that is not compressed through, but never a bomb);
+/// the text is for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The data inflates to more than `limit` bytes (`maxsize`): inflating
+    /// stopped there.
+    TooLarge {
+        /// The `maxsize` in force.
+        limit: usize,
+    },
+    /// The data is not of the format, is corrupt, or is cut short; says which.
+    Corrupt(String),
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::TooLarge { limit } => {
+                write!(f, "inflates to more than maxsize ({limit} bytes)")
+            }
+            CodecError::Corrupt(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+fn corrupt(why: impl Into<String>) -> CodecError {
+    CodecError::Corrupt(why.into())
+}
 
 /// One connection's codec (see the module docs).
 pub struct Codec {
@@ -53,11 +88,11 @@ impl Codec {
     }
 
     /// Inflates one message; the error says why it could not be.
-    pub fn inflate(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn inflate(&mut self, data: &[u8]) -> Result<Vec<u8>, CodecError> {
         let body = match self.kind {
             Compression::Gzip => {
                 if !data.starts_with(&GZIP_MAGIC) {
-                    return Err("not gzip data (no 1f 8b magic)".into());
+                    return Err(corrupt("not gzip data (no 1f 8b magic)"));
                 }
                 Body::Gzip(data)
             }
@@ -75,9 +110,9 @@ impl Codec {
         };
         match result {
             // `auto`: what is not compressed passes through unchanged.
-            Err(e) if auto && !e.contains("maxsize") => {
+            Err(CodecError::Corrupt(e)) if auto => {
                 if matches!(sniff(data), Some(Body::Gzip(_)) | Some(Body::Zlib(_))) {
-                    Err(e)
+                    Err(CodecError::Corrupt(e))
                 } else {
                     Ok(data.to_vec())
                 }
@@ -86,22 +121,22 @@ impl Codec {
         }
     }
 
-    fn gunzip(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+    fn gunzip(&mut self, data: &[u8]) -> Result<Vec<u8>, CodecError> {
         let start = gzip_header_len(data)?;
         let (out, used) = inflate_counted(&mut self.raw, false, &data[start..], self.maxsize)?;
         let trailer = &data[start + used..];
         if trailer.len() < 8 {
-            return Err("truncated gzip data (no CRC32/length trailer)".into());
+            return Err(corrupt("truncated gzip data (no CRC32/length trailer)"));
         }
         let crc = u32::from_le_bytes(trailer[..4].try_into().unwrap());
         let len = u32::from_le_bytes(trailer[4..8].try_into().unwrap());
         let mut c = Crc::new();
         c.update(&out);
         if c.sum() != crc {
-            return Err("gzip CRC32 mismatch (corrupt data)".into());
+            return Err(corrupt("gzip CRC32 mismatch (corrupt data)"));
         }
         if len != out.len() as u32 {
-            return Err("gzip length mismatch (corrupt data)".into());
+            return Err(corrupt("gzip length mismatch (corrupt data)"));
         }
         Ok(out)
     }
@@ -162,13 +197,16 @@ fn sniff(data: &[u8]) -> Option<Body<'_>> {
 }
 
 /// The length of a gzip header (RFC 1952 section 2.3), checked.
-fn gzip_header_len(d: &[u8]) -> Result<usize, String> {
-    let short = || "truncated gzip header".to_owned();
+fn gzip_header_len(d: &[u8]) -> Result<usize, CodecError> {
+    let short = || corrupt("truncated gzip header");
     if d.len() < 10 {
         return Err(short());
     }
     if d[2] != 8 {
-        return Err(format!("gzip compression method {} is not deflate", d[2]));
+        return Err(corrupt(format!(
+            "gzip compression method {} is not deflate",
+            d[2]
+        )));
     }
     let flags = d[3];
     let mut i = 10;
@@ -204,7 +242,7 @@ fn inflate_with(
     zlib: bool,
     data: &[u8],
     max: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, CodecError> {
     inflate_counted(z, zlib, data, max).map(|(out, _)| out)
 }
 
@@ -215,14 +253,14 @@ fn inflate_counted(
     zlib: bool,
     data: &[u8],
     max: usize,
-) -> Result<(Vec<u8>, usize), String> {
+) -> Result<(Vec<u8>, usize), CodecError> {
     z.reset(zlib);
     let mut out = Vec::with_capacity((data.len() * 4).clamp(64, STEP).min(max.saturating_add(1)));
     loop {
         let used = z.total_in() as usize;
         if out.len() == out.capacity() {
             if out.len() > max {
-                return Err(format!("inflates to more than maxsize ({max} bytes)"));
+                return Err(CodecError::TooLarge { limit: max });
             }
             let room = (out.capacity())
                 .clamp(STEP, 4 << 20)
@@ -232,13 +270,13 @@ fn inflate_counted(
         let status = z
             .decompress_vec(&data[used..], &mut out, FlushDecompress::None)
             .map_err(|e| {
-                format!(
+                corrupt(format!(
                     "corrupt {} data: {e}",
                     if zlib { "zlib" } else { "deflate" }
-                )
+                ))
             })?;
         if out.len() > max {
-            return Err(format!("inflates to more than maxsize ({max} bytes)"));
+            return Err(CodecError::TooLarge { limit: max });
         }
         let used_now = z.total_in() as usize;
         match status {
@@ -248,13 +286,13 @@ fn inflate_counted(
                 if !zlib && data.ends_with(&[0, 0, 0xff, 0xff]) {
                     return Ok((out, used_now));
                 }
-                return Err(format!(
+                return Err(corrupt(format!(
                     "truncated {} data (no end of stream)",
                     if zlib { "zlib" } else { "deflate" }
-                ));
+                )));
             }
             _ if used_now == used && out.len() < out.capacity() => {
-                return Err("corrupt data: inflater made no progress".into());
+                return Err(corrupt("corrupt data: inflater made no progress"));
             }
             _ => {}
         }
@@ -330,30 +368,32 @@ mod tests {
         assert_eq!(out, JSON);
     }
 
+    /// The error's text, for the tests that check what it says.
+    fn why(r: Result<Vec<u8>, CodecError>) -> String {
+        match r.unwrap_err() {
+            CodecError::Corrupt(why) => why,
+            e => panic!("expected a corrupt-data error, got {e:?}"),
+        }
+    }
+
     #[test]
     fn corrupt_and_truncated_input_is_an_error() {
         let g = gz(JSON);
         let mut c = Codec::new(Compression::Gzip, 1 << 20);
-        assert!(c
-            .inflate(&g[..g.len() - 4])
-            .unwrap_err()
-            .contains("truncated"));
+        assert!(why(c.inflate(&g[..g.len() - 4])).contains("truncated"));
         assert!(c.inflate(&g[..g.len() / 2]).is_err());
-        assert!(c.inflate(&g[..5]).unwrap_err().contains("header"));
+        assert!(why(c.inflate(&g[..5])).contains("header"));
         let mut bad = g.clone();
         let n = bad.len();
         bad[n - 8] ^= 0xff; // CRC
-        assert!(c.inflate(&bad).unwrap_err().contains("CRC32"));
-        assert!(c.inflate(JSON).unwrap_err().contains("not gzip"));
+        assert!(why(c.inflate(&bad)).contains("CRC32"));
+        assert!(why(c.inflate(JSON)).contains("not gzip"));
         // the codec still works after errors
         assert_eq!(c.inflate(&g).unwrap(), JSON);
 
         let r = raw(JSON);
         let mut c = Codec::new(Compression::Deflate, 1 << 20);
-        assert!(c
-            .inflate(&r[..r.len() - 3])
-            .unwrap_err()
-            .contains("truncated"));
+        assert!(why(c.inflate(&r[..r.len() - 3])).contains("truncated"));
         assert!(c.inflate(&[0xff, 0xff, 0xff, 0xff]).is_err());
         let z = zl(JSON);
         let mut c = Codec::new(Compression::Zlib, 1 << 20);
@@ -375,17 +415,36 @@ mod tests {
     #[test]
     fn inflate_bomb_stops_at_maxsize() {
         let zeros = vec![0u8; 32 << 20];
-        let bomb = gz(&zeros);
-        assert!(bomb.len() < 200_000);
-        for kind in [Compression::Gzip, Compression::Auto, Compression::GzipRaw] {
+        let bombs = [gz(&zeros), zl(&zeros), raw(&zeros)];
+        assert!(bombs.iter().all(|b| b.len() < 200_000));
+        let cases = [
+            (Compression::Gzip, &bombs[0]),
+            (Compression::Zlib, &bombs[1]),
+            (Compression::Deflate, &bombs[2]),
+            (Compression::GzipRaw, &bombs[0]),
+            (Compression::GzipRaw, &bombs[2]),
+            // `auto` passes what does not inflate through, but never a bomb,
+            // not even one without a header to recognise it by
+            (Compression::Auto, &bombs[0]),
+            (Compression::Auto, &bombs[1]),
+            (Compression::Auto, &bombs[2]),
+        ];
+        for (kind, bomb) in cases {
             let mut c = Codec::new(kind, 1 << 20);
-            let e = c.inflate(&bomb).unwrap_err();
-            assert!(e.contains("maxsize"), "{kind:?}: {e}");
+            let e = c.inflate(bomb).unwrap_err();
+            assert_eq!(e, CodecError::TooLarge { limit: 1 << 20 }, "{kind:?}");
+            assert_eq!(
+                e.to_string(),
+                "inflates to more than maxsize (1048576 bytes)"
+            );
         }
         // exactly maxsize is fine
         let mut c = Codec::new(Compression::Gzip, 1000);
         assert_eq!(c.inflate(&gz(&[7u8; 1000])).unwrap().len(), 1000);
-        assert!(c.inflate(&gz(&[7u8; 1001])).is_err());
+        assert_eq!(
+            c.inflate(&gz(&[7u8; 1001])),
+            Err(CodecError::TooLarge { limit: 1000 })
+        );
     }
 
     #[test]

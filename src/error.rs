@@ -93,6 +93,12 @@ impl Error {
         e
     }
 
+    /// The same error, naming `key` (as written) as the option that was wrong.
+    pub(crate) fn for_key(mut self, key: &str) -> Error {
+        self.0.key = Some(key.to_owned());
+        self
+    }
+
     pub(crate) fn with_source(
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,

@@ -315,7 +315,7 @@ pub(crate) const SPECS: &[Spec] = &[
         aliases: &[],
         shape: Shape::Text,
         accepts: "socks5://[user:pwd@]host:port, socks5h://[user:pwd@]host:port or http://[user:pwd@]host:port",
-        parse: |k, v| Ok(Setting::Proxy(Proxy::parse(v).map_err(|e| Error::address(Some(k), e))?)),
+        parse: |k, v| Ok(Setting::Proxy(Proxy::parse(v).map_err(|e| e.for_key(k))?)),
     },
     Spec {
         name: "header",

@@ -113,6 +113,16 @@ fn malformed_addresses() {
                 "proxy scheme `ftp`",
             ),
             (
+                "proxy password without a user",
+                "ws://127.0.0.1:1/|proxy=socks5://:pw@127.0.0.1:1080",
+                "has a password but no user name",
+            ),
+            (
+                "proxy with a path",
+                "ws://127.0.0.1:1/|proxy=http://127.0.0.1:3128/x",
+                "has a path, query or fragment",
+            ),
+            (
                 "bad local ip",
                 "ws://127.0.0.1:1/|local_ip=myhost",
                 "IPv4 or IPv6",
@@ -134,6 +144,24 @@ fn malformed_addresses() {
             assert!(e.to_string().contains(text), "{name}: `{e}` lacks `{text}`");
         }
     });
+}
+
+#[test]
+fn a_bad_proxy_url_names_proxy_and_hides_its_password() {
+    for addr in [
+        "ws://127.0.0.1:1/|proxy=socks5://u:hunter2@127.0.0.1:99999",
+        "ws://127.0.0.1:1/|proxy=socks5://u:hun/ter2@127.0.0.1:1080",
+    ] {
+        let e = wsdial::Address::parse(addr).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.key()),
+            (ErrorKind::Address, Some("proxy")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("socks5://u:***@"), "{e}");
+        assert!(e.to_string().contains("accepted: socks5://"), "{e}");
+        assert!(!format!("{e} {e:?}").contains("ter2"), "{e:?}");
+    }
 }
 
 #[test]

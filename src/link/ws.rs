@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
-use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
 
@@ -64,6 +64,7 @@ impl WsLink {
                 .map_err(|_| Error::address(Some("protocol"), "not a valid subprotocol list"))?;
             h.insert("Sec-WebSocket-Protocol", v);
         }
+        let offered = offered_extensions(req.headers());
         let stream = plan.open(deadline)?;
         let max = Some(plan.options.maxsize);
         let config = WebSocketConfig::default()
@@ -79,8 +80,14 @@ impl WsLink {
                         Error::new(ErrorKind::Handshake, format!("{url}: timed out")).timed_out(),
                     )
                 }
-                Err(HandshakeError::Failure(e)) => return Err(handshake_error(url, e)),
+                Err(HandshakeError::Failure(e)) => {
+                    return Err(handshake_error(url, &plan.options.protocols, e))
+                }
             };
+        // Checked before anything is read: on failure the socket is dropped unread.
+        if let Err(why) = check_extensions(&offered, resp.headers()) {
+            return Err(Error::new(ErrorKind::Handshake, format!("{url}: {why}")));
+        }
         ws.get_mut().finish_dial()?;
         let protocol = resp
             .headers()
@@ -98,9 +105,123 @@ impl WsLink {
     }
 }
 
-fn handshake_error(url: &str, e: tungstenite::Error) -> Error {
+/// The names of the extensions a request offers (`Sec-WebSocket-Extensions`,
+/// every line), lowercased. wsdial offers none of its own yet; an offer made
+/// with `header=` counts, and so will permessage-deflate once it is offered.
+fn offered_extensions(h: &HeaderMap) -> Vec<String> {
+    h.get_all(EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(extension_names)
+        .filter_map(Result::ok)
+        .map(|n| n.to_ascii_lowercase())
+        .collect()
+}
+
+/// RFC 6455 section 4.1: the extensions a `101` response names must be a
+/// subset of those the request offered, else the client fails the connection.
+/// The error names the header and the value.
+fn check_extensions(offered: &[String], resp: &HeaderMap) -> Result<(), String> {
+    for v in resp.get_all(EXTENSIONS) {
+        let value = shown(&String::from_utf8_lossy(v.as_bytes()));
+        let why = match v.to_str() {
+            Err(_) => Some("is not a valid extension list".to_owned()),
+            Ok(list) => extension_names(list).find_map(|n| match n {
+                Err(()) => Some("is not a valid extension list".to_owned()),
+                Ok(n) if offered.iter().any(|o| o.eq_ignore_ascii_case(n)) => None,
+                Ok(n) => Some(format!(
+                    "names the extension `{}`, which the client did not offer (offered: {})",
+                    shown(n),
+                    if offered.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        offered.join(", ")
+                    }
+                )),
+            }),
+        };
+        if let Some(why) = why {
+            return Err(format!(
+                "the server's 101 response header `{EXTENSIONS}: {value}` {why}; RFC 6455 says the client must fail the connection"
+            ));
+        }
+    }
+    Ok(())
+}
+
+const EXTENSIONS: &str = "Sec-WebSocket-Extensions";
+
+/// The extension names of one `Sec-WebSocket-Extensions` value
+/// (`name; param=value, name2`): `Err(())` for an element that is not a token.
+/// Empty elements (`a, , b`) are allowed by HTTP's list syntax and skipped.
+fn extension_names(list: &str) -> impl Iterator<Item = Result<&str, ()>> {
+    split_outside_quotes(list, ',').filter_map(|element| {
+        let name = split_outside_quotes(element, ';')
+            .next()
+            .unwrap_or("")
+            .trim();
+        let has_params = element.trim() != name;
+        if name.is_empty() && !has_params {
+            None
+        } else if !name.is_empty() && name.bytes().all(is_token_byte) {
+            Some(Ok(name))
+        } else {
+            Some(Err(()))
+        }
+    })
+}
+
+/// `s` split at every `sep` that is not inside a quoted string (a parameter
+/// value may be one, RFC 6455 section 9.1).
+fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    let mut escaped = false;
+    s.split(move |c: char| {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c == sep && !quoted {
+            return true;
+        }
+        false
+    })
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Peer-sent text as shown in a message: at most 200 characters, control
+/// characters escaped.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(200).flat_map(char::escape_default).collect();
+    if s.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+fn handshake_error(url: &str, protocols: &[String], e: tungstenite::Error) -> Error {
+    use tungstenite::error::SubProtocolError as S;
     use tungstenite::Error as E;
+    let offered = protocols.join(", ");
     match e {
+        E::Protocol(ProtocolError::SecWebSocketSubProtocolError(kind)) => {
+            let why = match kind {
+                S::ServerSentSubProtocolNoneRequested => "the server's 101 response has a `Sec-WebSocket-Protocol` header, but the client offered none (offer some with `protocol=`)".to_owned(),
+                S::InvalidSubProtocol => format!(
+                    "the server's 101 response chose a subprotocol (`Sec-WebSocket-Protocol`) that the client did not offer (offered: {offered})"
+                ),
+                S::NoSubProtocol => format!(
+                    "the server's 101 response has no `Sec-WebSocket-Protocol` header: it accepted none of the offered subprotocols ({offered})"
+                ),
+            };
+            Error::new(ErrorKind::Handshake, format!("{url}: {why}")).with_source(e)
+        }
         E::Http(resp) => {
             let status = resp.status();
             let body = resp
@@ -180,7 +301,7 @@ impl WsLink {
                     Ok(v) => Message::from_inflated(v),
                     Err(e) => {
                         log::warn!("a {}-byte binary frame did not inflate: {e}", b.len());
-                        Message::undecoded(b, e)
+                        Message::undecoded(b, e.to_string())
                     }
                 },
             })),
@@ -271,5 +392,67 @@ impl Link for WsLink {
             Err(e) if would_block(&e) => Ok(()),
             Err(e) => Err(lost(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &str) -> Vec<Result<&str, ()>> {
+        extension_names(list).collect()
+    }
+
+    #[test]
+    fn extension_lists_are_split_outside_quoted_strings() {
+        assert_eq!(names(""), []);
+        assert_eq!(names(" , ,"), []);
+        assert_eq!(
+            names("permessage-deflate; client_max_window_bits, foo"),
+            [Ok("permessage-deflate"), Ok("foo")]
+        );
+        assert_eq!(
+            names(r#"a; p="x,y\",z;w", b"#),
+            [Ok("a"), Ok("b")],
+            "commas inside a quoted parameter value do not split"
+        );
+        assert_eq!(names("; p=1"), [Err(())]);
+        assert_eq!(names("a b"), [Err(())]);
+        assert_eq!(names("a, \"b\""), [Ok("a"), Err(())]);
+    }
+
+    #[test]
+    fn the_answer_must_be_a_subset_of_the_offer() {
+        let answer = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.append(EXTENSIONS, HeaderValue::from_str(v).unwrap());
+            h
+        };
+        let offered = vec!["permessage-deflate".to_owned()];
+        assert!(check_extensions(&offered, &HeaderMap::new()).is_ok());
+        assert!(check_extensions(
+            &offered,
+            &answer("permessage-deflate; server_no_context_takeover")
+        )
+        .is_ok());
+        assert!(check_extensions(&offered, &answer("Permessage-Deflate")).is_ok());
+        let e = check_extensions(&[], &answer("permessage-deflate")).unwrap_err();
+        assert!(
+            e.contains("`Sec-WebSocket-Extensions: permessage-deflate`"),
+            "{e}"
+        );
+        assert!(e.contains("offered: none"), "{e}");
+        let e = check_extensions(&offered, &answer("permessage-deflate, x-y")).unwrap_err();
+        assert!(
+            e.contains("`x-y`") && e.contains("offered: permessage-deflate"),
+            "{e}"
+        );
+        let long = "x".repeat(5000);
+        let e = check_extensions(&[], &answer(&long)).unwrap_err();
+        assert!(e.len() < 1000, "a long value is cut short in the message");
+        let mut bin = HeaderMap::new();
+        bin.append(EXTENSIONS, HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let e = check_extensions(&offered, &bin).unwrap_err();
+        assert!(e.contains("not a valid extension list"), "{e}");
     }
 }

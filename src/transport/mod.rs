@@ -24,9 +24,9 @@ pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
     (!left.is_zero()).then_some(left)
 }
 
-/// Runs a blocking call that has no timeout of its own (name lookup, the `socks`
-/// crate) on a helper thread, and waits for it until `deadline`. On timeout the
-/// helper is left to finish on its own; its result is dropped.
+/// Runs a blocking call that has no timeout of its own (name lookup) on a
+/// helper thread, and waits for it until `deadline`. On timeout the helper is
+/// left to finish on its own; its result is dropped.
 pub(crate) fn run_with_deadline<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
     deadline: Instant,
@@ -236,7 +236,10 @@ impl Plan {
         };
         let tcp = Timed::new(tcp, deadline);
         match &self.tls {
-            Some(c) => Ok(Stream::Tls(Box::new(tls::handshake(c, t.host(), tcp)?))),
+            Some(c) => {
+                let tls = tls::handshake(c, t.host(), tcp, deadline)?;
+                Ok(Stream::Tls(Box::new(tls)))
+            }
             None => Ok(Stream::Tcp(tcp)),
         }
     }

@@ -1,9 +1,11 @@
 //! TLS with native-tls: system roots, SNI, `insecure` and `ca`.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::time::Instant;
 
 use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
 
+use super::remaining;
 use crate::error::{Error, ErrorKind};
 use crate::options::Options;
 
@@ -61,22 +63,114 @@ pub(crate) fn handshake<S: Read + Write>(
     connector: &TlsConnector,
     host: &str,
     stream: S,
+    deadline: Instant,
 ) -> Result<TlsStream<S>, Error> {
     connector.connect(host, stream).map_err(|e| match e {
+        HandshakeError::Failure(e) if timed_out(&e) || remaining(deadline).is_none() => {
+            Error::new(ErrorKind::Tls, format!("handshake with {host}: timed out"))
+                .with_source(e)
+                .timed_out()
+        }
         HandshakeError::Failure(e) => {
-            let msg = e.to_string();
-            let timeout =
-                msg.contains("timed out") || msg.contains("Resource temporarily unavailable");
-            let err =
-                Error::new(ErrorKind::Tls, format!("handshake with {host}: {msg}")).with_source(e);
-            if timeout {
-                err.timed_out()
-            } else {
-                err
-            }
+            Error::new(ErrorKind::Tls, format!("handshake with {host}: {e}")).with_source(e)
         }
         HandshakeError::WouldBlock(_) => {
             Error::new(ErrorKind::Tls, format!("handshake with {host}: timed out")).timed_out()
         }
     })
+}
+
+/// True when a TLS failure was a socket read or write that timed out: an
+/// [`io::Error`] of kind `TimedOut` (what [`Timed`](super::Timed) makes of a
+/// spent deadline) or `WouldBlock` somewhere in its chain of sources. native-tls
+/// passes the socket's error up as the source (OpenSSL: `ssl::Error` -> `io::Error`).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if matches!(
+                io.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket whose every read fails with `kind`, or answers `reply` once.
+    #[derive(Debug)]
+    struct Fake {
+        kind: Option<io::ErrorKind>,
+        reply: &'static [u8],
+    }
+
+    impl Read for Fake {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.kind {
+                Some(k) => Err(k.into()),
+                None => {
+                    let n = self.reply.len().min(buf.len());
+                    buf[..n].copy_from_slice(&self.reply[..n]);
+                    self.reply = &self.reply[n..];
+                    Ok(n)
+                }
+            }
+        }
+    }
+
+    impl Write for Fake {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn dial(kind: Option<io::ErrorKind>, reply: &'static [u8]) -> Error {
+        let c = connector(&Options::default()).unwrap();
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        handshake(&c, "localhost", Fake { kind, reply }, later).unwrap_err()
+    }
+
+    #[test]
+    fn a_socket_timeout_is_a_tls_timeout() {
+        for kind in [io::ErrorKind::TimedOut, io::ErrorKind::WouldBlock] {
+            let e = dial(Some(kind), b"");
+            assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+            assert!(e.is_timeout(), "{kind:?}: {e}");
+            assert_eq!(
+                e.to_string(),
+                "tls failed: handshake with localhost: timed out"
+            );
+        }
+    }
+
+    #[test]
+    fn other_failures_are_not_timeouts() {
+        let e = dial(Some(io::ErrorKind::ConnectionReset), b"");
+        assert!(!e.is_timeout(), "{e}");
+        // a plain HTTP server's answer, whatever its text says
+        let e = dial(None, b"HTTP/1.1 400 timed out\r\n\r\n");
+        assert!(!e.is_timeout(), "{e}");
+        assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    }
+
+    #[test]
+    fn a_failure_after_the_deadline_is_a_timeout() {
+        let c = connector(&Options::default()).unwrap();
+        let fake = Fake {
+            kind: Some(io::ErrorKind::ConnectionReset),
+            reply: b"",
+        };
+        let e = handshake(&c, "localhost", fake, Instant::now()).unwrap_err();
+        assert!(e.is_timeout(), "{e}");
+    }
 }
