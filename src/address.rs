@@ -24,7 +24,7 @@ use std::fmt;
 use percent_encoding::percent_decode_str;
 
 use crate::error::Error;
-use crate::options::{self, Options, Setting, Shape};
+use crate::options::{self, Options, Setting, Type};
 
 /// The kind of connection an address asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -232,7 +232,7 @@ impl Address {
 
     pub(crate) fn apply_to(&self, o: &mut Options) {
         for s in &self.settings {
-            o.apply(s.clone());
+            o.apply(s);
         }
     }
 }
@@ -288,45 +288,39 @@ fn parse_options(opts: &str) -> Result<Vec<Setting>, Error> {
         };
         let key = key.trim();
         let spec = options::lookup(key).ok_or_else(|| unknown_key(key))?;
-        let end = value_end(after_key, spec.shape, spec.name == "payload");
+        let end = value_end(after_key, spec.ty.is_free_text(), spec.name == "payload");
         let raw = &after_key[..end];
         rest = &after_key[end..];
-        let value = if spec.name == "proxy" && raw.contains("://") {
+        // A proxy URL percent-decodes its own user and password.
+        let value = if spec.ty == Type::Proxy && raw.contains("://") {
             raw.to_owned()
         } else {
             decode(raw)
         };
-        settings.push(spec.parse(key, &value)?);
+        settings.push(spec.read(key, &value)?);
     }
     Ok(settings)
 }
 
 /// Where the value that starts `s` ends (the index of the separating `&`, or `s.len()`).
-fn value_end(s: &str, shape: Shape, json_payload: bool) -> usize {
-    let amps = s.match_indices('&').map(|(i, _)| i);
-    let mut candidates = amps.filter(|&i| key_at(&s[i + 1..]).is_some());
-    match shape {
-        Shape::Word => candidates.next().unwrap_or(s.len()),
-        Shape::Text => {
-            let known = |i: usize| key_at(&s[i + 1..]).and_then(options::lookup).is_some();
-            let end = s
-                .match_indices('&')
-                .map(|(i, _)| i)
-                .find(|&i| known(i))
-                .unwrap_or(s.len());
-            if json_payload && !is_json(&s[..end]) {
-                // A complete JSON value followed by `&typo=…`: the `&` separates.
-                if let Some(i) = s[..end]
-                    .match_indices('&')
-                    .map(|(i, _)| i)
-                    .find(|&i| key_at(&s[i + 1..]).is_some() && is_json(&s[..i]))
-                {
-                    return i;
-                }
-            }
-            end
+fn value_end(s: &str, free_text: bool, json_payload: bool) -> usize {
+    let amps = || s.match_indices('&').map(|(i, _)| i);
+    let before_word = |i: usize| key_at(&s[i + 1..]).is_some();
+    if !free_text {
+        return amps().find(|&i| before_word(i)).unwrap_or(s.len());
+    }
+    let known = |i: usize| key_at(&s[i + 1..]).and_then(options::lookup).is_some();
+    let end = amps().find(|&i| known(i)).unwrap_or(s.len());
+    if json_payload && !is_json(&s[..end]) {
+        // A complete JSON value followed by `&typo=…`: the `&` separates.
+        if let Some(i) = amps()
+            .take_while(|&i| i < end)
+            .find(|&i| before_word(i) && is_json(&s[..i]))
+        {
+            return i;
         }
     }
+    end
 }
 
 fn unknown_key(key: &str) -> Error {

@@ -125,7 +125,7 @@ pub use dialer::{dial, dial_timeout, Dialer};
 pub use error::{Error, ErrorKind};
 pub use hooks::Reply;
 pub use message::{Cause, Disconnect, Event, Message};
-pub use options::{Compression, Mode, Options};
+pub use options::{Compression, Mode, OptionValue, Options};
 pub use proxy::{Proxy, ProxyKind};
 pub use select::select;
 
