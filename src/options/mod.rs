@@ -5,7 +5,8 @@
 //! Everything that knows an option's key comes from its row of that table:
 //! the address parser (`address.rs`), the range checks of the
 //! [`Dialer`](crate::Dialer) setters, which schemes a dial accepts it with,
-//! and [`Options::entries`] (what `wsdial parse` prints).
+//! [`Options::entries`] (what `wsdial parse` prints), and the test (`docs.rs`)
+//! that holds the option tables of the crate docs and README.md to it.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 use crate::proxy::Proxy;
 
+#[cfg(test)]
+mod docs;
 mod spec;
 mod table;
 mod value;

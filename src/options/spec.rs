@@ -19,6 +19,16 @@ pub(crate) struct Spec {
     pub schemes: Schemes,
     /// What is accepted, for error messages.
     pub accepts: &'static str,
+    /// The docs tables' `values` column. (The three docs columns are read by
+    /// the docs test only: the tables are markdown, checked, not generated.)
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub values: &'static str,
+    /// The docs tables' `default` column; a test holds it to [`Options::default`].
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub default: &'static str,
+    /// The docs tables' `meaning` column.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub meaning: &'static str,
     /// The effective value in `o`, as [`Options::entries`] shows it.
     pub get: fn(&Options) -> OptionValue,
     /// Writes a value of [`Spec::ty`] into `o`.

@@ -3,12 +3,12 @@
 //! A row holds the option's key and aliases, the type of its value (which
 //! decides how the address string reads it, which values are in range, and
 //! whether `&` may be part of it), the schemes it applies to, what an error
-//! says is accepted, and how it is read from and written into
-//! [`Options`](super::Options).
+//! says is accepted, its row of the docs tables (values, default, meaning),
+//! and how it is read from and written into [`Options`](super::Options).
 //!
 //! Adding an option is adding a field to `Options` (with its default), a row
 //! here, a `Dialer` setter if a program needs one, and its line in the two
-//! docs tables.
+//! docs tables, which a test (`docs.rs`) holds to this row.
 
 use std::time::Duration;
 
@@ -47,6 +47,9 @@ pub(crate) const COMPRESS: Spec = Spec {
     ty: Type::Compression,
     schemes: Schemes::WebSocket,
     accepts: "gzip, gzip_raw, deflate (or flate), zlib, auto, none",
+    values: "`gzip`, `gzip_raw`, `deflate` (`flate`), `zlib`, `auto`, `none`",
+    default: "none",
+    meaning: "application-level compression of binary frames",
     get: |o| o.compress.map_or(OptionValue::Unset, |c| text(c.as_str())),
     set: |o, v| {
         if let Value::Compression(c) = v {
@@ -61,6 +64,9 @@ pub(crate) const MODE: Spec = Spec {
     ty: Type::Mode,
     schemes: Schemes::WebSocket,
     accepts: "dual, send, recv",
+    values: "`recv`, `send`, `dual`",
+    default: "`recv`",
+    meaning: "which direction `compress` applies to",
     get: |o| text(o.mode.as_str()),
     set: |o, v| {
         if let Value::Mode(m) = v {
@@ -75,6 +81,9 @@ pub(crate) const RECONNECT: Spec = Spec {
     ty: Type::Bool,
     schemes: Schemes::All,
     accepts: "true or false",
+    values: "`true`/`false`",
+    default: "`false`",
+    meaning: "reconnect by itself after a lost connection",
     get: |o| OptionValue::Bool(o.reconnect),
     set: |o, v| {
         if let Value::Bool(b) = v {
@@ -89,6 +98,9 @@ pub(crate) const INTERVAL: Spec = Spec {
     ty: Type::Millis { nonzero: false },
     schemes: Schemes::All,
     accepts: "milliseconds, a whole number such as 1000",
+    values: "ms",
+    default: "`1000`",
+    meaning: "wait before a reconnect attempt",
     get: |o| millis(o.interval),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -103,6 +115,9 @@ pub(crate) const MAX_INTERVAL: Spec = Spec {
     ty: Type::Millis { nonzero: false },
     schemes: Schemes::All,
     accepts: "milliseconds, a whole number such as 30000",
+    values: "ms",
+    default: "= `interval`",
+    meaning: "back off exponentially (doubling, jitter) up to this cap",
     get: |o| millis(o.max_interval.unwrap_or(o.interval)),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -120,6 +135,9 @@ pub(crate) const RETRY: Spec = Spec {
     },
     schemes: Schemes::All,
     accepts: "a count of attempts, 0 = unlimited",
+    values: "count",
+    default: "`0` = unlimited",
+    meaning: "failed reconnect attempts in a row before giving up",
     get: |o| OptionValue::Number(o.retry.into()),
     set: |o, v| {
         if let Value::Count(n) = v {
@@ -134,6 +152,9 @@ pub(crate) const PAYLOAD: Spec = Spec {
     ty: Type::Text,
     schemes: Schemes::All,
     accepts: "any text (raw JSON, or percent-encoded); may repeat",
+    values: "text; may repeat",
+    default: "none",
+    meaning: "sent after every successful connect, in order",
     get: |o| OptionValue::List(o.payloads.clone()),
     set: |o, v| {
         if let Value::Text(t) = v {
@@ -148,6 +169,9 @@ pub(crate) const PROXY: Spec = Spec {
     ty: Type::Proxy,
     schemes: Schemes::Tcp,
     accepts: "socks5://[user:pwd@]host:port, socks5h://[user:pwd@]host:port or http://[user:pwd@]host:port",
+    values: "`socks5://[u:p@]h:port`, `socks5h://…`, `http://…`",
+    default: "none",
+    meaning: "connect through a proxy",
     get: |o| o.proxy.clone().map_or(OptionValue::Unset, OptionValue::Proxy),
     set: |o, v| {
         if let Value::Proxy(p) = v {
@@ -162,6 +186,9 @@ pub(crate) const HEADER: Spec = Spec {
     ty: Type::Header,
     schemes: Schemes::WebSocket,
     accepts: "`Name: Value`; may repeat",
+    values: "`Name: Value`; may repeat",
+    default: "none",
+    meaning: "extra handshake headers; a later one of the same name replaces an earlier one",
     get: |o| OptionValue::List(o.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect()),
     set: |o, v| {
         if let Value::Header(name, value) = v {
@@ -183,6 +210,9 @@ pub(crate) const PROTOCOL: Spec = Spec {
     ty: Type::Tokens,
     schemes: Schemes::WebSocket,
     accepts: "a comma-separated list of subprotocol names",
+    values: "comma list",
+    default: "none",
+    meaning: "`Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()`",
     get: |o| OptionValue::List(o.protocols.clone()),
     set: |o, v| {
         if let Value::Tokens(list) = v {
@@ -197,6 +227,9 @@ pub(crate) const INSECURE: Spec = Spec {
     ty: Type::Bool,
     schemes: Schemes::Tls,
     accepts: "true or false",
+    values: "`true`/`false`",
+    default: "`false`",
+    meaning: "skip TLS certificate checks (tests only)",
     get: |o| OptionValue::Bool(o.insecure),
     set: |o, v| {
         if let Value::Bool(b) = v {
@@ -211,6 +244,9 @@ pub(crate) const CA: Spec = Spec {
     ty: Type::Path,
     schemes: Schemes::Tls,
     accepts: "the path of a PEM file",
+    values: "path to a PEM file",
+    default: "none",
+    meaning: "trust these roots as well as the system's",
     get: |o| {
         o.ca.as_ref()
             .map_or(OptionValue::Unset, |p| text(&p.display().to_string()))
@@ -229,6 +265,9 @@ pub(crate) const PING: Spec = Spec {
     // raw sockets too, with `ping_msg`: `check` in dialer.rs says so
     schemes: Schemes::All,
     accepts: "milliseconds between keepalives, 0 = off",
+    values: "ms",
+    default: "`0` = off",
+    meaning: "send a keepalive every N ms",
     get: |o| millis(o.ping.unwrap_or_default()),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -243,6 +282,9 @@ pub(crate) const PING_MSG: Spec = Spec {
     ty: Type::Text,
     schemes: Schemes::All,
     accepts: "the text sent as keepalive (for example `ping`)",
+    values: "text",
+    default: "none",
+    meaning: "send this text as the keepalive instead of a protocol Ping (OKX: `ping`)",
     get: |o| o.ping_msg.as_deref().map_or(OptionValue::Unset, text),
     set: |o, v| {
         if let Value::Text(t) = v {
@@ -257,6 +299,9 @@ pub(crate) const IDLE: Spec = Spec {
     ty: Type::Millis { nonzero: false },
     schemes: Schemes::All,
     accepts: "milliseconds of silence that mean the connection is dead, 0 = off",
+    values: "ms",
+    default: "`0` = off",
+    meaning: "nothing received for N ms means the connection is dead",
     get: |o| millis(o.idle.unwrap_or_default()),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -277,6 +322,9 @@ pub(crate) const QSIZE: Spec = Spec {
     },
     schemes: Schemes::All,
     accepts: "a count of messages, at least 1",
+    values: "count, at least 1",
+    default: "`2000`",
+    meaning: "receive buffer capacity, messages",
     get: |o| size(o.qsize),
     set: |o, v| {
         if let Value::Count(n) = v {
@@ -294,6 +342,9 @@ pub(crate) const QBYTES: Spec = Spec {
     },
     schemes: Schemes::All,
     accepts: "a count of bytes, at least 1",
+    values: "bytes, at least 1",
+    default: "`16777216`",
+    meaning: "receive buffer capacity, bytes",
     get: |o| size(o.qbytes),
     set: |o, v| {
         if let Value::Count(n) = v {
@@ -311,6 +362,9 @@ pub(crate) const MAXSIZE: Spec = Spec {
     },
     schemes: Schemes::All,
     accepts: "a count of bytes, at least 1",
+    values: "bytes, at least 1",
+    default: "`67108864`",
+    meaning: "largest inbound message accepted",
     get: |o| size(o.maxsize),
     set: |o, v| {
         if let Value::Count(n) = v {
@@ -325,6 +379,9 @@ pub(crate) const TIMEOUT: Spec = Spec {
     ty: Type::Millis { nonzero: true },
     schemes: Schemes::All,
     accepts: "milliseconds, at least 1",
+    values: "ms, at least 1",
+    default: "`10000`",
+    meaning: "dial deadline: DNS, TCP, proxy, TLS and handshake together",
     get: |o| millis(o.timeout),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -339,6 +396,9 @@ pub(crate) const LOCAL_IP: Spec = Spec {
     ty: Type::Ip,
     schemes: Schemes::Network,
     accepts: "an IPv4 or IPv6 address",
+    values: "IP",
+    default: "none",
+    meaning: "bind the local end (not with `proxy`)",
     get: |o| {
         o.local_ip
             .map_or(OptionValue::Unset, |ip| text(&ip.to_string()))
@@ -356,6 +416,9 @@ pub(crate) const ENABLE_COMPRESSION: Spec = Spec {
     ty: Type::Bool,
     schemes: Schemes::WebSocket,
     accepts: "true or false",
+    values: "`true`/`false`",
+    default: "`false`",
+    meaning: "permessage-deflate (not available yet: `true` is refused)",
     get: |o| OptionValue::Bool(o.enable_compression),
     set: |o, v| {
         if let Value::Bool(b) = v {
