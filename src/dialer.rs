@@ -259,11 +259,15 @@ impl Dialer {
     }
 
     /// Dials `address`: fails if the first connection cannot be made before
-    /// the deadline, or if the address or a builder setting is refused.
+    /// the deadline, or if the address or a builder setting is refused. Each of
+    /// the address's [`warnings`](Address::warnings) is logged (`log::warn!`).
     pub fn dial(&self, address: &str) -> Result<Conn, Error> {
         let addr = Address::parse(address)?;
         let options = self.try_options_for(&addr)?;
         check(addr.target(), &options)?;
+        for w in addr.warnings() {
+            log::warn!("{}: {w}", addr.target().url());
+        }
         let url = addr.target().url().to_owned();
         let plan = Plan::new(addr.target().clone(), options)?;
         let (shared, handle) = worker::start(plan, self.hooks.clone())?;

@@ -27,10 +27,16 @@
 //!
 //! The URL is kept byte for byte. If the options contain `|`, write `||` as the
 //! separator. Values may contain `=`, raw JSON, base64 (`+` stays `+`), and URLs
-//! with their own `&`: an `&` only separates when a known key and `=` follow it
-//! (inside plain words, any `key=`). Percent-encoded values are decoded. An
-//! unknown key or a bad value is an [`Error`] that names it and says what is
-//! accepted, with the nearest known key as a suggestion.
+//! with their own `&`. Free text (`payload`, `header`, `ping_msg`) ends only at
+//! an `&` followed by a known key and `=`, so its own `&`s arrive intact. Every
+//! other value (numbers, words, paths, the proxy URL) ends at any `&word=`, so a
+//! misspelled key after it is an error, not part of the value; write an `&`
+//! that belongs to such a value as `%26`. Percent-encoded values are decoded.
+//! An unknown key or a bad value is an [`Error`] that names it and says what is
+//! accepted, with the nearest known key as a suggestion. When free text takes
+//! in an `&word=` whose `word` nearly spells a known key
+//! (`payload=x&reconect=true`), [`Address::warnings`] says so and a dial logs
+//! it.
 //!
 //! The same values are accepted, and refused with the same error, whether
 //! they are written in the address or given to a [`Dialer`] setter
@@ -45,7 +51,7 @@
 //! | `max_interval` (`maxInterval`) | ms | = `interval` | back off exponentially (doubling, jitter) up to this cap |
 //! | `retry` | count | `0` = unlimited | failed reconnect attempts in a row before giving up |
 //! | `payload` | text; may repeat | none | sent after every successful connect, in order |
-//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy |
+//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (write an `&` in the password as `%26`) |
 //! | `header` (`headers`) | `Name: Value`; may repeat | none | extra handshake headers; a later one of the same name replaces an earlier one |
 //! | `protocol` (`protocols`, `subprotocol`) | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()` |
 //! | `insecure` (`insecureSkipVerify`) | `true`/`false` | `false` | skip TLS certificate checks (tests only) |
@@ -127,7 +133,7 @@ mod select;
 mod transport;
 mod worker;
 
-pub use address::{Address, Scheme, Target};
+pub use address::{Address, Scheme, Target, Warning};
 pub use conn::{Conn, Stats};
 pub use dialer::{dial, dial_timeout, Dialer};
 pub use error::{Error, ErrorKind};

@@ -20,7 +20,7 @@ mod spec;
 mod table;
 mod value;
 
-pub(crate) use spec::{lookup, suggest, Setting, Spec};
+pub(crate) use spec::{lookup, near_miss, suggest, Setting, Spec};
 pub(crate) use table::*;
 pub(crate) use value::{Type, Value};
 
@@ -233,6 +233,23 @@ mod tests {
         assert_eq!(suggest("pingintervall"), Some("ping"));
         assert_eq!(suggest("payloads"), Some("payload"));
         assert_eq!(suggest("zzzzzzzz"), None);
+    }
+
+    #[test]
+    fn near_misses() {
+        assert_eq!(near_miss("reconect"), Some("reconnect"));
+        assert_eq!(near_miss("compres"), Some("compress"));
+        assert_eq!(near_miss("qsze"), Some("qsize"));
+        assert_eq!(near_miss("pingIntervl"), Some("ping"));
+        // a known key is not a near miss of itself, in any case
+        assert_eq!(near_miss("reconnect"), None);
+        assert_eq!(near_miss("RECONNECT"), None);
+        // short words need to be one edit away: URL parameters such as `y`,
+        // `id` or `page` are not taken for `ca` or `ping`
+        assert_eq!(near_miss("cb"), Some("ca"));
+        for word in ["y", "id", "page", "type", "limit", "zzzzzzzz"] {
+            assert_eq!(near_miss(word), None, "{word}");
+        }
     }
 
     #[test]

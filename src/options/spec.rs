@@ -169,6 +169,16 @@ pub(crate) fn suggest(key: &str) -> Option<&'static str> {
         .map(|(name, _)| name)
 }
 
+/// The option that `word`, found as `&word=` inside free text, nearly spells:
+/// one edit away for words of up to four letters, two for longer ones. A
+/// known key itself is not a near miss (it would have ended the text).
+pub(crate) fn near_miss(word: &str) -> Option<&'static str> {
+    let most = if word.chars().count() <= 4 { 1 } else { 2 };
+    nearest(word)
+        .filter(|&(_, d)| (1..=most).contains(&d))
+        .map(|(name, _)| name)
+}
+
 /// The canonical name of the key or alias nearest to `key`, and its edit distance.
 fn nearest(key: &str) -> Option<(&'static str, usize)> {
     let lower = key.to_ascii_lowercase();

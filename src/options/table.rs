@@ -171,7 +171,7 @@ pub(crate) const PROXY: Spec = Spec {
     accepts: "socks5://[user:pwd@]host:port, socks5h://[user:pwd@]host:port or http://[user:pwd@]host:port",
     values: "`socks5://[u:p@]h:port`, `socks5h://…`, `http://…`",
     default: "none",
-    meaning: "connect through a proxy",
+    meaning: "connect through a proxy (write an `&` in the password as `%26`)",
     get: |o| o.proxy.clone().map_or(OptionValue::Unset, OptionValue::Proxy),
     set: |o, v| {
         if let Value::Proxy(p) = v {

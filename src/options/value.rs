@@ -67,12 +67,12 @@ pub(crate) enum Unreadable {
 }
 
 impl Type {
-    /// True for free text (`Text`, `Header`, and paths and proxy URLs): an
-    /// `&` inside it ends the value only before a known key (the address
-    /// grammar's rule 3). A number or a word never holds `&key=`, so any
-    /// `&word=` ends it.
+    /// True for free text (`Text`, `Header`): an `&` inside it ends the value
+    /// only before a known key (the address grammar's rule 3). Every other
+    /// value (a number, a word, a path, a proxy URL) never holds `&key=`, so
+    /// any `&word=` ends it.
     pub(crate) fn is_free_text(self) -> bool {
-        matches!(self, Type::Text | Type::Header | Type::Path | Type::Proxy)
+        matches!(self, Type::Text | Type::Header)
     }
 
     /// Reads a value as written in an address (already percent-decoded).

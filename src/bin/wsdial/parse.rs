@@ -32,9 +32,14 @@ pub fn run(address: &str) -> anyhow::Result<u8> {
     match Address::parse(address) {
         Ok(a) => {
             let t = a.target();
+            let warnings: Vec<String> = a.warnings().iter().map(ToString::to_string).collect();
+            for w in &warnings {
+                eprintln!("wsdial: warning: {w}");
+            }
             let out = json!({
                 "target": {"scheme": t.scheme().as_str(), "url": t.url(), "host": t.host(), "port": t.port()},
                 "options": options_json(&a.options()),
+                "warnings": warnings,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(0)
