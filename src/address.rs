@@ -6,13 +6,18 @@
 //!    options; otherwise the first `|` does. The URL is kept byte for byte.
 //! 2. Options are `key=value` joined by `&`. Only the first `=` after a key
 //!    separates; the value may contain `=`.
-//! 3. An `&` ends a value when what follows is `word=` and either the value is a
-//!    plain word (numbers, booleans, names: they never contain `&`), or `word` is
-//!    a known key. Inside free text (`payload`, `header`, `ping_msg`, `proxy`,
-//!    `ca`) any other `&` belongs to the value, so JSON and URLs with their own
-//!    `&` arrive intact. One more case: a `payload` that is complete JSON before
-//!    an `&word=` and would not be JSON with it ends there, so a typo after a JSON
-//!    payload is still reported instead of swallowed.
+//! 3. An `&` ends a value when what follows is `word=` and either the value is
+//!    not free text (numbers, booleans, names, paths, the proxy URL: none of
+//!    them holds `&name=`, so a misspelled key after them is an error), or
+//!    `word` is a known key. Inside free text (`payload`, `header`, `ping_msg`:
+//!    the options whose type is `Text` or `Header` in the option table) any
+//!    other `&` belongs to the value, so JSON and URLs with their own `&` arrive
+//!    intact. One more case: free text that is complete JSON before an `&word=`
+//!    and would not be JSON with it ends there, so a typo after a JSON payload
+//!    is still reported instead of swallowed. When free text does take in an
+//!    `&word=` and `word` is one or two edits from a known key, the address
+//!    carries a [`Warning`] (a dial logs it): `payload=x&reconect=true` is one
+//!    payload, and probably not what was meant.
 //! 4. A value is percent-decoded when it is evidently percent-encoded: it has at
 //!    least one `%XX`, every `%` starts a valid escape, it has none of `{ } "` or
 //!    white space (which an encoder would have escaped), and it decodes to UTF-8.
@@ -24,7 +29,7 @@ use std::fmt;
 use percent_encoding::percent_decode_str;
 
 use crate::error::Error;
-use crate::options::{self, Options, Setting, Shape};
+use crate::options::{self, Options, Setting, Type};
 
 /// The kind of connection an address asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,6 +212,7 @@ impl Target {
 pub struct Address {
     target: Target,
     settings: Vec<Setting>,
+    warnings: Vec<Warning>,
 }
 
 impl Address {
@@ -214,13 +220,37 @@ impl Address {
     pub fn parse(address: &str) -> Result<Address, Error> {
         let (url, opts) = split_url(address);
         let target = Target::parse(url.trim())?;
-        let settings = parse_options(opts)?;
-        Ok(Address { target, settings })
+        let mut warnings = Vec::new();
+        let settings = parse_options(opts, &mut warnings)?;
+        Ok(Address {
+            target,
+            settings,
+            warnings,
+        })
     }
 
     /// The URL part.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// What in the address parsed but is probably not what was meant, in the
+    /// order written; empty for most addresses. A dial logs each with
+    /// `log::warn!`, and `wsdial parse` prints them.
+    ///
+    /// ```
+    /// let a = wsdial::Address::parse("wss://x/ws|payload=hello&reconect=true").unwrap();
+    /// assert_eq!(a.options().payloads, ["hello&reconect=true"]);
+    /// assert!(!a.options().reconnect);
+    /// match &a.warnings()[0] {
+    ///     wsdial::Warning::NearMissInText { option, word, suggestion, .. } => {
+    ///         assert_eq!((*option, word.as_str(), *suggestion), ("payload", "reconect", "reconnect"));
+    ///     }
+    ///     other => panic!("{other}"),
+    /// }
+    /// ```
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
     }
 
     /// The effective options: the defaults with this address's options applied.
@@ -232,7 +262,43 @@ impl Address {
 
     pub(crate) fn apply_to(&self, o: &mut Options) {
         for s in &self.settings {
-            o.apply(s.clone());
+            o.apply(s);
+        }
+    }
+}
+
+/// Something an address says that parsed, but probably not as meant; see
+/// [`Address::warnings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The free-text value of `option` (`payload`, `header` or `ping_msg`) took
+    /// in `&word=…` as part of its text, and `word` is one or two edits from the
+    /// option `suggestion`: probably a misspelled option, which was not applied.
+    /// (Free text ends only before a known key; see the grammar's rule 3.)
+    #[non_exhaustive]
+    NearMissInText {
+        /// The option whose value took the text in (its canonical key).
+        option: &'static str,
+        /// The word after the `&`, as written.
+        word: String,
+        /// The option it nearly spells (its canonical key).
+        suggestion: &'static str,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::NearMissInText {
+                option,
+                word,
+                suggestion,
+            } => write!(
+                f,
+                "the value of `{option}` takes in `&{word}=` as text; did you mean `{suggestion}`? \
+                 (only a known key after an `&` ends a {option})"
+            ),
         }
     }
 }
@@ -267,7 +333,7 @@ fn is_json(s: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(s).is_ok()
 }
 
-fn parse_options(opts: &str) -> Result<Vec<Setting>, Error> {
+fn parse_options(opts: &str, warnings: &mut Vec<Warning>) -> Result<Vec<Setting>, Error> {
     let mut settings = Vec::new();
     let mut rest = opts;
     while !rest.is_empty() {
@@ -288,45 +354,57 @@ fn parse_options(opts: &str) -> Result<Vec<Setting>, Error> {
         };
         let key = key.trim();
         let spec = options::lookup(key).ok_or_else(|| unknown_key(key))?;
-        let end = value_end(after_key, spec.shape, spec.name == "payload");
+        let free_text = spec.ty.is_free_text();
+        let end = value_end(after_key, free_text);
         let raw = &after_key[..end];
         rest = &after_key[end..];
-        let value = if spec.name == "proxy" && raw.contains("://") {
+        if free_text {
+            warnings.extend(
+                near_misses(raw).map(|(word, suggestion)| Warning::NearMissInText {
+                    option: spec.name,
+                    word: word.to_owned(),
+                    suggestion,
+                }),
+            );
+        }
+        // A proxy URL percent-decodes its own user and password.
+        let value = if spec.ty == Type::Proxy && raw.contains("://") {
             raw.to_owned()
         } else {
             decode(raw)
         };
-        settings.push(spec.parse(key, &value)?);
+        settings.push(spec.read(key, &value)?);
     }
     Ok(settings)
 }
 
+/// The `&word=` inside a value that are near misses of a known key, with the key.
+fn near_misses(value: &str) -> impl Iterator<Item = (&str, &'static str)> {
+    value
+        .match_indices('&')
+        .filter_map(|(i, _)| key_at(&value[i + 1..]))
+        .filter_map(|word| Some((word, options::near_miss(word)?)))
+}
+
 /// Where the value that starts `s` ends (the index of the separating `&`, or `s.len()`).
-fn value_end(s: &str, shape: Shape, json_payload: bool) -> usize {
-    let amps = s.match_indices('&').map(|(i, _)| i);
-    let mut candidates = amps.filter(|&i| key_at(&s[i + 1..]).is_some());
-    match shape {
-        Shape::Word => candidates.next().unwrap_or(s.len()),
-        Shape::Text => {
-            let known = |i: usize| key_at(&s[i + 1..]).and_then(options::lookup).is_some();
-            let end = s
-                .match_indices('&')
-                .map(|(i, _)| i)
-                .find(|&i| known(i))
-                .unwrap_or(s.len());
-            if json_payload && !is_json(&s[..end]) {
-                // A complete JSON value followed by `&typo=…`: the `&` separates.
-                if let Some(i) = s[..end]
-                    .match_indices('&')
-                    .map(|(i, _)| i)
-                    .find(|&i| key_at(&s[i + 1..]).is_some() && is_json(&s[..i]))
-                {
-                    return i;
-                }
-            }
-            end
+fn value_end(s: &str, free_text: bool) -> usize {
+    let amps = || s.match_indices('&').map(|(i, _)| i);
+    let before_word = |i: usize| key_at(&s[i + 1..]).is_some();
+    if !free_text {
+        return amps().find(|&i| before_word(i)).unwrap_or(s.len());
+    }
+    let known = |i: usize| key_at(&s[i + 1..]).and_then(options::lookup).is_some();
+    let end = amps().find(|&i| known(i)).unwrap_or(s.len());
+    if !is_json(&s[..end]) {
+        // A complete JSON value followed by `&typo=…`: the `&` separates.
+        if let Some(i) = amps()
+            .take_while(|&i| i < end)
+            .find(|&i| before_word(i) && is_json(&s[..i]))
+        {
+            return i;
         }
     }
+    end
 }
 
 fn unknown_key(key: &str) -> Error {

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::address::{Address, Scheme, Target};
+use crate::address::{Address, Target};
 use crate::conn::Conn;
 use crate::error::{Error, ErrorKind};
 use crate::hooks::{Hooks, Reply};
 use crate::message::Message;
-use crate::options::{Compression, Mode, Options, Setting};
+use crate::options::{self, Compression, Mode, Options, Setting, Spec, Value};
 use crate::proxy::Proxy;
 use crate::socket;
 use crate::transport::Plan;
@@ -38,6 +38,10 @@ pub fn dial_timeout(address: &str, timeout: Duration) -> Result<Conn, Error> {
 /// options in the address combine; the address wins on conflict (for `header`,
 /// a header of the same name; `payload`s from both are sent, the builder's first).
 ///
+/// A setter takes any value of its type, and the dial refuses the values the
+/// address string refuses, with the same error: `Dialer::new().qsize(0)` fails
+/// to dial just as `|qsize=0` does, naming `qsize` and what is accepted.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// let conn = wsdial::Dialer::new()
@@ -59,115 +63,116 @@ impl Dialer {
         Dialer::default()
     }
 
-    fn with(mut self, s: Setting) -> Dialer {
-        self.settings.push(s);
+    fn with(mut self, spec: &'static Spec, value: Value) -> Dialer {
+        self.settings.push(Setting::new(spec, value));
         self
     }
 
-    /// The dial deadline: DNS, TCP, proxy, TLS and handshake together (default 10 s).
+    /// The dial deadline: DNS, TCP, proxy, TLS and handshake together
+    /// (`timeout=`, default 10 s; not zero).
     pub fn timeout(self, d: Duration) -> Dialer {
-        self.with(Setting::Timeout(d))
+        self.with(&options::TIMEOUT, Value::Millis(d))
     }
 
-    /// Adds a handshake header (`header=`).
+    /// Adds a handshake header (`header=`): the name an HTTP token, the value
+    /// without control characters.
     pub fn header(self, name: impl Into<String>, value: impl Into<String>) -> Dialer {
-        self.with(Setting::Header(name.into(), value.into()))
+        self.with(&options::HEADER, Value::Header(name.into(), value.into()))
     }
 
     /// Adds a message sent after every connect (`payload=`).
     pub fn payload(self, text: impl Into<String>) -> Dialer {
-        self.with(Setting::Payload(text.into()))
+        self.with(&options::PAYLOAD, Value::Text(text.into()))
     }
 
     /// Reconnect by itself after a lost connection (`reconnect=`).
     pub fn reconnect(self, on: bool) -> Dialer {
-        self.with(Setting::Reconnect(on))
+        self.with(&options::RECONNECT, Value::Bool(on))
     }
 
     /// Wait before a reconnect attempt (`interval=`, default 1 s).
     pub fn interval(self, d: Duration) -> Dialer {
-        self.with(Setting::Interval(d))
+        self.with(&options::INTERVAL, Value::Millis(d))
     }
 
     /// Cap of the exponential backoff (`max_interval=`).
     pub fn max_interval(self, d: Duration) -> Dialer {
-        self.with(Setting::MaxInterval(d))
+        self.with(&options::MAX_INTERVAL, Value::Millis(d))
     }
 
     /// Failed reconnect attempts in a row before giving up; 0 = never (`retry=`).
     pub fn retry(self, n: u32) -> Dialer {
-        self.with(Setting::Retry(n))
+        self.with(&options::RETRY, Value::Count(n.into()))
     }
 
-    /// Receive buffer capacity in messages (`qsize=`, default 2000).
+    /// Receive buffer capacity in messages (`qsize=`, default 2000; at least 1).
     pub fn qsize(self, n: usize) -> Dialer {
-        self.with(Setting::Qsize(n.max(1)))
+        self.with(&options::QSIZE, count(n))
     }
 
-    /// Receive buffer capacity in bytes (`qbytes=`, default 16 MiB).
+    /// Receive buffer capacity in bytes (`qbytes=`, default 16 MiB; at least 1).
     pub fn qbytes(self, n: usize) -> Dialer {
-        self.with(Setting::Qbytes(n.max(1)))
+        self.with(&options::QBYTES, count(n))
     }
 
-    /// Largest inbound message accepted (`maxsize=`, default 64 MiB).
+    /// Largest inbound message accepted (`maxsize=`, default 64 MiB; at least 1).
     pub fn maxsize(self, n: usize) -> Dialer {
-        self.with(Setting::Maxsize(n.max(1)))
+        self.with(&options::MAXSIZE, count(n))
     }
 
     /// Keepalive period (`ping=`); `Duration::ZERO` turns it off.
     pub fn ping(self, d: Duration) -> Dialer {
-        self.with(Setting::Ping((!d.is_zero()).then_some(d)))
+        self.with(&options::PING, Value::Millis(d))
     }
 
     /// Send this text as the keepalive instead of a protocol Ping (`ping_msg=`).
     pub fn ping_msg(self, text: impl Into<String>) -> Dialer {
-        self.with(Setting::PingMsg(text.into()))
+        self.with(&options::PING_MSG, Value::Text(text.into()))
     }
 
     /// Silence that means the connection is dead (`idle=`); `Duration::ZERO` = off.
     pub fn idle(self, d: Duration) -> Dialer {
-        self.with(Setting::Idle((!d.is_zero()).then_some(d)))
+        self.with(&options::IDLE, Value::Millis(d))
     }
 
-    /// The subprotocols to offer (`protocol=`).
+    /// The subprotocols to offer (`protocol=`), each an HTTP token.
     pub fn protocols<I, S>(self, list: I) -> Dialer
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.with(Setting::Protocol(
-            list.into_iter().map(Into::into).collect(),
-        ))
+        let list = list.into_iter().map(Into::into).collect();
+        self.with(&options::PROTOCOL, Value::Tokens(list))
     }
 
     /// Skip TLS certificate checks (`insecure=`; tests only).
     pub fn insecure(self, on: bool) -> Dialer {
-        self.with(Setting::Insecure(on))
+        self.with(&options::INSECURE, Value::Bool(on))
     }
 
-    /// Trust the certificates of this PEM file too (`ca=`).
+    /// Trust the certificates of this PEM file too (`ca=`; not empty).
     pub fn ca(self, path: impl Into<PathBuf>) -> Dialer {
-        self.with(Setting::Ca(path.into()))
+        self.with(&options::CA, Value::Path(path.into()))
     }
 
     /// Connect through this proxy (`proxy=`).
     pub fn proxy(self, proxy: Proxy) -> Dialer {
-        self.with(Setting::Proxy(proxy))
+        self.with(&options::PROXY, Value::Proxy(proxy))
     }
 
     /// Bind the local end to this address (`local_ip=`).
     pub fn local_ip(self, ip: IpAddr) -> Dialer {
-        self.with(Setting::LocalIp(ip))
+        self.with(&options::LOCAL_IP, Value::Ip(ip))
     }
 
     /// Application-level compression (`compress=`).
     pub fn compress(self, c: Compression) -> Dialer {
-        self.with(Setting::Compress(Some(c)))
+        self.with(&options::COMPRESS, Value::Compression(Some(c)))
     }
 
     /// Which direction compression applies to (`mode=`).
     pub fn mode(self, m: Mode) -> Dialer {
-        self.with(Setting::Mode(m))
+        self.with(&options::MODE, Value::Mode(m))
     }
 
     /// Builds messages to send on every successful connect, first one included,
@@ -238,21 +243,41 @@ impl Dialer {
         self
     }
 
-    /// The options a dial of `address` would use (builder, then address).
-    pub fn options_for(&self, address: &Address) -> Options {
+    /// The options a dial of `address` would use (builder, then address), or
+    /// the error for the first builder setting out of range, the same error
+    /// the address string gives for that value.
+    pub fn try_options_for(&self, address: &Address) -> Result<Options, Error> {
         let mut o = Options::default();
         for s in &self.settings {
-            o.apply(s.clone());
+            s.check()?;
+            o.apply(s);
+        }
+        address.apply_to(&mut o);
+        Ok(o)
+    }
+
+    /// The options a dial of `address` would use (builder, then address). A
+    /// builder setting out of range, which [`Dialer::dial`] refuses and
+    /// [`Dialer::try_options_for`] reports, is left out here.
+    pub fn options_for(&self, address: &Address) -> Options {
+        let mut o = Options::default();
+        for s in self.settings.iter().filter(|s| s.check().is_ok()) {
+            o.apply(s);
         }
         address.apply_to(&mut o);
         o
     }
 
-    /// Dials `address`: fails if the first connection cannot be made before the deadline.
+    /// Dials `address`: fails if the first connection cannot be made before
+    /// the deadline, or if the address or a builder setting is refused. Each of
+    /// the address's [`warnings`](Address::warnings) is logged (`log::warn!`).
     pub fn dial(&self, address: &str) -> Result<Conn, Error> {
         let addr = Address::parse(address)?;
-        let options = self.options_for(&addr);
+        let options = self.try_options_for(&addr)?;
         check(addr.target(), &options)?;
+        for w in addr.warnings() {
+            log::warn!("{}: {w}", addr.target().url());
+        }
         let url = addr.target().url().to_owned();
         let plan = Plan::new(addr.target().clone(), options)?;
         let (seam, driver) = socket::start(plan, self.hooks.clone())?;
@@ -271,8 +296,14 @@ impl fmt::Debug for Dialer {
     }
 }
 
-/// Refuses what this build cannot do, and options that do not apply to the
-/// scheme, instead of ignoring them.
+/// A count for a setter, as the option table reads it.
+fn count(n: usize) -> Value {
+    Value::Count(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+/// Refuses what this build cannot do, options that do not apply to the
+/// scheme (each option's `schemes` in the option table), and combinations
+/// that do not work, instead of ignoring them.
 fn check(target: &Target, o: &Options) -> Result<(), Error> {
     let scheme = target.scheme();
     if o.enable_compression {
@@ -296,17 +327,16 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             format!("option `{key}` does not apply to {scheme}://; it applies to {applies}"),
         ))
     };
-    if !scheme.is_websocket() {
-        let ws_only = [
-            ("compress", o.compress.is_some()),
-            ("mode", o.mode != Mode::Recv),
-            ("protocol", !o.protocols.is_empty()),
-            ("header", !o.headers.is_empty()),
-            ("ping", o.ping.is_some() && o.ping_msg.is_none()),
-        ];
-        if let Some((key, _)) = ws_only.iter().find(|(_, set)| *set) {
-            return not_for(key, "ws:// and wss://");
+    let defaults = Options::default();
+    for spec in options::SPECS {
+        let set = (spec.get)(o) != (spec.get)(&defaults);
+        if set && !spec.schemes.include(scheme) {
+            return not_for(spec.name, spec.schemes.describe());
         }
+    }
+    // A raw socket has no protocol Ping: its keepalive is `ping_msg`.
+    if o.ping.is_some() && o.ping_msg.is_none() && !scheme.is_websocket() {
+        return not_for("ping", "ws:// and wss://");
     }
     if o.ping_msg.is_some() && o.ping.is_none() {
         return Err(Error::address(
@@ -314,25 +344,11 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             "option `ping_msg` needs `ping` (the period in ms) as well",
         ));
     }
-    if !scheme.is_tls() {
-        if o.insecure {
-            return not_for("insecure", "wss:// and tls://");
-        }
-        if o.ca.is_some() {
-            return not_for("ca", "wss:// and tls://");
-        }
-    }
-    if o.proxy.is_some() && matches!(scheme, Scheme::Udp | Scheme::Unix) {
-        return not_for("proxy", "ws://, wss://, tcp:// and tls://");
-    }
     if o.local_ip.is_some() && o.proxy.is_some() {
         return Err(Error::address(
             Some("local_ip"),
             "option `local_ip` cannot be combined with `proxy` (the proxy makes the outbound connection)",
         ));
-    }
-    if o.local_ip.is_some() && scheme == Scheme::Unix {
-        return not_for("local_ip", "network schemes");
     }
     Ok(())
 }

@@ -27,34 +27,48 @@
 //!
 //! The URL is kept byte for byte. If the options contain `|`, write `||` as the
 //! separator. Values may contain `=`, raw JSON, base64 (`+` stays `+`), and URLs
-//! with their own `&`: an `&` only separates when a known key and `=` follow it
-//! (inside plain words, any `key=`). Percent-encoded values are decoded. An
-//! unknown key or a bad value is an [`Error`] that names it and says what is
-//! accepted, with the nearest known key as a suggestion.
+//! with their own `&`. Free text (`payload`, `header`, `ping_msg`) ends only at
+//! an `&` followed by a known key and `=`, so its own `&`s arrive intact. Every
+//! other value (numbers, words, paths, the proxy URL) ends at any `&word=`, so a
+//! misspelled key after it is an error, not part of the value; write an `&`
+//! that belongs to such a value as `%26`. Percent-encoded values are decoded.
+//! An unknown key or a bad value is an [`Error`] that names it and says what is
+//! accepted, with the nearest known key as a suggestion. When free text takes
+//! in an `&word=` whose `word` nearly spells a known key
+//! (`payload=x&reconect=true`), [`Address::warnings`] says so and a dial logs
+//! it.
+//!
+//! The same values are accepted, and refused with the same error, whether
+//! they are written in the address or given to a [`Dialer`] setter
+//! (`Dialer::new().qsize(0)` fails to dial like `|qsize=0`).
 //!
 //! | key (aliases) | values | default | meaning |
 //! |---|---|---|---|
-//! | `compress` | `gzip`, `gzip_raw`, `deflate` (`flate`), `zlib`, `auto` | none | application-level compression of binary frames (not yet available: refused) |
+//! | `compress` | `gzip`, `gzip_raw`, `deflate` (`flate`), `zlib`, `auto`, `none` | none | application-level compression of binary frames |
 //! | `mode` | `recv`, `send`, `dual` | `recv` | which direction `compress` applies to |
 //! | `reconnect` | `true`/`false` | `false` | reconnect by itself after a lost connection |
 //! | `interval` | ms | `1000` | wait before a reconnect attempt |
-//! | `max_interval` | ms | = `interval` | back off exponentially (doubling, jitter) up to this cap |
+//! | `max_interval` (`maxInterval`) | ms | = `interval` | back off exponentially (doubling, jitter) up to this cap |
 //! | `retry` | count | `0` = unlimited | failed reconnect attempts in a row before giving up |
 //! | `payload` | text; may repeat | none | sent after every successful connect, in order |
-//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (not yet available: refused, never bypassed) |
-//! | `header` (`headers`) | `Name: Value`; may repeat | none | extra handshake headers |
-//! | `protocol` | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is [`Conn::protocol`] |
+//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (write an `&` in the password as `%26`) |
+//! | `header` (`headers`) | `Name: Value`; may repeat | none | extra handshake headers; a later one of the same name replaces an earlier one |
+//! | `protocol` (`protocols`, `subprotocol`) | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()` |
 //! | `insecure` (`insecureSkipVerify`) | `true`/`false` | `false` | skip TLS certificate checks (tests only) |
 //! | `ca` | path to a PEM file | none | trust these roots as well as the system's |
 //! | `ping` (`pingInterval`) | ms | `0` = off | send a keepalive every N ms |
-//! | `ping_msg` (`pingMessage`) | text | none | send this text as the keepalive instead of a protocol Ping |
+//! | `ping_msg` (`pingMessage`) | text | none | send this text as the keepalive instead of a protocol Ping (OKX: `ping`) |
 //! | `idle` | ms | `0` = off | nothing received for N ms means the connection is dead |
-//! | `qsize` | count | `2000` | receive buffer capacity, messages |
-//! | `qbytes` | bytes | `16777216` | receive buffer capacity, bytes |
-//! | `maxsize` | bytes | `67108864` | largest inbound message accepted |
-//! | `timeout` | ms | `10000` | dial deadline: DNS, TCP, proxy, TLS and handshake together |
-//! | `local_ip` | IP | none | bind the local end |
-//! | `enableCompression` | `true`/`false` | `false` | permessage-deflate (not yet available: `true` is refused) |
+//! | `qsize` | count, at least 1 | `2000` | receive buffer capacity, messages |
+//! | `qbytes` | bytes, at least 1 | `16777216` | receive buffer capacity, bytes |
+//! | `maxsize` (`max_size`) | bytes, at least 1 | `67108864` | largest inbound message accepted |
+//! | `timeout` | ms, at least 1 | `10000` | dial deadline: DNS, TCP, proxy, TLS and handshake together |
+//! | `local_ip` (`localIp`) | IP | none | bind the local end (not with `proxy`) |
+//! | `enableCompression` (`enable_compression`) | `true`/`false` | `false` | permessage-deflate (not available yet: `true` is refused) |
+//!
+//! Options that do not apply to a scheme (`compress` on `tcp://`, `ca` on
+//! `ws://`) are refused, never silently ignored; so is `enableCompression=true`
+//! ([`ErrorKind::Unsupported`]).
 //!
 //! ## Reading
 //!
@@ -128,13 +142,13 @@ mod select;
 mod socket;
 mod transport;
 
-pub use address::{Address, Scheme, Target};
+pub use address::{Address, Scheme, Target, Warning};
 pub use conn::{Conn, Stats};
 pub use dialer::{dial, dial_timeout, Dialer};
 pub use error::{Error, ErrorKind};
 pub use hooks::Reply;
 pub use message::{Cause, Disconnect, Event, Message};
-pub use options::{Compression, Mode, Options};
+pub use options::{Compression, Mode, OptionValue, Options};
 pub use proxy::{Proxy, ProxyKind};
 pub use select::select;
 

@@ -374,3 +374,34 @@ fn demo_short_mode_reconnects_and_exits_0() {
         assert_eq!(cols[3], 0, "{feed} gaps: {row}");
     }
 }
+
+#[test]
+fn parse_warns_of_a_near_miss_inside_a_payload() {
+    let mut c = bin();
+    c.args(["parse", "wss://x/ws|payload=x&reconect=true"]);
+    let o = run(c, None, ms(10_000));
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v.pointer("/options/payload/0"),
+        Some(&serde_json::json!("x&reconect=true"))
+    );
+    assert_eq!(
+        v.pointer("/options/reconnect"),
+        Some(&serde_json::json!(false))
+    );
+    let warning = v
+        .pointer("/warnings/0")
+        .and_then(|w| w.as_str())
+        .unwrap_or_default();
+    assert!(
+        warning.contains("reconect") && warning.contains("did you mean `reconnect`"),
+        "{v}"
+    );
+    // a payload without a near miss has no warning
+    let mut c = bin();
+    c.args(["parse", r#"wss://x/ws|payload={"u":"https://a/b?x=1&y=2"}"#]);
+    let o = run(c, None, ms(10_000));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.pointer("/warnings"), Some(&serde_json::json!([])), "{v}");
+}

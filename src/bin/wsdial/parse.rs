@@ -1,49 +1,45 @@
 //! `wsdial parse ADDRESS`: how an address is read, as JSON.
 
 use serde_json::{json, Value};
-use wsdial::{Address, Options};
+use wsdial::{Address, OptionValue, Options};
 
-fn ms(d: std::time::Duration) -> Value {
-    json!(d.as_millis() as u64)
+/// Every option with its effective value (defaults included), keyed by its
+/// canonical name, in the order of the library's option table.
+pub fn options_json(o: &Options) -> Value {
+    let map: serde_json::Map<String, Value> = o
+        .entries()
+        .map(|(key, v)| (key.to_owned(), value_json(v)))
+        .collect();
+    Value::Object(map)
 }
 
-/// Every option with its effective value (defaults included).
-pub fn options_json(o: &Options) -> Value {
-    json!({
-        "compress": o.compress.map(|c| c.as_str()),
-        "mode": o.mode.as_str(),
-        "reconnect": o.reconnect,
-        "interval": ms(o.interval),
-        "max_interval": ms(o.max_interval.unwrap_or(o.interval)),
-        "retry": o.retry,
-        "payload": o.payloads,
-        "proxy": o.proxy.as_ref().map(|p| json!({
+fn value_json(v: OptionValue) -> Value {
+    match v {
+        OptionValue::Unset => Value::Null,
+        OptionValue::Bool(b) => json!(b),
+        OptionValue::Number(n) => json!(n),
+        OptionValue::Text(t) => json!(t),
+        OptionValue::List(l) => json!(l),
+        OptionValue::Proxy(p) => json!({
             "scheme": p.scheme(), "host": p.host(), "port": p.port(),
             "user": p.user(), "password": p.password().map(|_| "***"),
-        })),
-        "header": o.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect::<Vec<_>>(),
-        "protocol": o.protocols,
-        "insecure": o.insecure,
-        "ca": o.ca.as_ref().map(|p| p.display().to_string()),
-        "ping": o.ping.map_or(json!(0), ms),
-        "ping_msg": o.ping_msg,
-        "idle": o.idle.map_or(json!(0), ms),
-        "qsize": o.qsize,
-        "qbytes": o.qbytes,
-        "maxsize": o.maxsize,
-        "timeout": ms(o.timeout),
-        "local_ip": o.local_ip.map(|ip| ip.to_string()),
-        "enableCompression": o.enable_compression,
-    })
+        }),
+        other => json!(format!("{other:?}")),
+    }
 }
 
 pub fn run(address: &str) -> anyhow::Result<u8> {
     match Address::parse(address) {
         Ok(a) => {
             let t = a.target();
+            let warnings: Vec<String> = a.warnings().iter().map(ToString::to_string).collect();
+            for w in &warnings {
+                eprintln!("wsdial: warning: {w}");
+            }
             let out = json!({
                 "target": {"scheme": t.scheme().as_str(), "url": t.url(), "host": t.host(), "port": t.port()},
                 "options": options_json(&a.options()),
+                "warnings": warnings,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(0)
