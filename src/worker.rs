@@ -942,8 +942,8 @@ impl Worker {
     ) -> bool {
         let shared = &self.shared;
         let aside = (shared.leader.load(Ordering::SeqCst) || shared.direct.load(Ordering::Relaxed))
-            && next_ping.map_or(true, |p| now < p)
-            && idle_at.map_or(true, |i| now < i);
+            && next_ping.is_none_or(|p| now < p)
+            && idle_at.is_none_or(|i| now < i);
         if !aside {
             return false;
         }
