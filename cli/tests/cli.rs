@@ -1,4 +1,5 @@
 //! The `wsdial` binary against its own simulator (`wsdial serve`).
+#[path = "../../tests/common/mod.rs"]
 mod common;
 use common::ms;
 use std::io::{BufRead, BufReader, Read, Write};
