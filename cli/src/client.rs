@@ -21,8 +21,8 @@ pub struct Args {
     #[arg(short = 'n', long = "count", value_name = "N")]
     count: Option<u64>,
     /// Dial deadline in seconds (the address's timeout= wins).
-    #[arg(long, value_name = "SECS")]
-    timeout: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = crate::positive_seconds)]
+    timeout: Option<Duration>,
     /// Exit with status 3 when nothing arrives for MS milliseconds.
     #[arg(long, value_name = "MS")]
     read_timeout: Option<u64>,
@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let address = a.address.expect("clap requires it");
     let mut dialer = Dialer::new();
     if let Some(t) = a.timeout {
-        dialer = dialer.timeout(Duration::from_secs_f64(t.max(0.001)));
+        dialer = dialer.timeout(t);
     }
     let conn = match dialer.dial(&address) {
         Ok(c) => std::sync::Arc::new(c),

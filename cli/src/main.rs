@@ -42,8 +42,8 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         seconds: u64,
         /// The simulator drops every connection after this many seconds.
-        #[arg(long, default_value_t = 7.0)]
-        drop_every: f64,
+        #[arg(long, default_value = "7", value_parser = seconds)]
+        drop_every: Duration,
     },
 }
 
@@ -57,7 +57,7 @@ struct ServeArgs {
     #[arg(long)]
     tcp_port: Option<u16>,
     /// Data messages per second per connection (0 = as fast as possible).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = rate)]
     rate: f64,
     /// Pad every data message to at least this many bytes.
     #[arg(long, default_value_t = 0)]
@@ -66,14 +66,14 @@ struct ServeArgs {
     #[arg(long)]
     drop_after: Option<u64>,
     /// Drop each connection after it has been up SECS seconds.
-    #[arg(long)]
-    drop_every: Option<f64>,
+    #[arg(long, value_parser = seconds)]
+    drop_every: Option<Duration>,
     /// Heartbeat period, seconds (Binance Ping, Huobi {"ping": n}).
-    #[arg(long, default_value_t = 5.0)]
-    ping_every: f64,
+    #[arg(long, default_value = "5", value_parser = seconds)]
+    ping_every: Duration,
     /// Huobi: drop a client that has not answered a ping within SECS.
-    #[arg(long, default_value_t = 10.0)]
-    pong_deadline: f64,
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    pong_deadline: Duration,
     /// Exit stream: one exit_signal every N pnl_update messages.
     #[arg(long, default_value_t = 100)]
     exit_every: u64,
@@ -91,8 +91,33 @@ pub enum BinaryFormat {
     Raw,
 }
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
+/// A command-line time in seconds (`1.5`): finite and not negative.
+fn seconds(s: &str) -> Result<Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+        .ok_or_else(|| {
+            format!("`{s}` is not a time in seconds (a number such as 1.5, not negative)")
+        })
+}
+
+/// Like [`seconds`], and more than zero.
+fn positive_seconds(s: &str) -> Result<Duration, String> {
+    match seconds(s)? {
+        d if d.is_zero() => Err(format!("`{s}` must be more than 0 seconds")),
+        d => Ok(d),
+    }
+}
+
+/// Messages per second: a finite number, 0 or more (0 = as fast as possible).
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a rate (messages per second, 0 or more)"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -116,7 +141,7 @@ fn main() -> ExitCode {
         Some(Command::Demo {
             seconds,
             drop_every,
-        }) => demo::run(Duration::from_secs(seconds), secs(drop_every)),
+        }) => demo::run(Duration::from_secs(seconds), drop_every),
         None => client::run(cli.client),
     };
     match result {
@@ -140,9 +165,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<u8> {
         rate: a.rate,
         size: a.size,
         drop_after: a.drop_after,
-        drop_every: a.drop_every.map(secs),
-        ping_every: secs(a.ping_every),
-        pong_deadline: secs(a.pong_deadline),
+        drop_every: a.drop_every,
+        ping_every: a.ping_every,
+        pong_deadline: a.pong_deadline,
         exit_every: a.exit_every,
         ..sim::SimConfig::default()
     };

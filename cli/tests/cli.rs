@@ -406,3 +406,31 @@ fn parse_warns_of_a_near_miss_inside_a_payload() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v.pointer("/warnings"), Some(&serde_json::json!([])), "{v}");
 }
+
+/// Times and rates on the command line are checked where they are parsed: a
+/// value that is not a finite, non-negative number (or is 0 where a positive
+/// one is needed) is a usage error (exit 2) that names it, never a panic.
+#[test]
+fn bad_times_and_rates_are_usage_errors() {
+    let cases: &[&[&str]] = &[
+        &["ws://127.0.0.1:1/", "--timeout", "inf"],
+        &["ws://127.0.0.1:1/", "--timeout", "nan"],
+        &["ws://127.0.0.1:1/", "--timeout", "1e30"],
+        &["ws://127.0.0.1:1/", "--timeout", "0"],
+        &["ws://127.0.0.1:1/", "--timeout=-1"],
+        &["serve", "--port", "0", "--rate=-5"],
+        &["serve", "--port", "0", "--rate", "inf"],
+        &["serve", "--port", "0", "--ping-every", "nan"],
+        &["serve", "--port", "0", "--drop-every=-1"],
+        &["demo", "--drop-every", "inf"],
+    ];
+    for args in cases {
+        let mut cmd = bin();
+        cmd.args(*args);
+        let out = run(cmd, None, ms(10_000));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("invalid value"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
