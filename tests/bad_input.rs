@@ -108,6 +108,11 @@ fn malformed_addresses() {
                 "Name: Value",
             ),
             (
+                "a header the handshake sets itself",
+                "ws://127.0.0.1:1/|header=Sec-WebSocket-Extensions: permessage-deflate",
+                "any header but those the handshake sets",
+            ),
+            (
                 "bad proxy scheme",
                 "ws://127.0.0.1:1/|proxy=ftp://p:21",
                 "proxy scheme `ftp`",

@@ -185,7 +185,7 @@ pub(crate) const HEADER: Spec = Spec {
     aliases: &["headers"],
     ty: Type::Header,
     schemes: Schemes::WebSocket,
-    accepts: "`Name: Value`; may repeat",
+    accepts: "`Name: Value`, any header but those the handshake sets (Sec-WebSocket-Key, -Version, -Extensions, -Accept, Upgrade, Connection; subprotocols go in `protocol`); may repeat",
     values: "`Name: Value`; may repeat",
     default: "none",
     meaning: "extra handshake headers; a later one of the same name replaces an earlier one",

@@ -66,6 +66,19 @@ pub(crate) enum Unreadable {
     Said(crate::error::Error),
 }
 
+/// Headers the WebSocket handshake sets itself: a `header=` may not replace
+/// them (an extension or key the client did not really offer would break the
+/// connection after the handshake). Subprotocols go in `protocol=`.
+const HANDSHAKE_HEADERS: &[&str] = &[
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Extensions",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Accept",
+    "Upgrade",
+    "Connection",
+];
+
 impl Type {
     /// True for free text (`Text`, `Header`): an `&` inside it ends the value
     /// only before a known key (the address grammar's rule 3). Every other
@@ -126,7 +139,11 @@ impl Type {
             }
             (Type::Count { min, max }, Value::Count(n)) => (min..=max).contains(n),
             (Type::Header, Value::Header(name, value)) => {
-                is_token(name) && !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+                is_token(name)
+                    && !HANDSHAKE_HEADERS
+                        .iter()
+                        .any(|h| h.eq_ignore_ascii_case(name))
+                    && !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
             }
             // An empty list cannot be written in an address; from the builder it offers none.
             (Type::Tokens, Value::Tokens(list)) => list.iter().all(|p| is_token(p)),
