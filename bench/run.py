@@ -269,8 +269,9 @@ def compare():
 
     def row(name, new, old, fmt="{:,.0f}"):
         cell = lambda v: f"{fmt.format(med(v))} ({fmt.format(min(v))}..{fmt.format(max(v))})"
-        per = [a / b for a, b in zip(new, old) if b]
-        ratio = f"{med(new) / med(old):.2f}" if med(old) else "–"
+        # A count that is mostly 0 (wake-ups) has no ratio.
+        per = [a / b for a, b in zip(new, old)] if min(old) else []
+        ratio = f"{med(new) / med(old):.2f}" if per else "–"
         spread = f"{min(per):.2f}..{max(per):.2f}" if per else "–"
         say(f"| {name} | {cell(new)} | {cell(old)} | {ratio} | {spread} |")
 
