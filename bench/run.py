@@ -2,7 +2,11 @@
 loopback load source in one run, each as its own process so its CPU time is
 measured exactly (rusage of the child). Writes a Markdown report.
 
-usage: run.py BENCH_BIN PYTHON WEBSOCAT OUT.md [--quick]
+usage: run.py BENCH_BIN PYTHON WEBSOCAT OUT.md [--quick] [--against OLD_BIN OLD_REV]
+
+With --against, it runs only the comparison: wsdial's modes from BENCH_BIN (this
+tree) and OLD_BIN (the library as of OLD_REV) interleaved in the same rounds,
+against BENCH_BIN's load source, and reports new/old with each round's spread.
 """
 import json
 import os
@@ -14,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 BENCH, PY, WEBSOCAT, OUT = sys.argv[1:5]
 QUICK = "--quick" in sys.argv
+OLD, OLD_REV = sys.argv[sys.argv.index("--against") + 1:][:2] if "--against" in sys.argv else (None, None)
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Rounds for the Rust clients. Each round runs every client once, in turn, so a
 # burst of noise from this shared machine lands on all of them alike; the table
@@ -66,23 +71,45 @@ def median_by(runs, key):
 
 
 def rounds(modes, url_of, n=None):
-    """Runs every mode once per round, REPEAT rounds, interleaved; mode -> runs."""
+    """Runs every mode once per round, REPEAT rounds, interleaved; mode -> runs.
+    A mode is a name, run by BENCH, or a (binary, name) pair."""
     out = {m: [] for m in modes}
     for _ in range(REPEAT):
         for m in modes:
-            out[m].append(run([BENCH, "client", m, url_of(m)] + ([str(n)] if n else [])))
+            binary, name = m if isinstance(m, tuple) else (BENCH, m)
+            out[m].append(run([binary, "client", name, url_of(name)] + ([str(n)] if n else [])))
     return out
+
+
+# Throughput cases: name, message size, gzip, messages for the Rust clients, for the others.
+CASES = [
+    ("200 B text", 200, 0, 1_000_000, 100_000),
+    ("2 KB text", 2000, 0, 300_000, 50_000),
+    ("2 KB JSON, gzip binary frames", 2000, 1, 200_000, 30_000),
+]
+if QUICK:
+    CASES = [(n, s, g, r // 5, p // 5) for n, s, g, r, p in CASES]
+
+
+def header(say, title):
+    say(f"# {title}\n")
+    say("Produced by `scripts/bench` (this file is its output; do not edit by hand).\n")
+    say(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    say(f"- machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}")
+    say(f"- rustc: {version(['rustc', '--version'])}")
+
+
+def write(lines):
+    with open(OUT, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def main():
     server, base = start_server()
     lines = []
     say = lines.append
-    say("# wsdial benchmarks\n")
-    say("Produced by `scripts/bench` (this file is its output; do not edit by hand).\n")
-    say(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    say(f"- machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}")
-    say(f"- rustc: {version(['rustc', '--version'])}")
+    header(say, "wsdial benchmarks")
     say(f"- python: {platform.python_version()}; websocket-client {version([PY, '-c', 'import websocket; print(websocket.__version__)'])}; websockets {version([PY, '-c', 'import websockets; print(websockets.__version__)'])}")
     say(f"- websocat: {version([WEBSOCAT, '--version']) if WEBSOCAT != '-' else 'not installed'}")
     say(f"- mode: {'quick' if QUICK else 'full'} ({REPEAT} interleaved rounds for the Rust clients; "
@@ -93,18 +120,11 @@ def main():
     say("user+system time for the whole run (connect included).\n")
 
     # --- throughput -----------------------------------------------------------
-    cases = [
-        ("200 B text", 200, 0, 1_000_000, 100_000),
-        ("2 KB text", 2000, 0, 300_000, 50_000),
-        ("2 KB JSON, gzip binary frames", 2000, 1, 200_000, 30_000),
-    ]
-    if QUICK:
-        cases = [(n, s, g, r // 5, p // 5) for n, s, g, r, p in cases]
     say("## Throughput\n")
     say("| case | client | messages/s | × baseline | CPU s per 1M messages |")
     say("|---|---|---:|---:|---:|")
     summary = {}
-    for name, size, gz, n_rust, n_py in cases:
+    for name, size, gz, n_rust, n_py in CASES:
         rows = []
 
         rust_modes = [
@@ -226,9 +246,62 @@ def main():
     say(f"- stalled reader: qbytes + {over / 2**20:.1f} MiB (target ≤ qbytes + 16 MiB); "
         f"{m['per_conn_kb']:.0f} KiB per connection (target < 150 KiB)")
     server.kill()
-    with open(OUT, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write(lines)
 
 
-main()
+def compare():
+    """New (BENCH) against old (OLD): wsdial's modes of both, interleaved in the same rounds."""
+    server, base = start_server()
+    lines = []
+    say = lines.append
+    header(say, f"wsdial against {OLD_REV}")
+    say(f"- new: this tree ({version(['git', '-C', HERE, 'describe', '--always', '--dirty'])}); old: {OLD_REV}")
+    say(f"- load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    say(f"- mode: {'quick' if QUICK else 'full'} ({REPEAT} rounds, each running new and old in turn; "
+        "both use the new build's load source)\n")
+    say("Each cell is the median round (min..max of the rounds). \"per round\" is new/old within each")
+    say("round, min..max: a ratio outside old's own min..max is a change, not noise.\n")
+    say("| case | new | old | new/old | new/old per round |")
+    say("|---|---:|---:|---:|---:|")
+
+    def med(v):
+        return median_by(v, float)
+
+    def row(name, new, old, fmt="{:,.0f}"):
+        cell = lambda v: f"{fmt.format(med(v))} ({fmt.format(min(v))}..{fmt.format(max(v))})"
+        # A count that is mostly 0 (wake-ups) has no ratio.
+        per = [a / b for a, b in zip(new, old)] if min(old) else []
+        ratio = f"{med(new) / med(old):.2f}" if per else "–"
+        spread = f"{min(per):.2f}..{max(per):.2f}" if per else "–"
+        say(f"| {name} | {cell(new)} | {cell(old)} | {ratio} | {spread} |")
+
+    both = lambda mode: [(BENCH, mode), (OLD, mode)]
+    for name, size, gz, n, _ in CASES:
+        modes = [("read", "messages"), ("try", "messages"), ("latest", "received")]
+        by = rounds([m for mode, _ in modes for m in both(mode)], lambda _m: f"{base}/blast?size={size}&count={n}&gzip={gz}", n)
+        for mode, count in modes:
+            new, old = ([r[0][count] / max(r[0]["secs"], 1e-9) for r in by[m]] for m in both(mode))
+            row(f"{name}, `{mode}`, messages/s", new, old)
+
+    n = 1000 if QUICK else 3000
+    by = rounds(both("rtt-wsdial"), lambda _m: f"{base}/echo", n)
+    for k in ("p50_us", "p99_us"):
+        row(f"idle write round trip {k[:3]} µs", *([r[0][k] for r in by[m]] for m in both("rtt-wsdial")))
+
+    # Idle runs wait, so all of them run side by side, as in the main report.
+    secs = "5" if QUICK else "30"
+    with ThreadPoolExecutor(2 * REPEAT) as ex:
+        futs = {m: [ex.submit(run, [m[0], "client", m[1], f"{base}/idle", secs]) for _ in range(REPEAT)]
+                for m in both("idle-wsdial")}
+        idle = {m: [f.result()[0] for f in fs] for m, fs in futs.items()}
+    for k in ("wakeups", "cpu_ticks"):
+        row(f"idle {secs} s: {k}", *([d[k] for d in idle[m]] for m in both("idle-wsdial")))
+    say(f"\n- load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    server.kill()
+    write(lines)
+
+
+if OLD:
+    compare()
+else:
+    main()
