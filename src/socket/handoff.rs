@@ -16,14 +16,15 @@
 //!   (without the slot), so an arrival wakes exactly the thread that wants it.
 //!   At most one thread waits so; others wait on the inbox.
 //!
-//! No program thread ever blocks on the slot: it takes it with `try_lock`, and
-//! when it is busy it asks for it ([`Handoff::want`]) and waits on the inbox,
-//! which the holder fills. The worker hands reading over at its next batch, or
-//! takes it back to serve the waiting reader. So a hook (`auto_reply`,
-//! `priority`) that runs on whichever thread reads the socket, holding the slot,
-//! never holds a lock another thread's `read` or `write` needs; and a write with
-//! nothing queued before it goes out on the writer's thread when the slot is
-//! free, else through the outbox.
+//! No program thread waits on the slot for long: a read waits for it at most
+//! [`SLOT_PATIENCE`] (`try_read` not at all), long enough for a worker's call
+//! or batch, and when it stays busy it asks for the socket ([`Handoff::want`])
+//! and waits on the inbox, which the holder fills. The worker hands reading
+//! over at its next batch, or takes it back to serve the waiting reader. So a
+//! hook (`auto_reply`, `priority`) that runs on whichever thread reads the
+//! socket, holding the slot, never holds up another thread's `read` or `write`
+//! for longer than that; and a write with nothing queued before it goes out on
+//! the writer's thread when the slot is free, else through the outbox.
 //!
 //! Order is kept because the worker adds to the inbox only while it holds the
 //! slot, and a direct read happens only with the slot held and the inbox empty:
@@ -54,6 +55,9 @@ pub(crate) const TAKEOVER: Duration = Duration::from_millis(10);
 /// Items one direct read may go through (pings, skipped heartbeats) before it
 /// leaves the rest to the worker, so `try_read` stays prompt under any flood.
 const DIRECT_LIMIT: usize = 256;
+/// How long a read waits for the slot while the worker holds it: a call
+/// (a write, a timer) takes microseconds, a batch of a flood about 20-200.
+const SLOT_PATIENCE: Duration = Duration::from_micros(200);
 /// Messages one `read_latest` may read from the socket to find the newest.
 const LATEST_LIMIT: usize = 4096;
 
@@ -294,9 +298,24 @@ impl Handoff {
 
     /// Takes the slot for a direct read; else what to return: `Buffered` when
     /// the inbox has events (they come first), `Nothing` when there is no
-    /// connection to read or the slot is busy (wait on the inbox).
-    fn take_slot(&self) -> Result<MutexGuard<'_, Slot>, Direct> {
-        let Some(slot) = self.slot.try_lock() else {
+    /// connection to read or the slot stays busy (wait on the inbox).
+    ///
+    /// A worker that serves a call (a queued write, a timer) holds the slot
+    /// for microseconds, and one draining a flood hands it over at its next
+    /// batch when asked (`wanting`), so the caller waits for it up to
+    /// `patience`. Past that the holder is busy with something longer (a
+    /// hook): the caller asks for the socket and waits on the inbox instead.
+    fn take_slot(&self, patience: Duration) -> Result<MutexGuard<'_, Slot>, Direct> {
+        let ask = self.reader.get() == Reader::Worker;
+        if ask {
+            self.wanting.store(true, Ordering::SeqCst);
+        }
+        let slot = if patience.is_zero() {
+            self.slot.try_lock()
+        } else {
+            self.slot.try_lock_for(patience)
+        };
+        let Some(slot) = slot else {
             self.want();
             return Err(if self.seam.inbox.has_events() {
                 Direct::Buffered
@@ -304,6 +323,10 @@ impl Handoff {
                 Direct::Nothing
             });
         };
+        if ask {
+            // Asked for and got: nothing for the worker to hand over.
+            self.wanting.store(false, Ordering::SeqCst);
+        }
         // The worker adds to the inbox only while it holds the slot, so an empty
         // inbox now means nothing older than the socket's data is waiting.
         if self.seam.inbox.has_events() {
@@ -434,8 +457,13 @@ impl Handoff {
     /// socket has nothing and `wait` allows, the caller waits on the socket
     /// itself, so a message wakes exactly the thread that wants it.
     pub(crate) fn read_direct(&self, wait: Wait) -> Direct {
+        // `try_read` returns at once; the others may wait a moment for the slot.
+        let patience = match wait {
+            Wait::Never => Duration::ZERO,
+            _ => SLOT_PATIENCE,
+        };
         loop {
-            let mut slot = match self.take_slot() {
+            let mut slot = match self.take_slot(patience) {
                 Ok(g) => g,
                 Err(d) => return d,
             };
@@ -552,7 +580,7 @@ impl Handoff {
     /// received and discarded. A priority message is returned as soon as it is
     /// read, and the newest ordinary one before it goes to the inbox.
     pub(crate) fn read_latest_direct(&self) -> Direct {
-        let mut guard = match self.take_slot() {
+        let mut guard = match self.take_slot(SLOT_PATIENCE) {
             Ok(g) => g,
             Err(d) => return d,
         };
