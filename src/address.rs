@@ -253,9 +253,10 @@ impl Address {
         &self.warnings
     }
 
-    /// The effective options: the defaults with this address's options applied.
+    /// The effective options: the defaults of its scheme
+    /// ([`Options::for_scheme`]) with this address's options applied.
     pub fn options(&self) -> Options {
-        let mut o = Options::default();
+        let mut o = Options::for_scheme(self.target.scheme());
         self.apply_to(&mut o);
         o
     }

@@ -118,6 +118,7 @@ pub(crate) fn redial<L>(
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::options::DEFAULT_INTERVAL;
 
     fn opts(interval: u64, max: Option<u64>, retry: u32) -> Options {
         Options {
@@ -153,6 +154,29 @@ mod tests {
             b.next_delay() <= Duration::from_millis(100),
             "a long life starts over"
         );
+    }
+
+    #[test]
+    fn by_default_it_backs_off_from_interval_to_30_s() {
+        let mut b = Backoff::new(&Options::default(), "x");
+        let ds: Vec<u64> = (0..8).map(|_| b.next_delay().as_millis() as u64).collect();
+        let want = [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000];
+        for (d, base) in ds.iter().zip(want) {
+            assert!(*d <= base && *d >= base * 3 / 4, "{ds:?}");
+        }
+        assert!(
+            ds[5..].iter().any(|&d| d < 30000),
+            "jitter at the cap: {ds:?}"
+        );
+        // `max_interval` equal to `interval`: fixed, without jitter
+        let fixed = Options {
+            max_interval: Some(DEFAULT_INTERVAL),
+            ..Options::default()
+        };
+        let mut b = Backoff::new(&fixed, "x");
+        for _ in 0..5 {
+            assert_eq!(b.next_delay(), DEFAULT_INTERVAL);
+        }
     }
 
     #[test]

@@ -95,7 +95,8 @@ impl Dialer {
         self.with(&options::INTERVAL, Value::Millis(d))
     }
 
-    /// Cap of the exponential backoff (`max_interval=`).
+    /// Cap of the exponential backoff (`max_interval=`, default 30 s); equal
+    /// to `interval`, the wait is fixed.
     pub fn max_interval(self, d: Duration) -> Dialer {
         self.with(&options::MAX_INTERVAL, Value::Millis(d))
     }
@@ -120,9 +121,17 @@ impl Dialer {
         self.with(&options::MAXSIZE, count(n))
     }
 
-    /// Keepalive period (`ping=`); `Duration::ZERO` turns it off.
+    /// Keepalive period (`ping=`, default 20 s for WebSocket, off for raw
+    /// sockets); `Duration::ZERO` turns it off.
     pub fn ping(self, d: Duration) -> Dialer {
         self.with(&options::PING, Value::Millis(d))
+    }
+
+    /// How long after a keepalive the connection may stay silent before it is
+    /// declared dead (`ping_timeout=`, default 20 s for WebSocket, off for raw
+    /// sockets); `Duration::ZERO` turns the check off.
+    pub fn ping_timeout(self, d: Duration) -> Dialer {
+        self.with(&options::PING_TIMEOUT, Value::Millis(d))
     }
 
     /// Send this text as the keepalive instead of a protocol Ping (`ping_msg=`).
@@ -247,7 +256,7 @@ impl Dialer {
     /// the error for the first builder setting out of range, the same error
     /// the address string gives for that value.
     pub fn try_options_for(&self, address: &Address) -> Result<Options, Error> {
-        let mut o = Options::default();
+        let mut o = Options::for_scheme(address.target().scheme());
         for s in &self.settings {
             s.check()?;
             o.apply(s);
@@ -260,7 +269,7 @@ impl Dialer {
     /// builder setting out of range, which [`Dialer::dial`] refuses and
     /// [`Dialer::try_options_for`] reports, is left out here.
     pub fn options_for(&self, address: &Address) -> Options {
-        let mut o = Options::default();
+        let mut o = Options::for_scheme(address.target().scheme());
         for s in self.settings.iter().filter(|s| s.check().is_ok()) {
             o.apply(s);
         }
@@ -342,6 +351,17 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
         return Err(Error::address(
             Some("ping_msg"),
             "option `ping_msg` needs `ping` (the period in ms) as well",
+        ));
+    }
+    // A deadline for the answer to keepalives that are not sent: refused,
+    // unless it is only the scheme's default.
+    if o.ping.is_none()
+        && o.ping_timeout.is_some()
+        && o.ping_timeout != Options::for_scheme(scheme).ping_timeout
+    {
+        return Err(Error::address(
+            Some("ping_timeout"),
+            "option `ping_timeout` needs `ping` (keepalives to wait after); with `ping=0` there are none",
         ));
     }
     if o.local_ip.is_some() && o.proxy.is_some() {

@@ -48,7 +48,7 @@
 //! | `mode` | `recv`, `send`, `dual` | `recv` | which direction `compress` applies to |
 //! | `reconnect` | `true`/`false` | `false` | reconnect by itself after a lost connection |
 //! | `interval` | ms | `1000` | wait before a reconnect attempt |
-//! | `max_interval` (`maxInterval`) | ms | = `interval` | back off exponentially (doubling, jitter) up to this cap |
+//! | `max_interval` (`maxInterval`) | ms | `30000` | back off exponentially from `interval` (doubling, jitter) up to this cap; equal to `interval`: a fixed wait |
 //! | `retry` | count | `0` = unlimited | failed reconnect attempts in a row before giving up |
 //! | `payload` | text; may repeat | none | sent after every successful connect, in order |
 //! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (write an `&` in the password as `%26`) |
@@ -56,8 +56,9 @@
 //! | `protocol` (`protocols`, `subprotocol`) | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()` |
 //! | `insecure` (`insecureSkipVerify`) | `true`/`false` | `false` | skip TLS certificate checks (tests only) |
 //! | `ca` | path to a PEM file | none | trust these roots as well as the system's |
-//! | `ping` (`pingInterval`) | ms | `0` = off | send a keepalive every N ms |
+//! | `ping` (`pingInterval`) | ms | `20000` | send a keepalive every N ms; `0` = off (the default on raw sockets, which need `ping_msg`) |
 //! | `ping_msg` (`pingMessage`) | text | none | send this text as the keepalive instead of a protocol Ping (OKX: `ping`) |
+//! | `ping_timeout` (`pingTimeout`) | ms | `20000` | nothing received within N ms of a keepalive means the connection is dead; `0` = off (the default on raw sockets) |
 //! | `idle` | ms | `0` = off | nothing received for N ms means the connection is dead |
 //! | `qsize` | count, at least 1 | `2000` | receive buffer capacity, messages |
 //! | `qbytes` | bytes, at least 1 | `16777216` | receive buffer capacity, bytes |
@@ -92,6 +93,18 @@
 //! thread is blocked in `read`. [`Conn::close`] sends a close frame, stops
 //! reconnecting and wakes blocked readers; dropping the `Conn` does the same.
 //!
+//! ## Liveness
+//!
+//! A WebSocket sends a protocol Ping every 20 s (`ping`) and is lost, with
+//! [`Cause::PingTimeout`], when nothing at all (a Pong, a message) arrives
+//! within 20 s of one (`ping_timeout`), as Python `websockets` does: a
+//! connection that died without closing (a dead NAT, a cable pulled) is found
+//! within 40 s instead of never. `ping=0` turns it off; `ping_msg` sends a
+//! text keepalive instead of the Ping (its answer, or anything else, counts);
+//! `idle` is a separate limit on plain silence. Raw sockets (`tcp`, `tls`,
+//! `udp`, `unix`) have no Ping that every peer answers: there both are off
+//! unless the address sets them (`ping` with `ping_msg`, and `ping_timeout`).
+//!
 //! ## How it works
 //!
 //! ```text
@@ -112,8 +125,9 @@
 //!
 //! The worker never blocks on the socket: it sleeps in `epoll` until the socket
 //! is readable or writable, or the program queued a write. An idle connection
-//! without `ping` or `idle` never wakes up, and a write never waits for inbound
-//! traffic. When the program keeps up, it reads the socket on its own thread
+//! wakes it only for its timers: with the default keepalive once per 20 s (the
+//! Ping and the check of the last one's answer share one timer), with `ping=0`
+//! and no `idle` never; and a write never waits for inbound traffic. When the program keeps up, it reads the socket on its own thread
 //! and the worker stands aside (see [`Conn`]).
 //!
 //! ## Logging

@@ -152,6 +152,10 @@ pub enum Cause {
     Protocol,
     /// Nothing was received for the `idle` time.
     Idle,
+    /// Nothing at all arrived within `ping_timeout` of a keepalive (the
+    /// default liveness check of a WebSocket: a connection that died without
+    /// closing, or a peer that stopped answering).
+    PingTimeout,
     /// The program called [`Conn::close`](crate::Conn::close) (or dropped the connection).
     ClosedByUser,
     /// Reconnecting gave up after `retry` failed attempts.

@@ -124,7 +124,7 @@ fn bad_input_is_refused_before_any_connection() {
                 ErrorKind::Address,
             ),
             (
-                format!("ws://{}/|ping_msg=ping", srv.addr),
+                format!("ws://{}/|ping=0&ping_msg=ping", srv.addr),
                 ErrorKind::Address,
             ),
             (

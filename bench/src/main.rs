@@ -373,7 +373,8 @@ fn client(mode: &str, url: &str, args: &[String]) -> serde_json::Value {
         "reconnect" => {
             let drops = n;
             let interval: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
-            let c = wsdial::dial(&format!("{url}|reconnect=true&interval={interval}")).unwrap();
+            // A fixed wait (`max_interval` = `interval`): the gap, not the backoff, is measured.
+            let c = wsdial::dial(&format!("{url}|reconnect=true&interval={interval}&max_interval={interval}")).unwrap();
             let (mut last_t, mut lost, mut gaps) = (0u64, false, Vec::new());
             while (gaps.len() as u64) < drops {
                 match c.read() {

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::address::Scheme;
 use crate::proxy::Proxy;
 
 #[cfg(test)]
@@ -89,7 +90,8 @@ pub struct Options {
     pub reconnect: bool,
     /// `interval`: wait before a reconnect attempt.
     pub interval: Duration,
-    /// `max_interval`: cap of the exponential backoff; `None` means the same as `interval`.
+    /// `max_interval`: cap of the exponential backoff (30 s by default);
+    /// `None`, or a cap not above `interval`, keeps the wait fixed at `interval`.
     pub max_interval: Option<Duration>,
     /// `retry`: failed reconnect attempts in a row before giving up; 0 = never give up.
     pub retry: u32,
@@ -105,10 +107,14 @@ pub struct Options {
     pub insecure: bool,
     /// `ca`: a PEM file whose certificates are trusted besides the system's roots.
     pub ca: Option<PathBuf>,
-    /// `ping`: keepalive period; `None` = off.
+    /// `ping`: keepalive period; `None` = off. On by default for WebSocket
+    /// (20 s), off for raw sockets (see [`Options::for_scheme`]).
     pub ping: Option<Duration>,
     /// `ping_msg`: send this text message as the keepalive instead of a protocol Ping.
     pub ping_msg: Option<String>,
+    /// `ping_timeout`: nothing received within this long of a keepalive means
+    /// the connection is dead; `None` = off. Applies only while `ping` is on.
+    pub ping_timeout: Option<Duration>,
     /// `idle`: nothing received for this long means the connection is dead; `None` = off.
     pub idle: Option<Duration>,
     /// `qsize`: receive buffer capacity in messages.
@@ -135,6 +141,12 @@ pub const DEFAULT_MAXSIZE: usize = 64 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default wait before a reconnect attempt (`interval`).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(1000);
+/// Default cap of the reconnect backoff (`max_interval`).
+pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(30);
+/// Default keepalive period of a WebSocket (`ping`), as Python `websockets`.
+pub const DEFAULT_PING: Duration = Duration::from_secs(20);
+/// Default time a WebSocket keepalive waits for anything to arrive (`ping_timeout`).
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Default for Options {
     fn default() -> Options {
@@ -143,7 +155,7 @@ impl Default for Options {
             mode: Mode::Recv,
             reconnect: false,
             interval: DEFAULT_INTERVAL,
-            max_interval: None,
+            max_interval: Some(DEFAULT_MAX_INTERVAL),
             retry: 0,
             payloads: Vec::new(),
             proxy: None,
@@ -151,8 +163,9 @@ impl Default for Options {
             protocols: Vec::new(),
             insecure: false,
             ca: None,
-            ping: None,
+            ping: Some(DEFAULT_PING),
             ping_msg: None,
+            ping_timeout: Some(DEFAULT_PING_TIMEOUT),
             idle: None,
             qsize: DEFAULT_QSIZE,
             qbytes: DEFAULT_QBYTES,
@@ -186,6 +199,27 @@ pub enum OptionValue {
 }
 
 impl Options {
+    /// The defaults for a scheme: [`Options::default`] for `ws` and `wss`; for
+    /// the raw schemes (`tcp`, `tls`, `udp`, `unix`) the same without the
+    /// keepalive (`ping` and `ping_timeout` off), since a raw socket has no
+    /// protocol Ping that every peer answers. A program may still set both
+    /// there, with `ping_msg`.
+    ///
+    /// ```
+    /// use wsdial::{Options, Scheme};
+    /// use std::time::Duration;
+    /// assert_eq!(Options::for_scheme(Scheme::Wss).ping, Some(Duration::from_secs(20)));
+    /// assert_eq!(Options::for_scheme(Scheme::Tcp).ping, None);
+    /// ```
+    pub fn for_scheme(scheme: Scheme) -> Options {
+        let mut o = Options::default();
+        if !scheme.is_websocket() {
+            o.ping = None;
+            o.ping_timeout = None;
+        }
+        o
+    }
+
     /// Every option's canonical key and effective value, in the order of the
     /// option table.
     ///

@@ -32,6 +32,7 @@ pub(crate) const SPECS: &[&Spec] = &[
     &CA,
     &PING,
     &PING_MSG,
+    &PING_TIMEOUT,
     &IDLE,
     &QSIZE,
     &QBYTES,
@@ -116,8 +117,8 @@ pub(crate) const MAX_INTERVAL: Spec = Spec {
     schemes: Schemes::All,
     accepts: "milliseconds, a whole number such as 30000",
     values: "ms",
-    default: "= `interval`",
-    meaning: "back off exponentially (doubling, jitter) up to this cap",
+    default: "`30000`",
+    meaning: "back off exponentially from `interval` (doubling, jitter) up to this cap; equal to `interval`: a fixed wait",
     get: |o| millis(o.max_interval.unwrap_or(o.interval)),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -266,8 +267,9 @@ pub(crate) const PING: Spec = Spec {
     schemes: Schemes::All,
     accepts: "milliseconds between keepalives, 0 = off",
     values: "ms",
-    default: "`0` = off",
-    meaning: "send a keepalive every N ms",
+    default: "`20000`",
+    meaning:
+        "send a keepalive every N ms; `0` = off (the default on raw sockets, which need `ping_msg`)",
     get: |o| millis(o.ping.unwrap_or_default()),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -289,6 +291,23 @@ pub(crate) const PING_MSG: Spec = Spec {
     set: |o, v| {
         if let Value::Text(t) = v {
             o.ping_msg = Some(t);
+        }
+    },
+};
+
+pub(crate) const PING_TIMEOUT: Spec = Spec {
+    name: "ping_timeout",
+    aliases: &["pingTimeout"],
+    ty: Type::Millis { nonzero: false },
+    schemes: Schemes::All,
+    accepts: "milliseconds to wait for anything after a keepalive, 0 = off",
+    values: "ms",
+    default: "`20000`",
+    meaning: "nothing received within N ms of a keepalive means the connection is dead; `0` = off (the default on raw sockets)",
+    get: |o| millis(o.ping_timeout.unwrap_or_default()),
+    set: |o, v| {
+        if let Value::Millis(d) = v {
+            o.ping_timeout = (!d.is_zero()).then_some(d);
         }
     },
 };

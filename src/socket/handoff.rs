@@ -132,6 +132,9 @@ pub(crate) struct Slot {
     /// When anything last arrived (for `idle`; direct reads update it only
     /// when `idle` is set).
     pub(crate) last_rx: Instant,
+    /// Something arrived since the keepalive last cleared this (for
+    /// `ping_timeout`): a flag, so direct reads keep the clock off the hot path.
+    pub(crate) heard: bool,
     /// A duplicate of the socket for a reader that waits on it without holding
     /// the slot: the socket cannot close under it (made on the first such wait).
     pub(crate) sock: Option<Arc<OwnedFd>>,
@@ -154,6 +157,7 @@ impl Slot {
             link: None,
             failed: None,
             last_rx: Instant::now(),
+            heard: true,
             sock: None,
             watching: Watch::All,
         }
@@ -338,9 +342,10 @@ impl Handoff {
         Ok(slot)
     }
 
-    /// Something arrived: note the time for `idle` (only when set, to keep the
-    /// clock off the hot path).
-    fn note_rx(&self, last_rx: &mut Instant) {
+    /// Something arrived: note it for the keepalive, and the time for `idle`
+    /// (only when set, to keep the clock off the hot path).
+    fn note_rx(&self, last_rx: &mut Instant, heard: &mut bool) {
+        *heard = true;
         if self.track_rx {
             *last_rx = Instant::now();
         }
@@ -534,7 +539,7 @@ impl Handoff {
         for _ in 0..DIRECT_LIMIT {
             match link.read(true) {
                 Ok(Incoming::Message(m)) => {
-                    self.note_rx(&mut slot.last_rx);
+                    self.note_rx(&mut slot.last_rx, &mut slot.heard);
                     match self.screen(link, &m) {
                         Ok(true) => {}
                         Ok(false) => continue,
@@ -547,7 +552,7 @@ impl Handoff {
                     self.mark_direct(slot);
                     return Some(Direct::Message(m));
                 }
-                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx),
+                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx, &mut slot.heard),
                 Ok(Incoming::WouldBlock) => return None,
                 Err(d) => {
                     self.end_direct(slot, Some(d));
@@ -598,7 +603,7 @@ impl Handoff {
             // time (measured: 2 KB frames twice as fast copied).
             match link.read(false) {
                 Ok(Incoming::Message(m)) => {
-                    self.note_rx(&mut slot.last_rx);
+                    self.note_rx(&mut slot.last_rx, &mut slot.heard);
                     match self.screen(link, &m) {
                         Ok(true) => {}
                         Ok(false) => continue,
@@ -623,7 +628,7 @@ impl Handoff {
                         older += 1;
                     }
                 }
-                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx),
+                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx, &mut slot.heard),
                 Ok(Incoming::WouldBlock) => {
                     outcome = Some(None);
                     break;

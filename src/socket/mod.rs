@@ -9,6 +9,7 @@
 //! that another thread's `read` or `write` needs.
 
 mod handoff;
+mod keepalive;
 mod worker;
 
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 //! It owns the connection's life. It waits for readiness, not for data: `mio`
 //! tells it when the socket is readable or writable, or when the program has
 //! queued a write or asked to close (a [`Waker`](mio::Waker)). The poll timeout
-//! is the nearest timer (ping, idle, takeover), so an idle connection with no
-//! timers never wakes up. After a lost connection it reconnects (when told to)
+//! is the nearest timer (the [`keepalive`](super::keepalive), idle, takeover),
+//! so an idle connection wakes once per keepalive period, and never without one. After a lost connection it reconnects (when told to)
 //! through the shared policy in [`backoff`](crate::backoff), and sends the
 //! on-connect messages and payloads again before any queued write. When a
 //! program thread reads the socket itself, it stands aside (see
@@ -20,6 +20,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll};
 
 use super::handoff::{Handoff, Reader, Slot, Watch, SOCK, TAKEOVER, WAKE};
+use super::keepalive::Keepalive;
 use crate::backoff::{self, Backoff};
 use crate::link::{self, AnyLink, Incoming, Link, Outgoing};
 use crate::message::{Cause, Disconnect, Message};
@@ -129,6 +130,7 @@ impl Worker {
             slot.link = Some(link);
             slot.failed = None;
             slot.last_rx = Instant::now();
+            slot.heard = true;
             slot.sock = None;
             slot.watching = Watch::All;
             self.shared.reader.reset();
@@ -166,8 +168,8 @@ impl Worker {
 
     fn serve(&mut self) -> Result<(), Disconnect> {
         let opts = &self.plan.options;
-        let (ping, ping_msg, idle) = (opts.ping, opts.ping_msg.clone(), opts.idle);
-        let mut next_ping = ping.map(|p| Instant::now() + p);
+        let idle = opts.idle;
+        let mut keepalive = Keepalive::new(opts, Instant::now());
         let mut takeover: Option<Takeover> = None;
         let mut batch = Vec::with_capacity(BATCH);
         let mut last_rx = Instant::now();
@@ -177,23 +179,15 @@ impl Worker {
                 return Err(self.close_link(&mut batch));
             }
             let now = Instant::now();
-            if !called && self.stand_aside(now, &mut takeover, next_ping, idle.map(|i| last_rx + i))
-            {
-                self.wait(idle.map(|i| last_rx + i), next_ping, takeover)?;
+            let idle_at = idle.map(|i| last_rx + i);
+            if !called && self.stand_aside(now, &mut takeover, keepalive.next(), idle_at) {
+                self.wait(idle_at, keepalive.next(), takeover)?;
                 called = false;
                 continue;
             }
             let shared = self.shared.clone();
             let mut slot = shared.slot.lock();
-            let step = self.step(
-                &mut slot,
-                &mut batch,
-                &mut takeover,
-                &mut next_ping,
-                ping_msg.as_deref(),
-                ping,
-                idle,
-            );
+            let step = self.step(&mut slot, &mut batch, &mut takeover, &mut keepalive, idle);
             last_rx = slot.last_rx;
             if let Err(d) = step {
                 // Nobody reads a failed link: it leaves the slot under the same lock.
@@ -203,12 +197,13 @@ impl Worker {
                 return Err(d);
             }
             drop(slot);
-            called = self.wait(idle.map(|i| last_rx + i), next_ping, takeover)?;
+            called = self.wait(idle.map(|i| last_rx + i), keepalive.next(), takeover)?;
         }
     }
 
     /// True when this wake-up needs nothing from the worker: a program thread
-    /// reads the socket (or waits on it), nobody called, and no timer is due.
+    /// reads the socket (or waits on it), nobody called, and no timer is due
+    /// (`next_ping`: the keepalive's next time, a ping or the end of its wait).
     /// It then stays off the slot, so the reader never waits for it. Arms the
     /// takeover timer if it is not armed, and starts a new period when it is
     /// due and the program has read since (all without the slot).
@@ -282,15 +277,12 @@ impl Worker {
 
     /// One wake-up's work, holding the slot: queued writes, reading (unless a
     /// program thread is reading), flushing, and the timers.
-    #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
         slot: &mut Slot,
         batch: &mut Vec<(Message, bool)>,
         takeover: &mut Option<Takeover>,
-        next_ping: &mut Option<Instant>,
-        ping_msg: Option<&str>,
-        ping: Option<Duration>,
+        keepalive: &mut Keepalive,
         idle: Option<Duration>,
     ) -> Result<(), Disconnect> {
         if let Some(d) = slot.failed.take() {
@@ -342,9 +334,13 @@ impl Worker {
             shared.timer_off.store(true, Ordering::Relaxed);
             match self.drain(slot, batch)? {
                 Drained::Nothing => {}
-                Drained::Read => slot.last_rx = now,
+                Drained::Read => {
+                    slot.last_rx = now;
+                    slot.heard = true;
+                }
                 Drained::HandedOver => {
                     slot.last_rx = now;
+                    slot.heard = true;
                     shared.watch(slot, false);
                     *takeover = Some(Takeover {
                         at: Instant::now() + TAKEOVER,
@@ -368,15 +364,7 @@ impl Worker {
                 ));
             }
         }
-        if let (Some(p), Some(at)) = (ping, *next_ping) {
-            if now >= at {
-                let link = slot.link()?;
-                link.ping(ping_msg)?;
-                link.flush()?;
-                *next_ping = Some(now + p);
-            }
-        }
-        Ok(())
+        keepalive.tick(slot, now)
     }
 
     /// Hands the program's queued writes to the link.
