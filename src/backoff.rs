@@ -3,9 +3,9 @@
 //! `max_interval`), how many failures in a row to accept (`retry`), and what to
 //! log and count. A driver supplies how to dial and how to wait.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect};
 use crate::options::Options;
 use crate::seam::Seam;
@@ -78,8 +78,10 @@ pub(crate) fn redial<L>(
     mut dial: impl FnMut(Instant) -> Result<L, Error>,
 ) -> Option<L> {
     let mut failures = 0u32;
+    // The wait the last refusal asked for (`Retry-After`).
+    let mut asked: Option<Duration> = None;
     loop {
-        let delay = backoff.next_delay();
+        let delay = backoff.next_delay().max(asked.take().unwrap_or_default());
         if !pause(delay) || seam.is_closed() {
             return None;
         }
@@ -99,19 +101,50 @@ pub(crate) fn redial<L>(
                 if options.retry > 0 && failures >= options.retry {
                     log::error!("{url}: giving up after {failures} failed reconnect attempts");
                     seam.lost(
-                        Disconnect::new(
+                        Disconnect::after_dial(
                             Cause::GaveUp,
                             format!(
                                 "gave up after {failures} failed reconnect attempts; last: {e}"
                             ),
+                            &e,
                         ),
                         true,
                     );
                     return None;
                 }
+                // A handshake refused with a status is the program's business:
+                // its key may be revoked (401, 403), or it is told to slow down.
+                if e.kind() == ErrorKind::Handshake && e.http_status().is_some() {
+                    seam.refused(Disconnect::after_dial(Cause::Refused, e.to_string(), &e));
+                    asked = e.retry_after();
+                }
             }
         }
     }
+}
+
+/// The longest `Retry-After` obeyed: a longer one is taken as this.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// The wait a `Retry-After` header value asks for (RFC 9110 section 10.2.3):
+/// delay-seconds, or an HTTP-date (any of the three formats RFC 9110 accepts,
+/// read by `httpdate`) measured from `now`, a date in the past being no wait;
+/// at most [`MAX_RETRY_AFTER`]. `None` when the value is neither.
+pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still "a very long time".
+        Duration::from_secs(
+            value
+                .parse()
+                .unwrap_or(u64::MAX)
+                .min(MAX_RETRY_AFTER.as_secs()),
+        )
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or_default()
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -177,6 +210,84 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(b.next_delay(), DEFAULT_INTERVAL);
         }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_an_http_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let secs = |n: u64| Some(Duration::from_secs(n));
+        assert_eq!(retry_after("2", now), secs(2));
+        assert_eq!(retry_after(" 120 ", now), secs(120));
+        assert_eq!(retry_after("0", now), secs(0));
+        assert_eq!(
+            retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        // the three date formats of RFC 9110
+        for date in [
+            "Wed, 21 Oct 2015 07:28:05 GMT",
+            "Wednesday, 21-Oct-15 07:28:05 GMT",
+            "Wed Oct 21 07:28:05 2015",
+        ] {
+            assert_eq!(retry_after(date, now), secs(5), "{date}");
+        }
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            secs(0),
+            "past"
+        );
+        assert_eq!(
+            retry_after("Fri, 21 Oct 2016 07:28:00 GMT", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        for bad in ["", "-1", "1.5", "soon", "2 s"] {
+            assert_eq!(retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_attempt_is_told_and_its_retry_after_obeyed() {
+        let seam = Seam::new(10, 1000, None);
+        let o = opts(10, None, 0);
+        let mut b = Backoff::new(&o, "x");
+        let mut pauses = Vec::new();
+        let mut n = 0;
+        let got = redial(
+            &seam,
+            &o,
+            "x",
+            &mut b,
+            |d| {
+                pauses.push(d);
+                true
+            },
+            |_| {
+                n += 1;
+                match n {
+                    1 => Err(Error::new(ErrorKind::Handshake, "429")
+                        .with_status(429)
+                        .with_retry_after(Some(Duration::from_secs(2)))),
+                    2 => Err(Error::new(ErrorKind::Handshake, "503").with_status(503)),
+                    3 => Err(Error::new(ErrorKind::Tcp, "refused")),
+                    _ => Ok(()),
+                }
+            },
+        );
+        assert_eq!(got, Some(()));
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(pauses, [ms(10), ms(2000), ms(10), ms(10)]);
+        // The program has read nothing: the two refusals are kept as the newest.
+        match seam.inbox.pop(crate::inbox::Wait::Never) {
+            Some(crate::Event::Disconnected(d)) => {
+                assert_eq!(d.cause(), Cause::Refused);
+                assert_eq!((d.http_status(), d.retry_after()), (Some(503), None));
+            }
+            e => panic!("expected the refusal, got {e:?}"),
+        }
+        assert!(
+            seam.inbox.pop(crate::inbox::Wait::Never).is_none(),
+            "a TCP failure is no refusal"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// Which step of dialing (or which input) an [`Error`] comes from.
 ///
@@ -71,6 +72,7 @@ struct Inner {
     message: String,
     key: Option<String>,
     status: Option<u16>,
+    retry_after: Option<Duration>,
     timeout: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -82,6 +84,7 @@ impl Error {
             message: message.into(),
             key: None,
             status: None,
+            retry_after: None,
             timeout: false,
             source: None,
         }))
@@ -109,6 +112,11 @@ impl Error {
 
     pub(crate) fn with_status(mut self, status: u16) -> Error {
         self.0.status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, wait: Option<Duration>) -> Error {
+        self.0.retry_after = wait;
         self
     }
 
@@ -148,6 +156,13 @@ impl Error {
         self.0.status
     }
 
+    /// For a refused handshake: how long the server asked the client to wait
+    /// before trying again (its `Retry-After` header, in seconds or as an
+    /// HTTP date; at most a day). A reconnect waits at least this long.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
     /// True when the dial failed because its deadline passed.
     pub fn is_timeout(&self) -> bool {
         self.0.timeout
@@ -173,6 +188,9 @@ impl fmt::Debug for Error {
         }
         if let Some(s) = self.0.status {
             d.field("status", &s);
+        }
+        if let Some(w) = self.0.retry_after {
+            d.field("retry_after", &w);
         }
         if self.0.timeout {
             d.field("timeout", &true);

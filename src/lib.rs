@@ -86,6 +86,18 @@
 //! `reconnect` every later read returns it again. [`select`] waits on several
 //! connections at once.
 //!
+//! ## Reconnecting
+//!
+//! With `reconnect=true`, a lost connection is dialed again after `interval`
+//! (1 s), doubling up to `max_interval` (30 s), each wait shortened by up to a
+//! quarter at random; `max_interval` equal to `interval` keeps it fixed. A
+//! reconnect whose handshake the server refuses with an HTTP status (401, 403,
+//! 429, 503 …) is an [`Event::Disconnected`] with [`Cause::Refused`], whose
+//! [`http_status`](Disconnect::http_status) and
+//! [`retry_after`](Disconnect::retry_after) say what the server answered; the
+//! next attempt waits at least what `Retry-After` asked. Other failed attempts
+//! are logged; `retry=N` gives up after N in a row ([`Cause::GaveUp`]).
+//!
 //! ## Writing and closing
 //!
 //! [`Conn::write`] hands a message to the connection and returns at once

@@ -2,8 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tungstenite::{Bytes, Utf8Bytes};
+
+use crate::error::Error;
 
 /// One received message. Text and binary are kept apart; binary data is never
 /// altered (no lossy UTF-8 conversion), whatever it contains.
@@ -158,8 +161,16 @@ pub enum Cause {
     PingTimeout,
     /// The program called [`Conn::close`](crate::Conn::close) (or dropped the connection).
     ClosedByUser,
-    /// Reconnecting gave up after `retry` failed attempts.
+    /// Reconnecting gave up after `retry` failed attempts (with the last
+    /// attempt's HTTP status, when the server refused it with one).
     GaveUp,
+    /// The server refused a reconnect attempt's handshake with an HTTP status
+    /// instead of `101` (401, 403, 429, 503 …): [`Disconnect::http_status`]
+    /// has it, and [`Disconnect::retry_after`] the wait it asked for, which the
+    /// next attempt obeys. Reconnecting goes on. One such event per refused
+    /// attempt; a run of them that the program has not read yet is kept as
+    /// the newest one.
+    Refused,
 }
 
 /// A lost connection: the cause, the close code where the peer sent one, and the details.
@@ -171,6 +182,8 @@ struct DisconnectInner {
     cause: Cause,
     code: Option<u16>,
     detail: String,
+    status: Option<u16>,
+    retry_after: Option<Duration>,
 }
 
 impl Disconnect {
@@ -179,6 +192,20 @@ impl Disconnect {
             cause,
             code: None,
             detail: detail.into(),
+            status: None,
+            retry_after: None,
+        }))
+    }
+
+    /// `cause`, for a dial that failed with `e`: its HTTP status and
+    /// `Retry-After` are kept.
+    pub(crate) fn after_dial(cause: Cause, detail: impl Into<String>, e: &Error) -> Disconnect {
+        Disconnect(Arc::new(DisconnectInner {
+            cause,
+            code: None,
+            detail: detail.into(),
+            status: e.http_status(),
+            retry_after: e.retry_after(),
         }))
     }
 
@@ -190,6 +217,8 @@ impl Disconnect {
                 "peer closed with code {code}{}{reason}",
                 if reason.is_empty() { "" } else { ": " }
             ),
+            status: None,
+            retry_after: None,
         }))
     }
 
@@ -201,6 +230,19 @@ impl Disconnect {
     /// The close code the peer sent, for [`Cause::ClosedByPeer`].
     pub fn close_code(&self) -> Option<u16> {
         self.0.code
+    }
+
+    /// The HTTP status of a refused handshake, for [`Cause::Refused`] (and
+    /// [`Cause::GaveUp`] when the last attempt was refused with one).
+    pub fn http_status(&self) -> Option<u16> {
+        self.0.status
+    }
+
+    /// For [`Cause::Refused`]: the wait the server asked for in its
+    /// `Retry-After` header (seconds or an HTTP date; at most a day). The
+    /// next attempt waits at least this long.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
     }
 
     /// A human-readable description.
@@ -227,7 +269,8 @@ pub enum Event {
     /// A message, in arrival order.
     Message(Message),
     /// The connection was lost (the model platform's empty string). Arrives once
-    /// per lost connection, after every message that arrived before the loss.
+    /// per lost connection, after every message that arrived before the loss,
+    /// and once per reconnect attempt the server refuses ([`Cause::Refused`]).
     /// Without `reconnect` it is returned again by every later read.
     Disconnected(Disconnect),
 }

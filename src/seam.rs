@@ -179,6 +179,13 @@ impl Seam {
         self.inbox.lost(d, terminal);
     }
 
+    /// A reconnect attempt was refused ([`Cause::Refused`]): a marker for
+    /// the program, which replaces a refusal it has not read yet.
+    pub(crate) fn refused(&self, d: Disconnect) {
+        self.inbox
+            .lost_merged(d, |prev| prev.cause() == Cause::Refused);
+    }
+
     /// The connection is down for now (before `lost` says more).
     pub(crate) fn down(&self) {
         self.leave(State::Connected, State::Reconnecting);

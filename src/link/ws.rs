@@ -2,7 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
@@ -11,6 +11,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
 
 use super::{Incoming, Link, Outgoing};
+use crate::backoff;
 use crate::codec::Codec;
 use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect, Message};
@@ -224,6 +225,14 @@ fn handshake_error(url: &str, protocols: &[String], e: tungstenite::Error) -> Er
         }
         E::Http(resp) => {
             let status = resp.status();
+            let wait = resp
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| backoff::retry_after(v, SystemTime::now()));
+            let asked = wait.map_or(String::new(), |w| {
+                format!("; it asks to wait {} s (Retry-After)", w.as_secs())
+            });
             let body = resp
                 .body()
                 .as_deref()
@@ -238,10 +247,11 @@ fn handshake_error(url: &str, protocols: &[String], e: tungstenite::Error) -> Er
             Error::new(
                 ErrorKind::Handshake,
                 format!(
-                    "{url}: server answered HTTP {status} instead of 101 Switching Protocols{body}"
+                    "{url}: server answered HTTP {status} instead of 101 Switching Protocols{body}{asked}"
                 ),
             )
             .with_status(status.as_u16())
+            .with_retry_after(wait)
         }
         E::Io(io) => Error::io(ErrorKind::Handshake, url, io),
         E::Url(u) => Error::address(None, format!("`{url}`: {u}")),

@@ -1,0 +1,169 @@
+//! Polite reconnects: exponential backoff by default, refusals visible to the
+//! program with their HTTP status, `Retry-After` obeyed, `pace` between the
+//! messages of a greeting, and a first dial that retries when asked to.
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wsdial::{Cause, Event};
+
+/// Reads an HTTP request head off `tcp`.
+fn read_head(tcp: &mut TcpStream) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A server that records when each connection came. Connection 0 is a
+/// WebSocket that says `up` and drops; the next ones get `answers[i - 1]`
+/// (raw HTTP) while there are answers, and after them a WebSocket saying
+/// `back` that stays up.
+fn scripted(answers: Vec<String>) -> (Server, Arc<Mutex<Vec<Instant>>>) {
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let t = times.clone();
+    let srv = Server::raw(move |mut tcp, i| {
+        t.lock().unwrap().push(Instant::now());
+        match i {
+            0 => {
+                let mut ws = tungstenite::accept(tcp).unwrap();
+                ws.send(WsMsg::text("up")).unwrap();
+            }
+            i if i <= answers.len() => {
+                read_head(&mut tcp);
+                let _ = tcp.write_all(answers[i - 1].as_bytes());
+                let _ = tcp.flush();
+            }
+            _ => {
+                let mut ws = tungstenite::accept(tcp).unwrap();
+                ws.send(WsMsg::text("back")).unwrap();
+                until_closed(&mut ws);
+            }
+        }
+    });
+    (srv, times)
+}
+
+fn refusal(status: &str, extra: &str) -> String {
+    format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")
+}
+
+fn gaps_ms(t: &[Instant]) -> Vec<u64> {
+    t.windows(2)
+        .map(|w| w[1].duration_since(w[0]).as_millis() as u64)
+        .collect()
+}
+
+#[test]
+fn without_max_interval_the_wait_doubles_from_interval() {
+    within(ms(30_000), || {
+        // Every reconnect attempt is closed unanswered (no status: no refusal).
+        let (srv, times) = scripted(vec![String::new(); 10]);
+        let c =
+            wsdial::dial(&srv.url("/|reconnect=true&interval=100&retry=5&timeout=1000")).unwrap();
+        assert_eq!(text(&c.read()), "up");
+        assert!(c.read().is_disconnect(), "the loss");
+        match c.read() {
+            Event::Disconnected(d) => assert_eq!(d.cause(), Cause::GaveUp, "{d}"),
+            e => panic!("{e:?}"),
+        }
+        let gaps = gaps_ms(&times.lock().unwrap());
+        assert_eq!(gaps.len(), 5, "{gaps:?}");
+        // From the loss to attempt 1: `interval`; then doubling, jitter
+        // taking off at most a quarter, plus scheduling slack.
+        for (gap, want) in gaps.iter().skip(1).zip([200, 400, 800, 1600]) {
+            assert!(
+                gap + 5 >= want * 3 / 4 && *gap <= want + 300,
+                "gaps {gaps:?}: expected about {want} ms"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_429_with_retry_after_2_is_not_retried_sooner_and_is_told_with_its_status() {
+    within(ms(30_000), || {
+        let (srv, times) = scripted(vec![
+            refusal("429 Too Many Requests", "Retry-After: 2\r\n"),
+            refusal("401 Unauthorized", ""),
+            refusal("403 Forbidden", ""),
+            refusal("503 Service Unavailable", ""),
+        ]);
+        let c = wsdial::dial(&srv.url("/|reconnect=true&interval=50&max_interval=50&timeout=2000"))
+            .unwrap();
+        assert_eq!(text(&c.read()), "up");
+        match c.read() {
+            Event::Disconnected(d) => assert_eq!(d.cause(), Cause::Eof, "{d}"),
+            e => panic!("{e:?}"),
+        }
+        let mut statuses = Vec::new();
+        loop {
+            match c.read() {
+                Event::Disconnected(d) => {
+                    assert_eq!(d.cause(), Cause::Refused, "{d}");
+                    if d.http_status() == Some(429) {
+                        assert_eq!(d.retry_after(), Some(Duration::from_secs(2)), "{d}");
+                        assert!(d.to_string().contains("429"), "{d}");
+                    } else {
+                        assert_eq!(d.retry_after(), None, "{d}");
+                    }
+                    statuses.push(d.http_status().unwrap());
+                }
+                Event::Message(m) => {
+                    assert_eq!(m.as_text(), Some("back"));
+                    break;
+                }
+            }
+        }
+        // Read as they came, none merged (the program was waiting for each).
+        assert_eq!(statuses, [429, 401, 403, 503]);
+        let gaps = gaps_ms(&times.lock().unwrap());
+        assert!(
+            gaps[1] >= 2000 && gaps[1] < 2600,
+            "the attempt after the 429 came {} ms later (Retry-After: 2); gaps {gaps:?}",
+            gaps[1]
+        );
+        for g in &gaps[2..] {
+            assert!(
+                *g < 1000,
+                "without Retry-After the interval holds: {gaps:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn retry_after_as_an_http_date() {
+    within(ms(30_000), || {
+        // Three seconds from now, to the second: a wait of 2 to 3 s.
+        let at = std::time::SystemTime::now() + Duration::from_secs(3);
+        let date = httpdate::fmt_http_date(at);
+        let (srv, times) = scripted(vec![refusal(
+            "503 Service Unavailable",
+            &format!("Retry-After: {date}\r\n"),
+        )]);
+        let c = wsdial::dial(&srv.url("/|reconnect=true&interval=50&max_interval=50")).unwrap();
+        assert_eq!(text(&c.read()), "up");
+        assert!(c.read().is_disconnect());
+        match c.read() {
+            Event::Disconnected(d) => {
+                assert_eq!((d.cause(), d.http_status()), (Cause::Refused, Some(503)));
+                let w = d.retry_after().expect("the date is read");
+                assert!(
+                    w > Duration::from_millis(1500) && w <= Duration::from_secs(3),
+                    "{w:?}"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(text(&c.read()), "back");
+        let gaps = gaps_ms(&times.lock().unwrap());
+        assert!(gaps[1] >= 1900, "retried {} ms after the 503", gaps[1]);
+    });
+}
