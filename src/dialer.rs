@@ -85,6 +85,13 @@ impl Dialer {
         self.with(&options::PAYLOAD, Value::Text(text.into()))
     }
 
+    /// Sends the messages of each connect (`on_connect`'s, then the payloads)
+    /// at least this far apart (`pace=`), for exchanges that drop clients
+    /// which subscribe too fast; `Duration::ZERO` sends them at once.
+    pub fn pace(self, d: Duration) -> Dialer {
+        self.with(&options::PACE, Value::Millis(d))
+    }
+
     /// Reconnect by itself after a lost connection (`reconnect=`).
     pub fn reconnect(self, on: bool) -> Dialer {
         self.with(&options::RECONNECT, Value::Bool(on))

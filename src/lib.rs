@@ -51,6 +51,7 @@
 //! | `max_interval` (`maxInterval`) | ms | `30000` | back off exponentially from `interval` (doubling, jitter) up to this cap; equal to `interval`: a fixed wait |
 //! | `retry` | count | `0` = unlimited | failed reconnect attempts in a row before giving up |
 //! | `payload` | text; may repeat | none | sent after every successful connect, in order |
+//! | `pace` | ms | `0` = off | send the messages of each connect (`on_connect`'s, then the payloads) at least N ms apart |
 //! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (write an `&` in the password as `%26`) |
 //! | `header` (`headers`) | `Name: Value`; may repeat | none | extra handshake headers; a later one of the same name replaces an earlier one |
 //! | `protocol` (`protocols`, `subprotocol`) | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()` |
@@ -97,6 +98,10 @@
 //! [`retry_after`](Disconnect::retry_after) say what the server answered; the
 //! next attempt waits at least what `Retry-After` asked. Other failed attempts
 //! are logged; `retry=N` gives up after N in a row ([`Cause::GaveUp`]).
+//!
+//! At every connect, `on_connect`'s messages and the payloads go out before
+//! anything the program wrote; `pace=MS` spaces them at least MS ms apart,
+//! and the connection is served meanwhile.
 //!
 //! ## Writing and closing
 //!

@@ -167,3 +167,73 @@ fn retry_after_as_an_http_date() {
         assert!(gaps[1] >= 1900, "retried {} ms after the 503", gaps[1]);
     });
 }
+
+#[test]
+fn pace_spaces_every_greeting_and_the_connection_is_served_meanwhile() {
+    within(ms(30_000), || {
+        // Per connection: the data messages as they arrived, and whether the
+        // Pong for a Ping sent after the first one came before the second.
+        type Seen = (usize, Vec<(String, Instant)>, bool);
+        let (tx, rx) = std::sync::mpsc::channel::<Seen>();
+        let tx = Mutex::new(tx);
+        let srv = Server::ws(move |mut ws, i| {
+            let want = if i == 0 { 5 } else { 4 };
+            let mut got = Vec::new();
+            let mut pong_between = false;
+            while got.len() < want {
+                match ws.read() {
+                    Ok(WsMsg::Text(t)) => {
+                        got.push((t.as_str().to_owned(), Instant::now()));
+                        if got.len() == 1 {
+                            ws.send(WsMsg::Ping(b"p".to_vec().into())).unwrap();
+                            ws.send(WsMsg::text(format!("ack-{i}"))).unwrap();
+                        }
+                    }
+                    Ok(WsMsg::Pong(_)) if got.len() == 1 => pong_between = true,
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+            tx.lock().unwrap().send((i, got, pong_between)).unwrap();
+            if i > 0 {
+                until_closed(&mut ws);
+            } // the first connection drops
+        });
+        let c = wsdial::Dialer::new()
+            .on_connect(|| vec!["login".to_owned()])
+            .dial(&srv.url(
+                "/|reconnect=true&interval=0&pace=150&payload=sub-a&payload=sub-b&payload=sub-c",
+            ))
+            .unwrap();
+        // Written during the first greeting: it goes out after it.
+        assert_eq!(c.write("mine"), 4);
+        assert_eq!(text(&c.read()), "ack-0", "read while the greeting goes on");
+        let acked = Instant::now();
+        for conn in 0..2 {
+            let (i, got, pong_between) = rx.recv_timeout(ms(10_000)).unwrap();
+            assert_eq!(i, conn);
+            let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+            let mut want = vec!["login", "sub-a", "sub-b", "sub-c"];
+            if conn == 0 {
+                want.push("mine");
+                assert!(
+                    acked < got[3].1,
+                    "the program read before the greeting ended"
+                );
+            }
+            assert_eq!(texts, want);
+            assert!(
+                pong_between,
+                "the Ping was answered between two paced messages"
+            );
+            for w in got[..4].windows(2) {
+                let gap = w[1].1.duration_since(w[0].1);
+                // at least `pace` (less a little for the server thread's own
+                // scheduling), and not much more
+                assert!(gap >= ms(140) && gap < ms(1000), "{texts:?}: gap {gap:?}");
+            }
+        }
+        assert!(c.read().is_disconnect());
+        assert_eq!(text(&c.read()), "ack-1");
+    });
+}

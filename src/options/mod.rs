@@ -97,6 +97,9 @@ pub struct Options {
     pub retry: u32,
     /// `payload`: messages sent after every successful connect, in order.
     pub payloads: Vec<String>,
+    /// `pace`: the least time between two messages sent at a connect
+    /// (`on_connect`'s, then the payloads); `None` = all at once.
+    pub pace: Option<Duration>,
     /// `proxy`: connect through this proxy.
     pub proxy: Option<Proxy>,
     /// `header`: extra handshake headers, in order.
@@ -158,6 +161,7 @@ impl Default for Options {
             max_interval: Some(DEFAULT_MAX_INTERVAL),
             retry: 0,
             payloads: Vec::new(),
+            pace: None,
             proxy: None,
             headers: Vec::new(),
             protocols: Vec::new(),
@@ -281,7 +285,10 @@ mod tests {
         // short words need to be one edit away: URL parameters such as `y`,
         // `id` or `page` are not taken for `ca` or `ping`
         assert_eq!(near_miss("cb"), Some("ca"));
-        for word in ["y", "id", "page", "type", "limit", "zzzzzzzz"] {
+        // nor are the words next to `pace`
+        for word in [
+            "y", "id", "page", "type", "limit", "zzzzzzzz", "price", "place", "space",
+        ] {
             assert_eq!(near_miss(word), None, "{word}");
         }
     }

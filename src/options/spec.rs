@@ -164,26 +164,34 @@ pub(crate) fn lookup(key: &str) -> Option<&'static Spec> {
 
 /// The known key nearest to an unknown one, if any is close enough to be a typo.
 pub(crate) fn suggest(key: &str) -> Option<&'static str> {
-    nearest(key)
+    nearest(key, &[])
         .filter(|&(_, d)| d <= 2.max(key.len() / 4))
         .map(|(name, _)| name)
 }
 
+/// Keys that ordinary words of query strings and payloads sit one or two
+/// edits from (`page`, `price`, `place`, `space` … from `pace`): an `&word=`
+/// near them inside free text is not worth a warning.
+const NOT_NEAR: &[&str] = &["pace"];
+
 /// The option that `word`, found as `&word=` inside free text, nearly spells:
 /// one edit away for words of up to four letters, two for longer ones. A
-/// known key itself is not a near miss (it would have ended the text).
+/// known key itself is not a near miss (it would have ended the text), nor is
+/// a word near only a key of [`NOT_NEAR`].
 pub(crate) fn near_miss(word: &str) -> Option<&'static str> {
     let most = if word.chars().count() <= 4 { 1 } else { 2 };
-    nearest(word)
+    nearest(word, NOT_NEAR)
         .filter(|&(_, d)| (1..=most).contains(&d))
         .map(|(name, _)| name)
 }
 
-/// The canonical name of the key or alias nearest to `key`, and its edit distance.
-fn nearest(key: &str) -> Option<(&'static str, usize)> {
+/// The canonical name of the key or alias nearest to `key`, and its edit
+/// distance; the options named in `skip` are left out.
+fn nearest(key: &str, skip: &[&str]) -> Option<(&'static str, usize)> {
     let lower = key.to_ascii_lowercase();
     SPECS
         .iter()
+        .filter(|s| !skip.contains(&s.name))
         .flat_map(|s| s.keys().map(move |k| (s.name, k)))
         .map(|(name, k)| (name, edit_distance(&lower, &k.to_ascii_lowercase())))
         .min_by_key(|&(_, d)| d)

@@ -25,6 +25,7 @@ pub(crate) const SPECS: &[&Spec] = &[
     &MAX_INTERVAL,
     &RETRY,
     &PAYLOAD,
+    &PACE,
     &PROXY,
     &HEADER,
     &PROTOCOL,
@@ -160,6 +161,24 @@ pub(crate) const PAYLOAD: Spec = Spec {
     set: |o, v| {
         if let Value::Text(t) = v {
             o.payloads.push(t);
+        }
+    },
+};
+
+pub(crate) const PACE: Spec = Spec {
+    name: "pace",
+    aliases: &[],
+    ty: Type::Millis { nonzero: false },
+    schemes: Schemes::All,
+    accepts: "milliseconds between the messages sent at each connect, 0 = no wait",
+    values: "ms",
+    default: "`0` = off",
+    meaning:
+        "send the messages of each connect (`on_connect`'s, then the payloads) at least N ms apart",
+    get: |o| millis(o.pace.unwrap_or_default()),
+    set: |o, v| {
+        if let Value::Millis(d) = v {
+            o.pace = (!d.is_zero()).then_some(d);
         }
     },
 };

@@ -8,6 +8,7 @@
 //! the worker thread at each connect (`on_connect`). None runs under a lock
 //! that another thread's `read` or `write` needs.
 
+mod greeting;
 mod handoff;
 mod keepalive;
 mod worker;

@@ -22,7 +22,7 @@ use mio::{Events, Interest, Poll};
 use super::handoff::{Handoff, Reader, Slot, Watch, SOCK, TAKEOVER, WAKE};
 use super::keepalive::Keepalive;
 use crate::backoff::{self, Backoff};
-use crate::link::{self, AnyLink, Incoming, Link, Outgoing};
+use crate::link::{self, AnyLink, Incoming, Link};
 use crate::message::{Cause, Disconnect, Message};
 use crate::transport::Plan;
 
@@ -49,7 +49,7 @@ struct Takeover {
 }
 
 /// What one drain of the socket did.
-enum Drained {
+pub(super) enum Drained {
     /// Nothing arrived.
     Nothing,
     /// Something arrived; the socket is empty now.
@@ -155,15 +155,9 @@ impl Worker {
     /// slot is taken.
     fn greet(&mut self) -> Result<(), Disconnect> {
         let fresh = self.shared.hooks.on_connect.as_ref().map(|f| f());
-        let mut slot = self.shared.slot.lock();
-        let link = slot.link()?;
-        for m in fresh.into_iter().flatten() {
-            link.send(Outgoing::Text(m))?;
-        }
-        for p in &self.plan.options.payloads {
-            link.send(Outgoing::Text(p.clone()))?;
-        }
-        link.flush().map(drop)
+        let mut greeting: Vec<String> = fresh.into_iter().flatten().collect();
+        greeting.extend(self.plan.options.payloads.iter().cloned());
+        self.send_greeting(greeting)
     }
 
     fn serve(&mut self) -> Result<(), Disconnect> {
@@ -387,7 +381,7 @@ impl Worker {
     /// back; and if a program thread is waiting to read with an empty inbox, it
     /// hands reading over to it (the program then reads at the speed of a
     /// plain loop). Hooks run here, on the worker thread.
-    fn drain(
+    pub(super) fn drain(
         &self,
         slot: &mut Slot,
         batch: &mut Vec<(Message, bool)>,
