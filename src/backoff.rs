@@ -18,6 +18,8 @@ pub(crate) struct Backoff {
     level: u32,
     /// xorshift state for the jitter.
     seed: u64,
+    /// The least the next delay may be: the last refusal's `Retry-After`.
+    asked: Option<Duration>,
 }
 
 impl Backoff {
@@ -35,12 +37,24 @@ impl Backoff {
             cap: o.backoff_cap(),
             level: 0,
             seed: (t ^ h) | 1,
+            asked: None,
         }
     }
 
+    /// The next delay is at least `wait` (a refusal's `Retry-After`).
+    pub(crate) fn obey(&mut self, wait: Option<Duration>) {
+        self.asked = wait;
+    }
+
     /// `interval * 2^level` capped at `max_interval`, with up to 25% jitter
-    /// taken off when backing off; a fixed `interval` has no jitter.
+    /// taken off when backing off (a fixed `interval` has no jitter); and at
+    /// least what the last refusal asked for.
     pub(crate) fn next_delay(&mut self) -> Duration {
+        let asked = self.asked.take().unwrap_or_default();
+        self.backoff_delay().max(asked)
+    }
+
+    fn backoff_delay(&mut self) -> Duration {
         let base = self
             .interval
             .saturating_mul(1u32 << self.level.min(20))
@@ -78,10 +92,8 @@ pub(crate) fn redial<L>(
     mut dial: impl FnMut(Instant) -> Result<L, Error>,
 ) -> Option<L> {
     let mut failures = 0u32;
-    // The wait the last refusal asked for (`Retry-After`).
-    let mut asked: Option<Duration> = None;
     loop {
-        let delay = backoff.next_delay().max(asked.take().unwrap_or_default());
+        let delay = backoff.next_delay();
         if !pause(delay) || seam.is_closed() {
             return None;
         }
@@ -112,14 +124,20 @@ pub(crate) fn redial<L>(
                     );
                     return None;
                 }
-                // A handshake refused with a status is the program's business:
-                // its key may be revoked (401, 403), or it is told to slow down.
-                if e.kind() == ErrorKind::Handshake && e.http_status().is_some() {
-                    seam.refused(Disconnect::after_dial(Cause::Refused, e.to_string(), &e));
-                    asked = e.retry_after();
-                }
+                refused(seam, backoff, &e);
             }
         }
+    }
+}
+
+/// When `e` is a handshake refused with an HTTP status: tells the program
+/// (a [`Cause::Refused`] event) and makes the next wait at least what the
+/// server asked for. A refusal is the program's business: its key may be
+/// revoked (401, 403), or it is told to slow down (429, 503).
+pub(crate) fn refused(seam: &Seam, backoff: &mut Backoff, e: &Error) {
+    if e.kind() == ErrorKind::Handshake && e.http_status().is_some() {
+        seam.refused(Disconnect::after_dial(Cause::Refused, e.to_string(), e));
+        backoff.obey(e.retry_after());
     }
 }
 

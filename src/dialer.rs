@@ -113,6 +113,18 @@ impl Dialer {
         self.with(&options::RETRY, Value::Count(n.into()))
     }
 
+    /// When the first dial fails, return the connection anyway and dial again
+    /// in the background under the reconnect policy (`retry_first=`; for a
+    /// program that may start before its network does). Until it is up,
+    /// writes return 0 and reads wait; a refusal with an HTTP status is an
+    /// [`Event::Disconnected`](crate::Event::Disconnected) with
+    /// [`Cause::Refused`](crate::Cause::Refused), and `retry` failures in a row
+    /// end it with [`Cause::GaveUp`](crate::Cause::GaveUp). The connection it
+    /// makes counts in [`Stats::reconnects`](crate::Stats::reconnects).
+    pub fn retry_first(self, on: bool) -> Dialer {
+        self.with(&options::RETRY_FIRST, Value::Bool(on))
+    }
+
     /// Receive buffer capacity in messages (`qsize=`, default 2000; at least 1).
     pub fn qsize(self, n: usize) -> Dialer {
         self.with(&options::QSIZE, count(n))
@@ -285,7 +297,8 @@ impl Dialer {
     }
 
     /// Dials `address`: fails if the first connection cannot be made before
-    /// the deadline, or if the address or a builder setting is refused. Each of
+    /// the deadline (unless `retry_first` is on: then it keeps dialing in the
+    /// background), or if the address or a builder setting is refused. Each of
     /// the address's [`warnings`](Address::warnings) is logged (`log::warn!`).
     pub fn dial(&self, address: &str) -> Result<Conn, Error> {
         let addr = Address::parse(address)?;

@@ -50,6 +50,7 @@
 //! | `interval` | ms | `1000` | wait before a reconnect attempt |
 //! | `max_interval` (`maxInterval`) | ms | `30000` | back off exponentially from `interval` (doubling, jitter) up to this cap; equal to `interval`: a fixed wait |
 //! | `retry` | count | `0` = unlimited | failed reconnect attempts in a row before giving up |
+//! | `retry_first` | `true`/`false` | `false` | a failed first dial is retried in the background as a reconnect is; the dial returns at once |
 //! | `payload` | text; may repeat | none | sent after every successful connect, in order |
 //! | `pace` | ms | `0` = off | send the messages of each connect (`on_connect`'s, then the payloads) at least N ms apart |
 //! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (write an `&` in the password as `%26`) |
@@ -101,7 +102,9 @@
 //!
 //! At every connect, `on_connect`'s messages and the payloads go out before
 //! anything the program wrote; `pace=MS` spaces them at least MS ms apart,
-//! and the connection is served meanwhile.
+//! and the connection is served meanwhile. `retry_first=true` applies the
+//! reconnect policy to the first dial: when it fails, `dial` returns the
+//! connection anyway (not up yet) and keeps dialing in the background.
 //!
 //! ## Writing and closing
 //!

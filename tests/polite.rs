@@ -237,3 +237,82 @@ fn pace_spaces_every_greeting_and_the_connection_is_served_meanwhile() {
         assert_eq!(text(&c.read()), "ack-1");
     });
 }
+
+#[test]
+fn a_refused_first_dial_is_the_error_with_its_status_and_wait() {
+    within(ms(10_000), || {
+        let srv = http_answer(
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n",
+        );
+        let e = wsdial::dial(&srv.url("/")).unwrap_err();
+        assert_eq!(e.kind(), wsdial::ErrorKind::Handshake, "{e}");
+        assert_eq!(e.http_status(), Some(503), "{e}");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)), "{e}");
+        assert!(e.to_string().contains("Retry-After"), "{e}");
+    });
+}
+
+#[test]
+fn retry_first_dials_again_in_the_background() {
+    within(ms(30_000), || {
+        // The first dial (on the caller's thread) is refused with a 503 that
+        // asks for a second; the next attempt gets the WebSocket.
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let times2 = times.clone();
+        let srv = Server::raw(move |mut tcp, i| {
+            times2.lock().unwrap().push(Instant::now());
+            if i == 0 {
+                read_head(&mut tcp);
+                let _ = tcp
+                    .write_all(refusal("503 Service Unavailable", "Retry-After: 1\r\n").as_bytes());
+            } else {
+                let mut ws = tungstenite::accept(tcp).unwrap();
+                ws.send(WsMsg::text("up")).unwrap();
+                until_closed(&mut ws);
+            }
+        });
+        let c = wsdial::dial(&srv.url("/|retry_first=true&interval=50")).unwrap();
+        assert!(!c.is_connected(), "not up yet");
+        assert_eq!(c.write("early"), 0, "nothing to write to yet");
+        match c.read() {
+            Event::Disconnected(d) => {
+                assert_eq!(
+                    (d.cause(), d.http_status()),
+                    (Cause::Refused, Some(503)),
+                    "{d}"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(text(&c.read()), "up");
+        assert!(c.is_connected());
+        assert_eq!(c.stats().reconnects, 1);
+        let gaps = gaps_ms(&times.lock().unwrap());
+        assert!(gaps[0] >= 1000, "Retry-After: 1 was obeyed: {gaps:?}");
+    });
+}
+
+#[test]
+fn retry_first_gives_up_after_retry_failures_and_without_it_the_dial_fails() {
+    within(ms(30_000), || {
+        // A port with nothing listening.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("ws://127.0.0.1:{port}/");
+        let e = wsdial::dial(&url).unwrap_err();
+        assert_eq!(e.kind(), wsdial::ErrorKind::Tcp, "{e}");
+        let t = Instant::now();
+        let c = wsdial::dial(&format!("{url}|retry_first=true&interval=50&retry=3")).unwrap();
+        assert!(t.elapsed() < ms(2000), "the dial returned at once");
+        match c.read() {
+            Event::Disconnected(d) => {
+                assert_eq!(d.cause(), Cause::GaveUp, "{d}");
+                assert!(d.to_string().contains("3 failed"), "{d}");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert!(!c.is_connected());
+    });
+}

@@ -95,6 +95,9 @@ pub struct Options {
     pub max_interval: Option<Duration>,
     /// `retry`: failed reconnect attempts in a row before giving up; 0 = never give up.
     pub retry: u32,
+    /// `retry_first`: a failed first dial is retried in the background under
+    /// the reconnect policy, instead of being the dial's error.
+    pub retry_first: bool,
     /// `payload`: messages sent after every successful connect, in order.
     pub payloads: Vec<String>,
     /// `pace`: the least time between two messages sent at a connect
@@ -160,6 +163,7 @@ impl Default for Options {
             interval: DEFAULT_INTERVAL,
             max_interval: Some(DEFAULT_MAX_INTERVAL),
             retry: 0,
+            retry_first: false,
             payloads: Vec::new(),
             pace: None,
             proxy: None,

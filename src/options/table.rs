@@ -24,6 +24,7 @@ pub(crate) const SPECS: &[&Spec] = &[
     &INTERVAL,
     &MAX_INTERVAL,
     &RETRY,
+    &RETRY_FIRST,
     &PAYLOAD,
     &PACE,
     &PROXY,
@@ -144,6 +145,23 @@ pub(crate) const RETRY: Spec = Spec {
     set: |o, v| {
         if let Value::Count(n) = v {
             o.retry = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+    },
+};
+
+pub(crate) const RETRY_FIRST: Spec = Spec {
+    name: "retry_first",
+    aliases: &[],
+    ty: Type::Bool,
+    schemes: Schemes::All,
+    accepts: "true or false",
+    values: "`true`/`false`",
+    default: "`false`",
+    meaning: "a failed first dial is retried in the background as a reconnect is; the dial returns at once",
+    get: |o| OptionValue::Bool(o.retry_first),
+    set: |o, v| {
+        if let Value::Bool(b) = v {
+            o.retry_first = b;
         }
     },
 };

@@ -59,10 +59,16 @@ pub(super) enum Drained {
 }
 
 impl Worker {
-    pub(crate) fn run(mut self, first: Box<AnyLink>) {
+    /// Serves the connection until it is closed or lost for good. Without a
+    /// first link (`retry_first` after a failed first dial) it dials first,
+    /// as a reconnect does.
+    pub(crate) fn run(mut self, first: Option<Box<AnyLink>>) {
         let url = self.plan.target.url().to_owned();
         let seam = self.shared.seam.clone();
-        let mut link = first;
+        let Some(mut link) = first.or_else(|| self.redial(&url)) else {
+            self.shared.set_done();
+            return;
+        };
         loop {
             let started = Instant::now();
             let lost = self.session(link);
@@ -88,30 +94,37 @@ impl Worker {
                 break;
             }
             self.backoff.connection_lasted(started.elapsed());
-            let Worker {
-                poll,
-                events,
-                plan,
-                backoff,
-                ..
-            } = &mut self;
-            let next = backoff::redial(
-                &seam,
-                &plan.options,
-                &url,
-                backoff,
-                |d| pause(poll, events, &seam, d),
-                |deadline| link::dial(plan, deadline),
-            );
-            match next {
-                Some(l) => {
-                    seam.set_protocol(l.protocol());
-                    link = l;
-                }
+            match self.redial(&url) {
+                Some(l) => link = l,
                 None => break,
             }
         }
         self.shared.set_done();
+    }
+
+    /// Dials again under the reconnect policy (see [`backoff::redial`]); the
+    /// new link, or `None` when closed or given up.
+    fn redial(&mut self, url: &str) -> Option<Box<AnyLink>> {
+        let Worker {
+            poll,
+            events,
+            plan,
+            backoff,
+            shared,
+        } = self;
+        let seam = &shared.seam;
+        let next = backoff::redial(
+            seam,
+            &plan.options,
+            url,
+            backoff,
+            |d| pause(poll, events, seam, d),
+            |deadline| link::dial(plan, deadline),
+        );
+        if let Some(l) = &next {
+            seam.set_protocol(l.protocol());
+        }
+        next
     }
 
     /// Serves one live connection until it is lost or the program closes.
