@@ -183,6 +183,18 @@ impl Dialer {
         self.with(&options::CA, Value::Path(path.into()))
     }
 
+    /// Present this client certificate, a PEM file with the certificate and
+    /// its chain (`cert=`; with [`key`](Dialer::key); `wss://` and `tls://`).
+    pub fn cert(self, path: impl Into<PathBuf>) -> Dialer {
+        self.with(&options::CERT, Value::Path(path.into()))
+    }
+
+    /// The private key of the client certificate, a PEM PKCS#8 file
+    /// (`key=`; with [`cert`](Dialer::cert)).
+    pub fn key(self, path: impl Into<PathBuf>) -> Dialer {
+        self.with(&options::KEY, Value::Path(path.into()))
+    }
+
     /// Connect through this proxy (`proxy=`).
     pub fn proxy(self, proxy: Proxy) -> Dialer {
         self.with(&options::PROXY, Value::Proxy(proxy))
@@ -383,6 +395,21 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             Some("ping_timeout"),
             "option `ping_timeout` needs `ping` (keepalives to wait after); with `ping=0` there are none",
         ));
+    }
+    match (&o.cert, &o.key) {
+        (Some(_), None) => {
+            return Err(Error::address(
+                Some("cert"),
+                "option `cert` needs `key` (the path of the certificate's private key)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(Error::address(
+                Some("key"),
+                "option `key` needs `cert` (the path of the client certificate)",
+            ))
+        }
+        _ => {}
     }
     if o.local_ip.is_some() && o.proxy.is_some() {
         return Err(Error::address(

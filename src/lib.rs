@@ -58,6 +58,8 @@
 //! | `protocol` (`protocols`, `subprotocol`) | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()` |
 //! | `insecure` (`insecureSkipVerify`) | `true`/`false` | `false` | skip TLS certificate checks (tests only) |
 //! | `ca` | path to a PEM file | none | trust these roots as well as the system's |
+//! | `cert` | path to a PEM file | none | present this client certificate (with `key`) |
+//! | `key` | path to a PEM file | none | the private key of `cert` (PKCS#8) |
 //! | `ping` (`pingInterval`) | ms | `20000` | send a keepalive every N ms; `0` = off (the default on raw sockets, which need `ping_msg`) |
 //! | `ping_msg` (`pingMessage`) | text | none | send this text as the keepalive instead of a protocol Ping (OKX: `ping`) |
 //! | `ping_timeout` (`pingTimeout`) | ms | `20000` | nothing received within N ms of a keepalive means the connection is dead; `0` = off (the default on raw sockets) |

@@ -82,7 +82,8 @@ impl WsLink {
                     )
                 }
                 Err(HandshakeError::Failure(e)) => {
-                    return Err(handshake_error(url, &plan.options.protocols, e))
+                    let tls = plan.target.scheme().is_tls();
+                    return Err(handshake_error(url, &plan.options.protocols, tls, e));
                 }
             };
         // Checked before anything is read: on failure the socket is dropped unread.
@@ -206,11 +207,26 @@ fn shown(s: &str) -> String {
     out
 }
 
-fn handshake_error(url: &str, protocols: &[String], e: tungstenite::Error) -> Error {
+fn handshake_error(url: &str, protocols: &[String], tls: bool, e: tungstenite::Error) -> Error {
     use tungstenite::error::SubProtocolError as S;
     use tungstenite::Error as E;
     let offered = protocols.join(", ");
     match e {
+        E::Protocol(ProtocolError::HandshakeIncomplete) => {
+            // TLS 1.3 checks a client certificate after the client's part of
+            // the TLS handshake: a refusal shows here, as a closed connection.
+            let hint = if tls {
+                " (a TLS server that requires a client certificate does this when none is \
+                 presented, or one it does not trust: see `cert=` and `key=`)"
+            } else {
+                ""
+            };
+            Error::new(
+                ErrorKind::Handshake,
+                format!("{url}: the server closed the connection before answering the upgrade request{hint}"),
+            )
+            .with_source(e)
+        }
         E::Protocol(ProtocolError::SecWebSocketSubProtocolError(kind)) => {
             let why = match kind {
                 S::ServerSentSubProtocolNoneRequested => "the server's 101 response has a `Sec-WebSocket-Protocol` header, but the client offered none (offer some with `protocol=`)".to_owned(),

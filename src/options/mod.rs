@@ -113,6 +113,10 @@ pub struct Options {
     pub insecure: bool,
     /// `ca`: a PEM file whose certificates are trusted besides the system's roots.
     pub ca: Option<PathBuf>,
+    /// `cert`: a PEM file with the client certificate (and its chain) to present.
+    pub cert: Option<PathBuf>,
+    /// `key`: a PEM file with the private key of `cert` (PKCS#8).
+    pub key: Option<PathBuf>,
     /// `ping`: keepalive period; `None` = off. On by default for WebSocket
     /// (20 s), off for raw sockets (see [`Options::for_scheme`]).
     pub ping: Option<Duration>,
@@ -171,6 +175,8 @@ impl Default for Options {
             protocols: Vec::new(),
             insecure: false,
             ca: None,
+            cert: None,
+            key: None,
             ping: Some(DEFAULT_PING),
             ping_msg: None,
             ping_timeout: Some(DEFAULT_PING_TIMEOUT),

@@ -32,6 +32,8 @@ pub(crate) const SPECS: &[&Spec] = &[
     &PROTOCOL,
     &INSECURE,
     &CA,
+    &CERT,
+    &KEY,
     &PING,
     &PING_MSG,
     &PING_TIMEOUT,
@@ -292,6 +294,48 @@ pub(crate) const CA: Spec = Spec {
     set: |o, v| {
         if let Value::Path(p) = v {
             o.ca = Some(p);
+        }
+    },
+};
+
+pub(crate) const CERT: Spec = Spec {
+    name: "cert",
+    aliases: &[],
+    ty: Type::Path,
+    schemes: Schemes::Tls,
+    accepts: "the path of a PEM file with the client certificate (and its chain)",
+    values: "path to a PEM file",
+    default: "none",
+    meaning: "present this client certificate (with `key`)",
+    get: |o| {
+        o.cert
+            .as_ref()
+            .map_or(OptionValue::Unset, |p| text(&p.display().to_string()))
+    },
+    set: |o, v| {
+        if let Value::Path(p) = v {
+            o.cert = Some(p);
+        }
+    },
+};
+
+pub(crate) const KEY: Spec = Spec {
+    name: "key",
+    aliases: &[],
+    ty: Type::Path,
+    schemes: Schemes::Tls,
+    accepts: "the path of a PEM file with the private key of `cert` (PKCS#8: BEGIN PRIVATE KEY)",
+    values: "path to a PEM file",
+    default: "none",
+    meaning: "the private key of `cert` (PKCS#8)",
+    get: |o| {
+        o.key
+            .as_ref()
+            .map_or(OptionValue::Unset, |p| text(&p.display().to_string()))
+    },
+    set: |o, v| {
+        if let Value::Path(p) = v {
+            o.key = Some(p);
         }
     },
 };

@@ -1,11 +1,13 @@
 """A real third-party WebSocket server (the `websockets` package) for wsdial's tests.
 
-usage: ws_server.py [--tls CERT KEY] [--ping SECONDS]
+usage: ws_server.py [--tls CERT KEY] [--client-ca CA] [--ping SECONDS]
 Binds 127.0.0.1:0 and prints the port on the first line of stdout. On every
 connection it first sends a JSON hello describing what it received (path,
-headers, agreed subprotocol), then echoes every message, text as text and
-binary as binary. `--ping S` makes it ping every S seconds and drop clients
-that do not answer within S seconds.
+headers, agreed subprotocol, the client certificate's common name), then
+echoes every message, text as text and binary as binary. `--client-ca CA`
+(with `--tls`) requires a client certificate signed by CA (ssl.CERT_REQUIRED).
+`--ping S` makes it ping every S seconds and drop clients that do not answer
+within S seconds.
 """
 import asyncio
 import json
@@ -21,10 +23,21 @@ async def handler(ws):
         "path": ws.request.path,
         "headers": {k.lower(): v for k, v in ws.request.headers.raw_items()},
         "subprotocol": ws.subprotocol,
+        "client_cn": client_cn(ws),
     }
     await ws.send(json.dumps(hello))
     async for msg in ws:
         await ws.send(msg)
+
+
+def client_cn(ws):
+    """The common name of the client certificate, if one was presented."""
+    cert = ws.transport.get_extra_info("peercert") if ws.transport else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
 
 
 def select_subprotocol(connection, offered):
@@ -44,6 +57,9 @@ async def main():
         if a == "--tls":
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(args.pop(0), args.pop(0))
+        elif a == "--client-ca":
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.pop(0))
         elif a == "--ping":
             ping = float(args.pop(0))
     async with serve(
