@@ -495,7 +495,7 @@ pub(crate) const LOCAL_IP: Spec = Spec {
     aliases: &["localIp"],
     ty: Type::Ip,
     schemes: Schemes::Network,
-    accepts: "an IPv4 or IPv6 address",
+    accepts: "an IPv4 or IPv6 address (IPv6 with or without brackets: ::1 or [::1])",
     values: "IP",
     default: "none",
     meaning: "bind the local end (not with `proxy`)",

@@ -52,7 +52,7 @@ pub(crate) enum Type {
     Path,
     /// A proxy URL, as [`Proxy::parse`] reads it.
     Proxy,
-    /// An IPv4 or IPv6 address.
+    /// An IPv4 or IPv6 address (IPv6 with or without brackets).
     Ip,
 }
 
@@ -124,7 +124,15 @@ impl Type {
             Type::Tokens => Value::Tokens(text.split(',').map(|p| p.trim().to_owned()).collect()),
             Type::Path => Value::Path(PathBuf::from(text)),
             Type::Proxy => Value::Proxy(Proxy::parse(text).map_err(Unreadable::Said)?),
-            Type::Ip => Value::Ip(text.parse().map_err(|_| Unreadable::Value)?),
+            // An IPv6 address may be written in brackets, as in a URL.
+            Type::Ip => {
+                let bare = text
+                    .strip_prefix('[')
+                    .and_then(|t| t.strip_suffix(']'))
+                    .filter(|t| t.contains(':'))
+                    .unwrap_or(text);
+                Value::Ip(bare.parse().map_err(|_| Unreadable::Value)?)
+            }
         })
     }
 

@@ -1,7 +1,8 @@
 """A real third-party WebSocket server (the `websockets` package) for wsdial's tests.
 
-usage: ws_server.py [--tls CERT KEY] [--client-ca CA] [--ping SECONDS]
-Binds 127.0.0.1:0 and prints the port on the first line of stdout. On every
+usage: ws_server.py [--host IP] [--tls CERT KEY] [--client-ca CA] [--ping SECONDS]
+Binds IP (127.0.0.1 unless told) on a free port and prints the port on the
+first line of stdout. On every
 connection it first sends a JSON hello describing what it received (path,
 headers, agreed subprotocol, the client certificate's common name), then
 echoes every message, text as text and binary as binary. `--client-ca CA`
@@ -52,9 +53,12 @@ async def main():
     args = sys.argv[1:]
     ctx = None
     ping = None
+    host = "127.0.0.1"
     while args:
         a = args.pop(0)
-        if a == "--tls":
+        if a == "--host":
+            host = args.pop(0)
+        elif a == "--tls":
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(args.pop(0), args.pop(0))
         elif a == "--client-ca":
@@ -63,7 +67,7 @@ async def main():
         elif a == "--ping":
             ping = float(args.pop(0))
     async with serve(
-        handler, "127.0.0.1", 0, ssl=ctx, select_subprotocol=select_subprotocol,
+        handler, host, 0, ssl=ctx, select_subprotocol=select_subprotocol,
         ping_interval=ping, ping_timeout=ping, max_size=64 * 1024 * 1024,
     ) as server:
         port = server.sockets[0].getsockname()[1]
