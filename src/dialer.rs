@@ -200,6 +200,15 @@ impl Dialer {
         self.with(&options::PROXY, Value::Proxy(proxy))
     }
 
+    /// Connect through the proxy that the environment names, as curl reads
+    /// it (`proxy=env`): `https_proxy`/`HTTPS_PROXY` for `wss://`,
+    /// `http_proxy` for `ws://`, then `all_proxy`/`ALL_PROXY`, unless
+    /// `no_proxy`/`NO_PROXY` lists the host. Read at each dial of this
+    /// `Dialer`, not at every reconnect.
+    pub fn proxy_from_env(self) -> Dialer {
+        self.with(&options::PROXY, Value::ProxyEnv)
+    }
+
     /// Bind the local end to this address (`local_ip=`).
     pub fn local_ip(self, ip: IpAddr) -> Dialer {
         self.with(&options::LOCAL_IP, Value::Ip(ip))
@@ -314,7 +323,10 @@ impl Dialer {
     /// the address's [`warnings`](Address::warnings) is logged (`log::warn!`).
     pub fn dial(&self, address: &str) -> Result<Conn, Error> {
         let addr = Address::parse(address)?;
-        let options = self.try_options_for(&addr)?;
+        let mut options = self.try_options_for(&addr)?;
+        if options.proxy_from_env && options::PROXY.schemes.include(addr.target().scheme()) {
+            options.proxy = from_env(addr.target())?;
+        }
         check(addr.target(), &options)?;
         for w in addr.warnings() {
             log::warn!("{}: {w}", addr.target().url());
@@ -335,6 +347,23 @@ impl fmt::Debug for Dialer {
             .field("priority", &self.hooks.priority.is_some())
             .finish()
     }
+}
+
+/// `proxy=env`: the proxy the process environment names for `target`, if any.
+fn from_env(target: &Target) -> Result<Option<Proxy>, Error> {
+    let url = target.url();
+    Ok(
+        match crate::proxy_env::from_env(target, |n| std::env::var(n).ok())? {
+            Some((var, p)) => {
+                log::info!("{url}: proxy=env: {var} names {p}");
+                Some(p)
+            }
+            None => {
+                log::info!("{url}: proxy=env: no proxy for this host in the environment");
+                None
+            }
+        },
+    )
 }
 
 /// A count for a setter, as the option table reads it.

@@ -141,6 +141,11 @@ impl Error {
         e
     }
 
+    /// The message without the phase's prefix.
+    pub(crate) fn message(&self) -> &str {
+        &self.0.message
+    }
+
     /// Which phase failed, or [`ErrorKind::Address`] for bad input.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind

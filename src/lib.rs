@@ -53,7 +53,7 @@
 //! | `retry_first` | `true`/`false` | `false` | a failed first dial is retried in the background as a reconnect is; the dial returns at once |
 //! | `payload` | text; may repeat | none | sent after every successful connect, in order |
 //! | `pace` | ms | `0` = off | send the messages of each connect (`on_connect`'s, then the payloads) at least N ms apart |
-//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (write an `&` in the password as `%26`) |
+//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…`, `env` | none | connect through a proxy (write an `&` in the password as `%26`); `env`: the one `HTTPS_PROXY`, `ALL_PROXY`… name, unless `NO_PROXY` lists the host, as curl does |
 //! | `header` (`headers`) | `Name: Value`; may repeat | none | extra handshake headers; a later one of the same name replaces an earlier one |
 //! | `protocol` (`protocols`, `subprotocol`) | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()` |
 //! | `insecure` (`insecureSkipVerify`) | `true`/`false` | `false` | skip TLS certificate checks (tests only) |
@@ -115,6 +115,17 @@
 //! thread is blocked in `read`. [`Conn::close`] sends a close frame, stops
 //! reconnecting and wakes blocked readers; dropping the `Conn` does the same.
 //!
+//! ## Connecting
+//!
+//! A name that resolves to several addresses is connected the RFC 8305 way
+//! (IPv6 and IPv4 interleaved, a new attempt every 250 ms while the earlier
+//! ones are pending, the first to connect wins), inside the dial's one
+//! `timeout`. IPv6 literals work in the URL, `proxy=` and `local_ip=`
+//! (`ws://[::1]:9001/`). `proxy=env` takes the proxy from `HTTPS_PROXY`,
+//! `ALL_PROXY` and the like, and `NO_PROXY`, as curl does, and only when the
+//! address asks. `cert` and `key` present a client certificate (`wss://`,
+//! `tls://`).
+//!
 //! ## Liveness
 //!
 //! A WebSocket sends a protocol Ping every 20 s (`ping`) and is lost, with
@@ -141,8 +152,12 @@
 //!                socket, or a waker for queued writes and close; reads, answers
 //!                pings, writes, keeps timers, reconnects
 //!   handoff.rs   who reads the socket: the worker, or the program's thread
+//!   keepalive.rs the ping every `ping` and the wait for its answer
+//!   greeting.rs  the messages of each connect, `pace`d
 //! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix
-//! transport/   TCP (one deadline, local_ip, TCP_NODELAY) -> TLS (native-tls)
+//! transport/   TCP (one deadline, Happy Eyeballs, local_ip, TCP_NODELAY) -> TLS
+//!              (native-tls), through a proxy (SOCKS5, HTTP CONNECT)
+//! proxy_env.rs `proxy=env`: the environment's proxy, read as curl reads it
 //! ```
 //!
 //! The worker never blocks on the socket: it sleeps in `epoll` until the socket
@@ -173,6 +188,7 @@ mod link;
 mod message;
 mod options;
 mod proxy;
+mod proxy_env;
 mod seam;
 mod select;
 mod socket;

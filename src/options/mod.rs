@@ -105,6 +105,10 @@ pub struct Options {
     pub pace: Option<Duration>,
     /// `proxy`: connect through this proxy.
     pub proxy: Option<Proxy>,
+    /// `proxy=env`: connect through the proxy the environment names
+    /// (`HTTPS_PROXY`, `ALL_PROXY` …, unless `NO_PROXY` lists the host), read
+    /// when dialing, as curl reads them.
+    pub proxy_from_env: bool,
     /// `header`: extra handshake headers, in order.
     pub headers: Vec<(String, String)>,
     /// `protocol`: the subprotocols offered in `Sec-WebSocket-Protocol`.
@@ -171,6 +175,7 @@ impl Default for Options {
             payloads: Vec::new(),
             pace: None,
             proxy: None,
+            proxy_from_env: false,
             headers: Vec::new(),
             protocols: Vec::new(),
             insecure: false,

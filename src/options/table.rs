@@ -208,15 +208,25 @@ pub(crate) const PROXY: Spec = Spec {
     aliases: &[],
     ty: Type::Proxy,
     schemes: Schemes::Tcp,
-    accepts: "socks5://[user:pwd@]host:port, socks5h://[user:pwd@]host:port or http://[user:pwd@]host:port",
-    values: "`socks5://[u:p@]h:port`, `socks5h://…`, `http://…`",
+    accepts: "socks5://[user:pwd@]host:port, socks5h://[user:pwd@]host:port, http://[user:pwd@]host:port, or env (the environment's, as curl reads it)",
+    values: "`socks5://[u:p@]h:port`, `socks5h://…`, `http://…`, `env`",
     default: "none",
-    meaning: "connect through a proxy (write an `&` in the password as `%26`)",
-    get: |o| o.proxy.clone().map_or(OptionValue::Unset, OptionValue::Proxy),
-    set: |o, v| {
-        if let Value::Proxy(p) = v {
+    meaning: "connect through a proxy (write an `&` in the password as `%26`); `env`: the one `HTTPS_PROXY`, `ALL_PROXY`… name, unless `NO_PROXY` lists the host, as curl does",
+    get: |o| match (&o.proxy, o.proxy_from_env) {
+        (_, true) => text("env"),
+        (Some(p), false) => OptionValue::Proxy(p.clone()),
+        (None, false) => OptionValue::Unset,
+    },
+    set: |o, v| match v {
+        Value::Proxy(p) => {
             o.proxy = Some(p);
+            o.proxy_from_env = false;
         }
+        Value::ProxyEnv => {
+            o.proxy = None;
+            o.proxy_from_env = true;
+        }
+        _ => {}
     },
 };
 
