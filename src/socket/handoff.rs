@@ -351,6 +351,19 @@ impl Handoff {
         }
     }
 
+    /// A direct read got a message: `note_rx`, then `screen`.
+    #[inline]
+    fn arrived(
+        &self,
+        last_rx: &mut Instant,
+        heard: &mut bool,
+        link: &mut AnyLink,
+        m: &Message,
+    ) -> Result<bool, Disconnect> {
+        self.note_rx(last_rx, heard);
+        self.screen(link, m)
+    }
+
     /// Runs `auto_reply` on a message, on the thread that read it; whether it
     /// is kept for the program.
     pub(crate) fn screen(&self, link: &mut AnyLink, m: &Message) -> Result<bool, Disconnect> {
@@ -539,8 +552,7 @@ impl Handoff {
         for _ in 0..DIRECT_LIMIT {
             match link.read(true) {
                 Ok(Incoming::Message(m)) => {
-                    self.note_rx(&mut slot.last_rx, &mut slot.heard);
-                    match self.screen(link, &m) {
+                    match self.arrived(&mut slot.last_rx, &mut slot.heard, link, &m) {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(d) => {
@@ -603,8 +615,7 @@ impl Handoff {
             // time (measured: 2 KB frames twice as fast copied).
             match link.read(false) {
                 Ok(Incoming::Message(m)) => {
-                    self.note_rx(&mut slot.last_rx, &mut slot.heard);
-                    match self.screen(link, &m) {
+                    match self.arrived(&mut slot.last_rx, &mut slot.heard, link, &m) {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(d) => {
