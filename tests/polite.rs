@@ -316,3 +316,21 @@ fn retry_first_gives_up_after_retry_failures_and_without_it_the_dial_fails() {
         assert!(!c.is_connected());
     });
 }
+
+#[test]
+fn close_during_a_paced_greeting_returns_promptly() {
+    within(ms(20_000), || {
+        let srv = command_server();
+        let c = wsdial::dial(&srv.url("/|pace=5000&payload=a&payload=b&payload=c")).unwrap();
+        // The first payload goes out at once; the next would wait 5 s.
+        assert_eq!(text(&c.read_timeout(ms(5000)).expect("the echo")), "a");
+        let t = Instant::now();
+        c.close();
+        assert!(
+            t.elapsed() < ms(1500),
+            "close took {:?} in a paced greeting",
+            t.elapsed()
+        );
+        assert!(c.read_timeout(ms(10)).is_some_and(|e| e.is_disconnect()));
+    });
+}
