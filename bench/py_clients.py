@@ -1,6 +1,8 @@
 """Python peer clients for scripts/bench: usage py_clients.py KIND URL N
 KIND: wsclient (websocket-client's WebSocket), wsapp (websocket-client's
-WebSocketApp), websockets (the websockets package's threading client).
+WebSocketApp), websockets (the websockets package's threading client), wsdial
+(this repository's Python package, bindings/python: `conn.read()` in a loop;
+with gzip=1 it inflates with `compress=gzip`, so frames arrive as text).
 Reads N data messages (inflating gzip frames when the URL says gzip=1) and
 prints {"messages": n, "secs": t} measured from the first message."""
 import json
@@ -49,6 +51,16 @@ elif kind == "websockets":
             on_data(msg)
             if state["count"] >= n:
                 break
+elif kind == "wsdial":
+    import wsdial
+    conn = wsdial.Dial(url + ("|compress=gzip" if gz else ""))
+    read = conn.read
+    while state["count"] < n:
+        msg = read()
+        if msg == "":
+            break  # the connection was lost
+        on_data(msg)
+    conn.close()
 else:
     sys.exit(f"unknown kind {kind}")
 
