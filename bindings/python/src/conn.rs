@@ -124,9 +124,24 @@ impl Conn {
                 } else {
                     deadline_in(ms.unsigned_abs())
                 };
-                wait::wait(py, deadline, |until| match until {
-                    None => Some(c.read()),
-                    Some(d) => c.read_deadline(d),
+                if !is_main(py) {
+                    // One wait, on the socket itself when it can: no wake-up
+                    // but the message's.
+                    return Ok(py.detach(|| match deadline {
+                        None => Some(c.read()),
+                        Some(d) => c.read_deadline(d),
+                    }));
+                }
+                // The main thread waits on the buffer, in slices, and takes
+                // what came. (A read that waited on the socket itself would
+                // hand it back to the background thread at the end of each
+                // slice, and so wake that thread as often as this one.)
+                // The `try_read` after each slice, ready or not, gives the
+                // socket a look too when another thread waits on it.
+                wait::in_slices(py, deadline, |until| {
+                    let left = until.saturating_duration_since(Instant::now());
+                    wsdial::select(&[c], Some(left));
+                    c.try_read()
                 })
             }
         }

@@ -12,7 +12,10 @@
 //! The cost is [`SLICE`]'s wake-ups of a main thread that waits with nothing
 //! arriving (20 per second), and none of any other thread: a thread that is
 //! not the main thread cannot receive `KeyboardInterrupt`, so it waits in one
-//! piece and wakes only for what it waits for.
+//! piece and wakes only for what it waits for. A main-thread `read` waits on
+//! the connection's buffer (as `select` does), not on the socket itself: a
+//! read that waited on the socket would hand it back to the background
+//! thread at the end of every slice, and wake that thread as often.
 //!
 //! The alternative, a wake-up when the signal arrives, needs Python's only
 //! hook for that, `signal.set_wakeup_fd`: one process-wide file descriptor that
@@ -78,10 +81,26 @@ where
     if !is_main(py) {
         return Ok(py.detach(|| step(deadline)));
     }
+    in_slices(py, deadline, |until| step(Some(until)))
+}
+
+/// The main thread's wait: `step(until)` without the GIL, in slices of
+/// [`SLICE`] (`until` is the end of the slice, or `deadline` if sooner), with
+/// the signal handlers run between them, until `step` returns something or
+/// `deadline` passes.
+pub(crate) fn in_slices<T, F>(
+    py: Python<'_>,
+    deadline: Option<Instant>,
+    mut step: F,
+) -> PyResult<Option<T>>
+where
+    T: Send,
+    F: FnMut(Instant) -> Option<T> + Send,
+{
     loop {
         let slice_end = Instant::now() + SLICE;
         let until = deadline.map_or(slice_end, |d| d.min(slice_end));
-        if let Some(v) = py.detach(|| step(Some(until))) {
+        if let Some(v) = py.detach(|| step(until)) {
             return Ok(Some(v));
         }
         py.check_signals()?;

@@ -130,7 +130,7 @@ def test_select_returns_the_connection_with_something_to_read(sim):
 def test_idle_blocked_reader_wake_ups(sim):
     """A thread blocked in read() with nothing arriving: not the main thread,
     it never wakes; the main thread wakes once per WAIT_SLICE_MS to look for
-    Ctrl-C."""
+    Ctrl-C; the connections' background threads never."""
     with wsdial.Dial(f"{sim}/echo") as c:
         out = {}
 
@@ -144,16 +144,33 @@ def test_idle_blocked_reader_wake_ups(sim):
         before = wakeups(out["tid"])
         # Meanwhile the main thread waits 1 s with nothing to read, in slices.
         with wsdial.Dial(f"{sim}/echo") as other:
+            # (A new thread takes its name when it starts running.)
+            workers = eventually(lambda: len(worker_threads()) == 2 and worker_threads())
+            eventually(lambda: all(thread_state(w) == "S" for w in workers), what="the workers to sleep")
+            workers_before = {tid: wakeups(tid) for tid in workers}
             main_before = wakeups(threading.get_native_id())
             assert other.read(1000) is None
             main_wakeups = wakeups(threading.get_native_id()) - main_before
+            worker_wakeups = {tid: wakeups(tid) - n for tid, n in workers_before.items()}
         reader_wakeups = wakeups(out["tid"]) - before
         c.write("bye")
         t.join(10)
     assert reader_wakeups == 0, reader_wakeups
+    # The background threads sleep through both waits.
+    assert set(worker_wakeups.values()) == {0}, worker_wakeups
     slices = 1000 // wsdial.WAIT_SLICE_MS
-    # A few spare wake-ups for the GIL hand-over and the dial.
+    # A few spare wake-ups for the GIL hand-over.
     assert slices - 2 <= main_wakeups <= slices + 10, main_wakeups
+
+
+def worker_threads():
+    """The native ids of the connections' background threads in this process."""
+    out = []
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            if f.read().strip() == "wsdial-worker":
+                out.append(tid)
+    return out
 
 
 EXIT_SCRIPT = textwrap.dedent(
@@ -168,7 +185,7 @@ EXIT_SCRIPT = textwrap.dedent(
         while True:
             flowing.read()
     threading.Thread(target=drain, daemon=True).start()
-    flowing.read(); hooked.read(5000)
+    hooked.read(5000)
     print("exiting", flush=True)
     """
 )
