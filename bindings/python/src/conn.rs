@@ -132,13 +132,21 @@ impl Conn {
                         Some(d) => c.read_deadline(d),
                     }));
                 }
-                // The main thread waits on the buffer, in slices, and takes
-                // what came. (A read that waited on the socket itself would
-                // hand it back to the background thread at the end of each
-                // slice, and so wake that thread as often as this one.)
-                // The `try_read` after each slice, ready or not, gives the
-                // socket a look too when another thread waits on it.
+                // The main thread waits in slices. The first waits on the
+                // socket itself, as a plain read does, so a flood goes on
+                // being read on this thread (the socket's own flow control,
+                // no hand-off through the buffer). Later ones, after a whole
+                // slice of nothing, wait on the buffer as `select` does and
+                // take what came (the `try_read` after each, ready or not,
+                // also gives the socket a look when another thread waits on
+                // it): a read that waited on the socket would hand it back to
+                // the background thread at the end of every slice, and wake
+                // that thread as often as this one.
+                let mut first = true;
                 wait::in_slices(py, deadline, |until| {
+                    if std::mem::take(&mut first) {
+                        return c.read_deadline(until);
+                    }
                     let left = until.saturating_duration_since(Instant::now());
                     wsdial::select(&[c], Some(left));
                     c.try_read()

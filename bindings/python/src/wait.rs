@@ -12,10 +12,11 @@
 //! The cost is [`SLICE`]'s wake-ups of a main thread that waits with nothing
 //! arriving (20 per second), and none of any other thread: a thread that is
 //! not the main thread cannot receive `KeyboardInterrupt`, so it waits in one
-//! piece and wakes only for what it waits for. A main-thread `read` waits on
-//! the connection's buffer (as `select` does), not on the socket itself: a
-//! read that waited on the socket would hand it back to the background
-//! thread at the end of every slice, and wake that thread as often.
+//! piece and wakes only for what it waits for. After its first slice, a
+//! main-thread `read` waits on the connection's buffer (as `select` does), not
+//! on the socket itself: a read that waited on the socket would hand it back
+//! to the background thread at the end of every slice, and wake that thread
+//! as often (see `Conn::next`).
 //!
 //! The alternative, a wake-up when the signal arrives, needs Python's only
 //! hook for that, `signal.set_wakeup_fd`: one process-wide file descriptor that

@@ -217,3 +217,4 @@ def test_drops_are_counted_when_the_buffer_is_full(sim_factory):
         # The oldest were dropped: what is left is the newest, in order.
         seqs = [json.loads(c.read())["seq"] for _ in range(5)]
         assert seqs == sorted(seqs) and seqs[0] > 0
+

@@ -130,7 +130,7 @@ def test_select_returns_the_connection_with_something_to_read(sim):
 def test_idle_blocked_reader_wake_ups(sim):
     """A thread blocked in read() with nothing arriving: not the main thread,
     it never wakes; the main thread wakes once per WAIT_SLICE_MS to look for
-    Ctrl-C; the connections' background threads never."""
+    Ctrl-C; the connections' background threads (nearly) never."""
     with wsdial.Dial(f"{sim}/echo") as c:
         out = {}
 
@@ -156,8 +156,10 @@ def test_idle_blocked_reader_wake_ups(sim):
         c.write("bye")
         t.join(10)
     assert reader_wakeups == 0, reader_wakeups
-    # The background threads sleep through both waits.
-    assert set(worker_wakeups.values()) == {0}, worker_wakeups
+    # The background threads sleep through both waits, but for one wake-up
+    # of the main thread's connection's when its first slice (a wait on the
+    # socket itself) gives the socket back.
+    assert sorted(worker_wakeups.values()) in ([0, 0], [0, 1]), worker_wakeups
     slices = 1000 // wsdial.WAIT_SLICE_MS
     # A few spare wake-ups for the GIL hand-over.
     assert slices - 2 <= main_wakeups <= slices + 10, main_wakeups
