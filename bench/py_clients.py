@@ -60,9 +60,13 @@ elif kind == "wsdial":
         if msg == "":
             break  # the connection was lost
         on_data(msg)
+    state["dropped"] = conn.stats()["dropped"]
     conn.close()
 else:
     sys.exit(f"unknown kind {kind}")
 
 secs = time.perf_counter() - state["t0"] if state["t0"] else 0.0
-print(json.dumps({"messages": state["count"], "secs": secs, "bytes": state["bytes"]}))
+out = {"messages": state["count"], "secs": secs, "bytes": state["bytes"]}
+if "dropped" in state:
+    out["dropped"] = state["dropped"]  # the buffer's drops: the reader fell behind
+print(json.dumps(out))

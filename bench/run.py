@@ -162,6 +162,8 @@ def main():
         base_rate = rows[0][1]
         for label, rate, cpu_m, data in rows:
             extra = ""
+            if data.get("dropped"):
+                extra = f" ({data['dropped']:,} dropped: it fell behind)"
             if label.startswith("wsdial `read_latest"):
                 # the rate at which the stream was consumed; most messages were discarded
                 rate = data["received"] / data["secs"]
