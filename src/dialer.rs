@@ -175,6 +175,19 @@ impl Dialer {
         self.with(&options::MODE, Value::Mode(m))
     }
 
+    /// Offer permessage-deflate, RFC 7692 (`enableCompression=`). When the
+    /// server agrees, compressed messages are inflated (each to at most
+    /// `maxsize` bytes) and what is written is compressed.
+    pub fn enable_compression(self, on: bool) -> Dialer {
+        self.with(&options::ENABLE_COMPRESSION, Value::Bool(on))
+    }
+
+    /// With permessage-deflate agreed, compress what is written
+    /// (`deflate_writes=`, default true); `false` sends it uncompressed.
+    pub fn deflate_writes(self, on: bool) -> Dialer {
+        self.with(&options::DEFLATE_WRITES, Value::Bool(on))
+    }
+
     /// Builds messages to send on every successful connect, first one included,
     /// before the payloads and before anything the program queued. For logins
     /// whose timestamp and signature must be fresh each time.
@@ -306,10 +319,10 @@ fn count(n: usize) -> Value {
 /// that do not work, instead of ignoring them.
 fn check(target: &Target, o: &Options) -> Result<(), Error> {
     let scheme = target.scheme();
-    if o.enable_compression {
+    if o.enable_compression && !cfg!(feature = "permessage-deflate") {
         return Err(Error::new(
             ErrorKind::Unsupported,
-            "enableCompression=true (permessage-deflate) is not supported yet",
+            "enableCompression=true (permessage-deflate): this build of wsdial was made without its `permessage-deflate` feature",
         ));
     }
     if o.compress == Some(Compression::Auto) && o.mode != Mode::Recv {
@@ -342,6 +355,12 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
         return Err(Error::address(
             Some("ping_msg"),
             "option `ping_msg` needs `ping` (the period in ms) as well",
+        ));
+    }
+    if !o.deflate_writes && !o.enable_compression {
+        return Err(Error::address(
+            Some("deflate_writes"),
+            "option `deflate_writes` applies to permessage-deflate: it needs `enableCompression=true` as well",
         ));
     }
     if o.local_ip.is_some() && o.proxy.is_some() {

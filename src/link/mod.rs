@@ -2,6 +2,10 @@
 //! blocking: it reads what has arrived, buffers what is sent, and flushes when
 //! the socket lets it. One worker serves every scheme through this trait.
 
+#[cfg(feature = "permessage-deflate")]
+pub(crate) mod inflate;
+#[cfg(feature = "permessage-deflate")]
+pub(crate) mod pmd;
 pub(crate) mod raw;
 pub(crate) mod ws;
 
@@ -18,6 +22,10 @@ pub(crate) use crate::seam::Outgoing;
 /// Dials one connection of the plan's scheme, handshake included, before `deadline`.
 pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<AnyLink>, Error> {
     Ok(Box::new(match plan.target.scheme() {
+        #[cfg(feature = "permessage-deflate")]
+        Scheme::Ws | Scheme::Wss if plan.options.enable_compression => {
+            AnyLink::WsDeflate(ws::WsLink::dial_deflate(plan, deadline)?)
+        }
         Scheme::Ws | Scheme::Wss => AnyLink::Ws(ws::WsLink::dial(plan, deadline)?),
         Scheme::Tcp | Scheme::Tls | Scheme::Unix => {
             AnyLink::Raw(raw::RawLink::dial_stream(plan, deadline)?)
@@ -34,6 +42,10 @@ pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<AnyLink>, Error
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum AnyLink {
     Ws(ws::WsLink),
+    /// With `enableCompression`: tungstenite reads through the inflater. A
+    /// variant of its own, so that a link without it reads as before.
+    #[cfg(feature = "permessage-deflate")]
+    WsDeflate(ws::WsLink<inflate::Inflating<crate::transport::Stream>>),
     Raw(raw::RawLink),
 }
 
@@ -42,6 +54,8 @@ macro_rules! each {
     ($self:ident, $l:ident => $e:expr) => {
         match $self {
             AnyLink::Ws($l) => $e,
+            #[cfg(feature = "permessage-deflate")]
+            AnyLink::WsDeflate($l) => $e,
             AnyLink::Raw($l) => $e,
         }
     };
@@ -69,6 +83,9 @@ impl Link for AnyLink {
     }
     fn protocol(&self) -> Option<&str> {
         each!(self, l => l.protocol())
+    }
+    fn extensions(&self) -> Option<&str> {
+        each!(self, l => l.extensions())
     }
 }
 
@@ -99,6 +116,10 @@ pub(crate) trait Link: Send {
     fn close(&mut self) -> Result<(), Disconnect>;
     /// The subprotocol the peer agreed to, for WebSocket.
     fn protocol(&self) -> Option<&str> {
+        None
+    }
+    /// The extensions the peer agreed to (its `Sec-WebSocket-Extensions`), for WebSocket.
+    fn extensions(&self) -> Option<&str> {
         None
     }
 }

@@ -56,6 +56,7 @@ fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
         o.qbytes,
         first.protocol().map(str::to_owned),
     ));
+    seam.set_extensions(first.extensions());
     let shared = Arc::new(Handoff::new(
         seam.clone(),
         hooks,

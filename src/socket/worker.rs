@@ -105,6 +105,7 @@ impl Worker {
             match next {
                 Some(l) => {
                     seam.set_protocol(l.protocol());
+                    seam.set_extensions(l.extensions());
                     link = l;
                 }
                 None => break,
