@@ -411,10 +411,8 @@ impl Frames {
                 }
                 At::Header | At::Plain(_) => unreachable!("inflate outside a compressed message"),
             }
-            if self.size + made > self.maxsize {
-                return Err(fail(InflateError::TooLarge(self.maxsize)));
-            }
         };
+        // `room` stops the inflater one byte past maxsize.
         if self.size + made > self.maxsize {
             return Err(fail(InflateError::TooLarge(self.maxsize)));
         }
