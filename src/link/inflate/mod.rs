@@ -15,9 +15,10 @@
 //!   continuations are inflated as their bytes arrive (with the empty block
 //!   RFC 7692 removes put back after the last one), and handed on as plain
 //!   frames of the same message: the first with the message's opcode, the
-//!   rest as continuations, the last one final. Each carries what one read's
-//!   buffer holds (at most 64 KiB), so memory stays bounded whatever the
-//!   message inflates to; the message as a whole is bounded by `maxsize`.
+//!   rest as continuations, the last one final. Each carries what the rest of
+//!   one read's buffer holds (at most 64 KiB), so memory stays bounded
+//!   whatever the message inflates to; the message as a whole is bounded by
+//!   `maxsize`. One read hands on as many frames as its buffer holds.
 //! - Every other frame (control frames included, between the fragments of a
 //!   compressed message too) passes unchanged; one that breaks the protocol
 //!   (RSV1 on a control frame or a continuation) reaches tungstenite as it
@@ -91,6 +92,8 @@ pub(crate) struct Inflating<S> {
     hi: usize,
     /// Handed-on bytes that did not fit a small read buffer.
     stash: Vec<u8>,
+    /// An error found after bytes were handed on: the next read returns it.
+    failed: Option<io::Error>,
     mode: Mode,
 }
 
@@ -149,6 +152,7 @@ impl<S> Inflating<S> {
             lo: 0,
             hi: 0,
             stash: Vec::new(),
+            failed: None,
             mode: Mode::Handshake {
                 matched: 0,
                 status: Vec::with_capacity(12),
@@ -191,6 +195,11 @@ impl<S> Inflating<S> {
             self.lo = 0;
             self.hi = 0;
         } else if self.hi == self.raw.len() {
+            if self.lo == 0 {
+                // Never: what is held is a partial header or a frame's bytes
+                // waiting for room, both far smaller. Not an EOF, in any case.
+                return Err(io::Error::other("permessage-deflate: read buffer full"));
+            }
             self.raw.copy_within(self.lo..self.hi, 0);
             self.hi -= self.lo;
             self.lo = 0;
@@ -255,18 +264,31 @@ impl<S> Inflating<S> {
     }
 
     /// Frames mode, with a buffer of at least `MIN_BUF` bytes: hands on the
-    /// next bytes; 0 when `raw` needs more input first.
+    /// next bytes; 0 when `raw` needs more input first. An error after some
+    /// bytes were written waits for the next read, so that the messages
+    /// before it are read first.
     fn step(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut written = 0;
+        match self.step_into(buf, &mut written) {
+            Ok(()) => Ok(written),
+            Err(e) if written > 0 => {
+                self.failed = Some(e);
+                Ok(written)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn step_into(&mut self, buf: &mut [u8], written: &mut usize) -> io::Result<()> {
         let Mode::Frames(f) = &mut self.mode else {
             unreachable!("step outside frames mode");
         };
-        let mut written = 0;
         loop {
             match f.at {
                 At::Header => {
                     let avail = &self.raw[self.lo..self.hi];
                     let Some((len, head_len)) = header(avail) else {
-                        return Ok(written);
+                        return Ok(());
                     };
                     let (b0, b1) = (avail[0], avail[1]);
                     let (fin, rsv1, opcode) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0f);
@@ -291,23 +313,23 @@ impl<S> Inflating<S> {
                         f.at = At::Compressed(len, fin);
                         continue;
                     }
-                    if buf.len() - written < head_len {
-                        return Ok(written);
+                    if buf.len() - *written < head_len {
+                        return Ok(());
                     }
-                    buf[written..written + head_len].copy_from_slice(&avail[..head_len]);
-                    written += head_len;
+                    buf[*written..*written + head_len].copy_from_slice(&avail[..head_len]);
+                    *written += head_len;
                     self.lo += head_len;
                     f.at = if len == 0 { At::Header } else { At::Plain(len) };
                 }
                 At::Plain(left) => {
                     let n = (self.hi - self.lo)
-                        .min(buf.len() - written)
+                        .min(buf.len() - *written)
                         .min(usize::try_from(left).unwrap_or(usize::MAX));
                     if n == 0 {
-                        return Ok(written);
+                        return Ok(());
                     }
-                    buf[written..written + n].copy_from_slice(&self.raw[self.lo..self.lo + n]);
-                    written += n;
+                    buf[*written..*written + n].copy_from_slice(&self.raw[self.lo..self.lo + n]);
+                    *written += n;
                     self.lo += n;
                     let left = left - n as u64;
                     f.at = if left == 0 {
@@ -317,13 +339,17 @@ impl<S> Inflating<S> {
                     };
                 }
                 At::Compressed(..) | At::Tail(_) => {
-                    // One handed-on frame per call, at the start of the buffer.
-                    if written > 0 {
-                        return Ok(written);
+                    // As many frames as the buffer holds: tungstenite zero-fills
+                    // its whole spare buffer before every read (its issue 547),
+                    // so one message per read would cost a 64 KiB fill each.
+                    if buf.len() - *written < MIN_BUF {
+                        return Ok(());
                     }
-                    let n = f.inflate(&self.raw, &mut self.lo, self.hi, buf)?;
-                    if n > 0 || f.at != At::Header {
-                        return Ok(n);
+                    let n = f.inflate(&self.raw, &mut self.lo, self.hi, &mut buf[*written..])?;
+                    *written += n;
+                    if n == 0 && f.at != At::Header {
+                        // more input first
+                        return Ok(());
                     }
                 }
             }
@@ -333,9 +359,9 @@ impl<S> Inflating<S> {
 
 impl Frames {
     /// Inflates what `raw[*lo..hi]` has of the current compressed message
-    /// into one plain frame at the start of `buf`: its length, or 0 when
-    /// more input is needed first (or the frame ended without output: `at`
-    /// is then `Header`).
+    /// into one plain frame at the start of `buf` (at least `MIN_BUF` bytes):
+    /// its length, or 0 when more input is needed first (or the frame ended
+    /// without output: `at` is then `Header`).
     fn inflate(
         &mut self,
         raw: &[u8],
@@ -479,6 +505,9 @@ impl<S: Read> Read for Inflating<S> {
             self.stash.drain(..n);
             return Ok(n);
         }
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         if buf.is_empty() {
             return Ok(0);
         }
@@ -540,6 +569,9 @@ impl<S: AsFd> AsFd for Inflating<S> {
         self.inner.as_fd()
     }
 }
+
+mod replay;
+pub use replay::replay_permessage_deflate;
 
 #[cfg(test)]
 mod tests;

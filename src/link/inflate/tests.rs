@@ -448,3 +448,27 @@ fn an_eof_in_the_middle_is_an_eof() {
         "{e}"
     );
 }
+
+/// Found by the fuzz target: when a read's buffer held a good message and
+/// then the error, the error took the good message with it.
+#[test]
+fn messages_before_a_broken_one_are_read_first() {
+    let mut server = Server::new(15, false);
+    let good = frame(FIN | RSV1 | TEXT, &server.compress(b"first"));
+    for bad in [
+        frame(FIN | RSV1 | TEXT, &[0xff, 0xff, 0xff, 0xff, 0x01]),
+        [
+            frame(RSV1 | TEXT, &server.compress(b"open")),
+            frame(FIN | TEXT, b"x"),
+        ]
+        .concat(),
+    ] {
+        let wire = [good.clone(), frame(FIN | TEXT, b"plain"), bad].concat();
+        for chunk in [1, 1 << 20] {
+            let mut ws = client(wire.clone(), chunk, Some(agreed(false)), 1 << 20);
+            assert_eq!(ws.read().unwrap(), WsMessage::text("first"));
+            assert_eq!(ws.read().unwrap(), WsMessage::text("plain"));
+            inflate_error(ws.read().unwrap_err());
+        }
+    }
+}
