@@ -319,12 +319,6 @@ fn count(n: usize) -> Value {
 /// that do not work, instead of ignoring them.
 fn check(target: &Target, o: &Options) -> Result<(), Error> {
     let scheme = target.scheme();
-    if o.enable_compression && !cfg!(feature = "permessage-deflate") {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "enableCompression=true (permessage-deflate): this build of wsdial was made without its `permessage-deflate` feature",
-        ));
-    }
     if o.compress == Some(Compression::Auto) && o.mode != Mode::Recv {
         return Err(Error::address(
             Some("compress"),
@@ -346,6 +340,12 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
         if set && !spec.schemes.include(scheme) {
             return not_for(spec.name, spec.schemes.describe());
         }
+    }
+    if o.enable_compression && !cfg!(feature = "permessage-deflate") {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "enableCompression=true (permessage-deflate): this build of wsdial was made without its `permessage-deflate` feature",
+        ));
     }
     // A raw socket has no protocol Ping: its keepalive is `ping_msg`.
     if o.ping.is_some() && o.ping_msg.is_none() && !scheme.is_websocket() {
@@ -370,4 +370,54 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(address: &str) -> Result<(), Error> {
+        let a = Address::parse(address).unwrap();
+        check(a.target(), &Dialer::new().options_for(&a))
+    }
+
+    #[test]
+    fn enable_compression_needs_its_feature() {
+        let r = checked("ws://h/|enableCompression=true");
+        if cfg!(feature = "permessage-deflate") {
+            assert!(r.is_ok(), "{r:?}");
+        } else {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unsupported);
+            assert!(
+                e.to_string().contains("`permessage-deflate` feature"),
+                "{e}"
+            );
+        }
+        // the same from the builder
+        let a = Address::parse("ws://h/").unwrap();
+        let o = Dialer::new().enable_compression(true).options_for(&a);
+        assert_eq!(
+            check(a.target(), &o).is_ok(),
+            cfg!(feature = "permessage-deflate")
+        );
+    }
+
+    #[test]
+    fn deflate_writes_needs_enable_compression() {
+        let e = checked("ws://h/|deflate_writes=false").unwrap_err();
+        assert_eq!(
+            (e.kind(), e.key()),
+            (ErrorKind::Address, Some("deflate_writes"))
+        );
+        assert!(
+            e.to_string().contains("needs `enableCompression=true`"),
+            "{e}"
+        );
+        let e = checked("tcp://h:1|enableCompression=true").unwrap_err();
+        assert_eq!(e.key(), Some("enableCompression"));
+        if cfg!(feature = "permessage-deflate") {
+            assert!(checked("ws://h/|enableCompression=true&deflate_writes=false").is_ok());
+        }
+    }
 }

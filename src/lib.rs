@@ -126,7 +126,10 @@
 //!                socket, or a waker for queued writes and close; reads, answers
 //!                pings, writes, keeps timers, reconnects
 //!   handoff.rs   who reads the socket: the worker, or the program's thread
-//! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix
+//! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix;
+//!              permessage-deflate: pmd.rs (offer, answer, deflate) and
+//!              inflate/ (a stream under tungstenite that rewrites compressed
+//!              messages into plain frames)
 //! transport/   TCP (one deadline, local_ip, TCP_NODELAY) -> TLS (native-tls)
 //! ```
 //!
@@ -176,4 +179,6 @@ pub use select::select;
 #[doc(hidden)]
 pub mod __internals {
     pub use crate::codec::Codec;
+    #[cfg(feature = "permessage-deflate")]
+    pub use crate::link::inflate::replay_permessage_deflate;
 }
