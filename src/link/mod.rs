@@ -22,10 +22,6 @@ pub(crate) use crate::seam::Outgoing;
 /// Dials one connection of the plan's scheme, handshake included, before `deadline`.
 pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<AnyLink>, Error> {
     Ok(Box::new(match plan.target.scheme() {
-        #[cfg(feature = "permessage-deflate")]
-        Scheme::Ws | Scheme::Wss if plan.options.enable_compression => {
-            AnyLink::WsDeflate(ws::WsLink::dial_deflate(plan, deadline)?)
-        }
         Scheme::Ws | Scheme::Wss => AnyLink::Ws(ws::WsLink::dial(plan, deadline)?),
         Scheme::Tcp | Scheme::Tls | Scheme::Unix => {
             AnyLink::Raw(raw::RawLink::dial_stream(plan, deadline)?)
@@ -42,10 +38,6 @@ pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<AnyLink>, Error
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum AnyLink {
     Ws(ws::WsLink),
-    /// With `enableCompression`: tungstenite reads through the inflater. A
-    /// variant of its own, so that a link without it reads as before.
-    #[cfg(feature = "permessage-deflate")]
-    WsDeflate(ws::WsLink<inflate::Inflating<crate::transport::Stream>>),
     Raw(raw::RawLink),
 }
 
@@ -54,8 +46,6 @@ macro_rules! each {
     ($self:ident, $l:ident => $e:expr) => {
         match $self {
             AnyLink::Ws($l) => $e,
-            #[cfg(feature = "permessage-deflate")]
-            AnyLink::WsDeflate($l) => $e,
             AnyLink::Raw($l) => $e,
         }
     };

@@ -2,7 +2,7 @@
 //! With `enableCompression`, tungstenite reads through [`Inflating`], and the
 //! link compresses what it sends (see [`pmd`](super::pmd)).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
@@ -37,29 +37,15 @@ use crate::transport::{Plan, Stream};
 /// at half the fill (about 0.9 µs here) per lone message.
 const READ_BUFFER: usize = 64 * 1024;
 
-/// What tungstenite runs over: the stream, or the stream under [`Inflating`].
-pub(crate) trait Wire: Read + Write + AsFd + Send {
-    /// Ends the dial: no deadline, non-blocking from now on.
-    fn finish_dial(&mut self) -> io::Result<()>;
-}
-
-impl Wire for Stream {
-    fn finish_dial(&mut self) -> io::Result<()> {
-        Stream::finish_dial(self)
-    }
-}
-
+/// What tungstenite runs over: the stream under [`Inflating`], which with
+/// `enableCompression` inflates what arrives, and is the stream otherwise.
 #[cfg(feature = "permessage-deflate")]
-impl Wire for Inflating<Stream> {
-    fn finish_dial(&mut self) -> io::Result<()> {
-        self.get_mut().finish_dial()
-    }
-}
+type Wire = Inflating<Stream>;
+#[cfg(not(feature = "permessage-deflate"))]
+type Wire = Stream;
 
-/// A WebSocket connection. `S` is [`Stream`] unless `enableCompression` is
-/// on, so a link without the extension reads exactly as it did before it.
-pub(crate) struct WsLink<S = Stream> {
-    ws: WebSocket<S>,
+pub(crate) struct WsLink {
+    ws: WebSocket<Wire>,
     protocol: Option<String>,
     /// The agreed `Sec-WebSocket-Extensions` value, if any.
     extensions: Option<String>,
@@ -73,44 +59,47 @@ pub(crate) struct WsLink<S = Stream> {
 }
 
 impl WsLink {
-    /// Opens the stream and runs the WebSocket handshake, all before `deadline`.
+    /// Opens the stream and runs the WebSocket handshake, all before
+    /// `deadline`; with `enableCompression`, offers permessage-deflate, checks
+    /// the answer as RFC 7692 says, and uses what was agreed.
     pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<WsLink, Error> {
-        let (ws, resp) = handshake(plan, deadline, |s| s, None)?;
-        WsLink::new(plan, ws, &resp)
+        #[cfg(feature = "permessage-deflate")]
+        {
+            let o = &plan.options;
+            let offer = o.enable_compression.then_some(pmd::OFFER);
+            let (mut ws, resp) = handshake(plan, deadline, offer)?;
+            let agreed = match offer {
+                None => None,
+                Some(_) => pmd::agreed(resp.headers(), true).map_err(|why| {
+                    Error::new(
+                        ErrorKind::Handshake,
+                        format!("{}: {why}", plan.target.url()),
+                    )
+                })?,
+            };
+            ws.get_mut().agree(agreed.as_ref(), o.maxsize);
+            let mut link = WsLink::new(plan, ws, &resp);
+            link.pmd = agreed
+                .filter(|_| o.deflate_writes)
+                .map(|a| Deflater::new(&a));
+            Ok(link)
+        }
+        #[cfg(not(feature = "permessage-deflate"))]
+        {
+            let (ws, resp) = handshake(plan, deadline, None)?;
+            Ok(WsLink::new(plan, ws, &resp))
+        }
     }
 }
 
-#[cfg(feature = "permessage-deflate")]
-impl WsLink<Inflating<Stream>> {
-    /// [`WsLink::dial`], offering permessage-deflate; what the server agreed
-    /// is checked as RFC 7692 says, and used.
-    pub(crate) fn dial_deflate(
-        plan: &Plan,
-        deadline: Instant,
-    ) -> Result<WsLink<Inflating<Stream>>, Error> {
-        let (mut ws, resp) = handshake(plan, deadline, Inflating::new, Some(pmd::OFFER))?;
-        let url = plan.target.url();
-        let agreed = pmd::agreed(resp.headers(), true)
-            .map_err(|why| Error::new(ErrorKind::Handshake, format!("{url}: {why}")))?;
-        let o = &plan.options;
-        ws.get_mut().agree(agreed.as_ref(), o.maxsize);
-        let mut link = WsLink::new(plan, ws, &resp)?;
-        link.pmd = agreed
-            .filter(|_| o.deflate_writes)
-            .map(|a| Deflater::new(&a));
-        Ok(link)
-    }
-}
-
-/// Opens the stream, wraps it, and runs the WebSocket handshake (offering
-/// `extensions`), all before `deadline`. The response's extensions are checked
-/// against the offer.
-fn handshake<S: Wire>(
+/// Opens the stream and runs the WebSocket handshake (offering `extensions`),
+/// all before `deadline`. The response's extensions are checked against the
+/// offer.
+fn handshake(
     plan: &Plan,
     deadline: Instant,
-    wrap: impl FnOnce(Stream) -> S,
     extensions: Option<&'static str>,
-) -> Result<(WebSocket<S>, tungstenite::handshake::client::Response), Error> {
+) -> Result<(WebSocket<Wire>, tungstenite::handshake::client::Response), Error> {
     let url = plan.target.url();
     let mut req = url
         .into_client_request()
@@ -140,7 +129,10 @@ fn handshake<S: Wire>(
         h.insert(EXTENSIONS, HeaderValue::from_static(offer));
     }
     let offered = offered_extensions(req.headers());
-    let stream = wrap(plan.open(deadline)?);
+    #[cfg(feature = "permessage-deflate")]
+    let stream = Inflating::new(plan.open(deadline)?, extensions.is_some());
+    #[cfg(not(feature = "permessage-deflate"))]
+    let stream = plan.open(deadline)?;
     let max = Some(plan.options.maxsize);
     let config = WebSocketConfig::default()
         .max_message_size(max)
@@ -160,16 +152,19 @@ fn handshake<S: Wire>(
     if let Err(why) = check_extensions(&offered, resp.headers()) {
         return Err(Error::new(ErrorKind::Handshake, format!("{url}: {why}")));
     }
+    #[cfg(feature = "permessage-deflate")]
+    ws.get_mut().get_mut().finish_dial()?;
+    #[cfg(not(feature = "permessage-deflate"))]
     ws.get_mut().finish_dial()?;
     Ok((ws, resp))
 }
 
-impl<S: Wire> WsLink<S> {
+impl WsLink {
     fn new(
         plan: &Plan,
-        ws: WebSocket<S>,
+        ws: WebSocket<Wire>,
         resp: &tungstenite::handshake::client::Response,
-    ) -> Result<WsLink<S>, Error> {
+    ) -> WsLink {
         // Every line of the header, joined as one list.
         let extensions = {
             let mut values = resp
@@ -183,7 +178,7 @@ impl<S: Wire> WsLink<S> {
         };
         let o = &plan.options;
         let codec = |on: bool| o.compress.filter(|_| on).map(|c| Codec::new(c, o.maxsize));
-        Ok(WsLink {
+        WsLink {
             ws,
             protocol: resp
                 .headers()
@@ -195,7 +190,7 @@ impl<S: Wire> WsLink<S> {
             deflate: codec(o.mode != Mode::Recv),
             #[cfg(feature = "permessage-deflate")]
             pmd: None,
-        })
+        }
     }
 }
 
@@ -389,7 +384,7 @@ fn would_block(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
 }
 
-impl<S: Wire> WsLink<S> {
+impl WsLink {
     /// Every read result but the hot one (see [`Link::read`]).
     fn read_rest(
         &mut self,
@@ -440,7 +435,7 @@ impl<S: Wire> WsLink<S> {
     }
 }
 
-impl<S: Wire> Link for WsLink<S> {
+impl Link for WsLink {
     fn fd(&self) -> BorrowedFd<'_> {
         self.ws.get_ref().as_fd()
     }

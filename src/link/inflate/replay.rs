@@ -42,10 +42,13 @@ pub fn replay_permessage_deflate(
     server_no_context_takeover: bool,
     maxsize: usize,
 ) -> (Vec<(bool, Vec<u8>)>, bool) {
-    let mut s = Inflating::new(Wire {
-        input: wire,
-        chunk: chunk.max(1),
-    });
+    let mut s = Inflating::new(
+        Wire {
+            input: wire,
+            chunk: chunk.max(1),
+        },
+        true,
+    );
     let agreed = Agreed {
         server_no_context_takeover,
         ..Agreed::default()

@@ -50,6 +50,11 @@ impl Write for Mem {
     }
 }
 
+/// The inflater over `m`, with the extension offered (handshake mode).
+fn offered(m: Mem) -> Inflating<Mem> {
+    Inflating::new(m, true)
+}
+
 /// A server frame (unmasked): FIN, RSV1 and opcode in `b0`.
 fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![b0];
@@ -124,7 +129,7 @@ fn client(
     a: Option<Agreed>,
     maxsize: usize,
 ) -> WebSocket<Inflating<Mem>> {
-    let mut s = Inflating::new(Mem::new(wire, chunk));
+    let mut s = offered(Mem::new(wire, chunk));
     s.agree(a.as_ref(), maxsize);
     let config = WebSocketConfig::default()
         .max_message_size(Some(maxsize))
@@ -380,7 +385,7 @@ fn the_handshake_passes_the_head_and_holds_the_frames() {
     let mut server = Server::new(15, false);
     let frames = frame(FIN | RSV1 | TEXT, &server.compress(b"at once"));
     for chunk in [1, 2, 5, 1 << 20] {
-        let mut s = Inflating::new(Mem::new([head.clone(), frames.clone()].concat(), chunk));
+        let mut s = offered(Mem::new([head.clone(), frames.clone()].concat(), chunk));
         let mut passed = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
@@ -397,7 +402,7 @@ fn the_handshake_passes_the_head_and_holds_the_frames() {
     }
     // any other answer passes with its body, for the handshake's error
     let answer = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope".to_vec();
-    let mut s = Inflating::new(Mem::new(answer.clone(), 1 << 20));
+    let mut s = offered(Mem::new(answer.clone(), 1 << 20));
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], &answer[..]);
@@ -409,7 +414,7 @@ fn small_read_buffers_get_every_byte() {
     let text = json(3).repeat(40);
     let mut wire = frame(FIN | RSV1 | TEXT, &server.compress(text.as_bytes()));
     wire.extend(frame(FIN | TEXT, b"plain"));
-    let mut s = Inflating::new(Mem::new(wire, 1 << 20));
+    let mut s = offered(Mem::new(wire, 1 << 20));
     s.agree(Some(&agreed(false)), 1 << 20);
     let mut got = Vec::new();
     let mut buf = [0u8; 3];
@@ -433,7 +438,7 @@ fn small_read_buffers_get_every_byte() {
 fn an_eof_in_the_middle_is_an_eof() {
     let mut server = Server::new(15, false);
     let wire = frame(FIN | RSV1 | TEXT, &server.compress(json(1).as_bytes()));
-    let mut s = Inflating::new(Mem::new(wire[..wire.len() - 3].to_vec(), 1 << 20));
+    let mut s = offered(Mem::new(wire[..wire.len() - 3].to_vec(), 1 << 20));
     s.get_mut().eof = true;
     s.agree(Some(&agreed(false)), 1 << 20);
     let mut ws = WebSocket::from_raw_socket(s, Role::Client, None);
