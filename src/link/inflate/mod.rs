@@ -189,6 +189,14 @@ impl<S> Inflating<S> {
 }
 
 impl Pmd {
+    /// Nothing more to do: not agreed, nothing held.
+    fn spent(&self) -> bool {
+        matches!(self.mode, Mode::Plain)
+            && self.lo == self.hi
+            && self.stash.is_empty()
+            && self.failed.is_none()
+    }
+
     fn agree(&mut self, agreed: Option<&Agreed>, maxsize: usize) {
         self.mode = match agreed {
             None => Mode::Plain,
@@ -519,7 +527,14 @@ impl<S: Read> Read for Inflating<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.pmd {
             None => self.inner.read(buf),
-            Some(p) => p.read(&mut self.inner, buf),
+            Some(p) => {
+                let r = p.read(&mut self.inner, buf);
+                if p.spent() {
+                    // Not agreed, and what was held is handed on: the stream alone.
+                    self.pmd = None;
+                }
+                r
+            }
         }
     }
 }

@@ -406,6 +406,19 @@ fn the_handshake_passes_the_head_and_holds_the_frames() {
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], &answer[..]);
+    // a 101 that does not agree: the held frames pass unchanged, then the
+    // extension's state (its 64 KiB buffer) goes
+    let mut s = offered(Mem::new(
+        [head.clone(), frame(FIN | TEXT, b"plain")].concat(),
+        1 << 20,
+    ));
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &head[..]);
+    s.agree(None, 1 << 20);
+    assert!(s.pmd.is_some());
+    let mut ws = WebSocket::from_raw_socket(s, Role::Client, None);
+    assert_eq!(read_all(&mut ws).unwrap(), vec![WsMessage::text("plain")]);
+    assert!(ws.get_ref().pmd.is_none());
 }
 
 #[test]
