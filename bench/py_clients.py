@@ -3,7 +3,8 @@ KIND: wsclient (websocket-client's WebSocket), wsapp (websocket-client's
 WebSocketApp), websockets (the websockets package's threading client), wsdial
 (this repository's Python package, bindings/python: `conn.read()` in a loop;
 with gzip=1 it inflates with `compress=gzip`, so frames arrive as text).
-Reads N data messages (inflating gzip frames when the URL says gzip=1) and
+Reads N data messages (inflating gzip frames when the URL says gzip=1; the
+websockets client offers permessage-deflate when it says pmd=1) and
 prints {"messages": n, "secs": t} measured from the first message."""
 import json
 import sys
@@ -46,7 +47,8 @@ elif kind == "wsapp":
     app.run_forever()
 elif kind == "websockets":
     from websockets.sync.client import connect
-    with connect(url, max_size=None, compression=None) as ws:
+    # permessage-deflate offered only where the load source compresses
+    with connect(url, max_size=None, compression="deflate" if "pmd=1" in url else None) as ws:
         for msg in ws:
             on_data(msg)
             if state["count"] >= n:

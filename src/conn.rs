@@ -207,6 +207,14 @@ impl Conn {
         self.seam.protocol()
     }
 
+    /// The extensions the server agreed to on the latest connection, as its
+    /// `Sec-WebSocket-Extensions` header said (every line joined with `, `),
+    /// if it sent one: with `enableCompression=true`, `permessage-deflate`
+    /// and its parameters when compression is on.
+    pub fn extensions(&self) -> Option<String> {
+        self.seam.extensions()
+    }
+
     /// The URL this connection dials.
     pub fn url(&self) -> &str {
         &self.url

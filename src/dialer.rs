@@ -224,6 +224,19 @@ impl Dialer {
         self.with(&options::MODE, Value::Mode(m))
     }
 
+    /// Offer permessage-deflate, RFC 7692 (`enableCompression=`). When the
+    /// server agrees, compressed messages are inflated (each to at most
+    /// `maxsize` bytes) and what is written is compressed.
+    pub fn enable_compression(self, on: bool) -> Dialer {
+        self.with(&options::ENABLE_COMPRESSION, Value::Bool(on))
+    }
+
+    /// With permessage-deflate agreed, compress what is written
+    /// (`deflate_writes=`, default true); `false` sends it uncompressed.
+    pub fn deflate_writes(self, on: bool) -> Dialer {
+        self.with(&options::DEFLATE_WRITES, Value::Bool(on))
+    }
+
     /// Builds messages to send on every successful connect, first one included,
     /// before the payloads and before anything the program queued. For logins
     /// whose timestamp and signature must be fresh each time.
@@ -376,12 +389,6 @@ fn count(n: usize) -> Value {
 /// that do not work, instead of ignoring them.
 fn check(target: &Target, o: &Options) -> Result<(), Error> {
     let scheme = target.scheme();
-    if o.enable_compression {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "enableCompression=true (permessage-deflate) is not supported yet",
-        ));
-    }
     if o.compress == Some(Compression::Auto) && o.mode != Mode::Recv {
         return Err(Error::address(
             Some("compress"),
@@ -403,6 +410,12 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
         if set && !spec.schemes.include(scheme) {
             return not_for(spec.name, spec.schemes.describe());
         }
+    }
+    if o.enable_compression && !cfg!(feature = "permessage-deflate") {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "enableCompression=true (permessage-deflate): this build of wsdial was made without its `permessage-deflate` feature",
+        ));
     }
     // A raw socket has no protocol Ping: its keepalive is `ping_msg`.
     if o.ping.is_some() && o.ping_msg.is_none() && !scheme.is_websocket() {
@@ -440,6 +453,12 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
         }
         _ => {}
     }
+    if !o.deflate_writes && !o.enable_compression {
+        return Err(Error::address(
+            Some("deflate_writes"),
+            "option `deflate_writes` applies to permessage-deflate: it needs `enableCompression=true` as well",
+        ));
+    }
     if o.local_ip.is_some() && o.proxy.is_some() {
         return Err(Error::address(
             Some("local_ip"),
@@ -447,4 +466,54 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(address: &str) -> Result<(), Error> {
+        let a = Address::parse(address).unwrap();
+        check(a.target(), &Dialer::new().options_for(&a))
+    }
+
+    #[test]
+    fn enable_compression_needs_its_feature() {
+        let r = checked("ws://h/|enableCompression=true");
+        if cfg!(feature = "permessage-deflate") {
+            assert!(r.is_ok(), "{r:?}");
+        } else {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unsupported);
+            assert!(
+                e.to_string().contains("`permessage-deflate` feature"),
+                "{e}"
+            );
+        }
+        // the same from the builder
+        let a = Address::parse("ws://h/").unwrap();
+        let o = Dialer::new().enable_compression(true).options_for(&a);
+        assert_eq!(
+            check(a.target(), &o).is_ok(),
+            cfg!(feature = "permessage-deflate")
+        );
+    }
+
+    #[test]
+    fn deflate_writes_needs_enable_compression() {
+        let e = checked("ws://h/|deflate_writes=false").unwrap_err();
+        assert_eq!(
+            (e.kind(), e.key()),
+            (ErrorKind::Address, Some("deflate_writes"))
+        );
+        assert!(
+            e.to_string().contains("needs `enableCompression=true`"),
+            "{e}"
+        );
+        let e = checked("tcp://h:1|enableCompression=true").unwrap_err();
+        assert_eq!(e.key(), Some("enableCompression"));
+        if cfg!(feature = "permessage-deflate") {
+            assert!(checked("ws://h/|enableCompression=true&deflate_writes=false").is_ok());
+        }
+    }
 }

@@ -69,11 +69,31 @@
 //! | `maxsize` (`max_size`) | bytes, at least 1 | `67108864` | largest inbound message accepted |
 //! | `timeout` | ms, at least 1 | `10000` | dial deadline: DNS, TCP, proxy, TLS and handshake together |
 //! | `local_ip` (`localIp`) | IP | none | bind the local end (not with `proxy`) |
-//! | `enableCompression` (`enable_compression`) | `true`/`false` | `false` | permessage-deflate (not available yet: `true` is refused) |
+//! | `enableCompression` (`enable_compression`) | `true`/`false` | `false` | offer permessage-deflate (RFC 7692); when the server agrees, compressed messages are inflated (each up to `maxsize`) and writes are compressed |
+//! | `deflate_writes` (`deflateWrites`) | `true`/`false` | `true` | with `enableCompression`: `false` sends messages uncompressed (received ones are still inflated) |
 //!
 //! Options that do not apply to a scheme (`compress` on `tcp://`, `ca` on
-//! `ws://`) are refused, never silently ignored; so is `enableCompression=true`
-//! ([`ErrorKind::Unsupported`]).
+//! `ws://`) are refused, never silently ignored.
+//!
+//! ## permessage-deflate
+//!
+//! `enableCompression=true` offers the WebSocket compression extension
+//! (RFC 7692) as `permessage-deflate; client_max_window_bits`, on every
+//! connect and reconnect. The server's answer is checked as RFC 7692 section 7
+//! says: an unknown parameter, a parameter twice, a window outside 8-15, a
+//! value where none belongs, is an [`ErrorKind::Handshake`] error that names
+//! the parameter. A server that does not accept the offer is fine: the
+//! connection is then uncompressed ([`Conn::extensions`] says what was
+//! agreed). When it is agreed, every compressed message is inflated, in one
+//! frame or many, with or without context takeover, whatever window the
+//! server uses; a message that inflates past `maxsize` ends the connection
+//! with [`Cause::Protocol`] instead of being inflated in full. What the
+//! program writes is compressed with the window and context takeover the
+//! server asked for, unless `deflate_writes=false`. It composes with
+//! `compress=` (the extension compresses the binary message `compress`
+//! made). The `permessage-deflate` cargo feature (on by default) builds it;
+//! without it `enableCompression=true` is refused with
+//! [`ErrorKind::Unsupported`].
 //!
 //! ## Reading
 //!
@@ -154,7 +174,10 @@
 //!   handoff.rs   who reads the socket: the worker, or the program's thread
 //!   keepalive.rs the ping every `ping` and the wait for its answer
 //!   greeting.rs  the messages of each connect, `pace`d
-//! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix
+//! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix;
+//!              permessage-deflate: pmd.rs (offer, answer, deflate) and
+//!              inflate/ (a stream under tungstenite that rewrites compressed
+//!              messages into plain frames)
 //! transport/   TCP (one deadline, Happy Eyeballs, local_ip, TCP_NODELAY) -> TLS
 //!              (native-tls), through a proxy (SOCKS5, HTTP CONNECT)
 //! proxy_env.rs `proxy=env`: the environment's proxy, read as curl reads it
@@ -208,4 +231,6 @@ pub use select::select;
 #[doc(hidden)]
 pub mod __internals {
     pub use crate::codec::Codec;
+    #[cfg(feature = "permessage-deflate")]
+    pub use crate::link::inflate::replay_permessage_deflate;
 }

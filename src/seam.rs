@@ -16,7 +16,7 @@
 //! | `outbox` | `Conn::write`, through [`Driver::send`] | the driver |
 //! | `counters` | the received ones: whoever reads the connection's source, one thread at a time; the rest: anyone, adding | [`Seam::stats`] |
 //! | `state` | the driver (up, reconnecting, lost); `Conn::close` (closed) | anyone |
-//! | `protocol` | the driver, at each connect | `Conn::protocol` |
+//! | `protocol`, `extensions` | the driver, at each connect | `Conn::protocol`, `Conn::extensions` |
 //!
 //! No program code (a hook) runs under the inbox's lock or the outbox's: a
 //! driver calls hooks before it hands messages to the seam.
@@ -142,6 +142,7 @@ pub(crate) struct Seam {
     pub(crate) counters: Arc<Counters>,
     state: AtomicU8,
     protocol: Mutex<Option<String>>,
+    extensions: Mutex<Option<String>>,
 }
 
 impl Seam {
@@ -154,6 +155,7 @@ impl Seam {
             counters,
             state: AtomicU8::new(State::Connected as u8),
             protocol: Mutex::new(protocol),
+            extensions: Mutex::new(None),
         }
     }
 
@@ -238,6 +240,14 @@ impl Seam {
 
     pub(crate) fn set_protocol(&self, p: Option<&str>) {
         *self.protocol.lock() = p.map(str::to_owned);
+    }
+
+    pub(crate) fn extensions(&self) -> Option<String> {
+        self.extensions.lock().clone()
+    }
+
+    pub(crate) fn set_extensions(&self, e: Option<&str>) {
+        *self.extensions.lock() = e.map(str::to_owned);
     }
 
     /// The counters, and what the buffer holds now: the one place `Stats` is made.

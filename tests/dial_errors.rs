@@ -112,7 +112,7 @@ fn bad_input_is_refused_before_any_connection() {
         let srv = command_server();
         let cases = [
             (srv.url("/|compres=gzip"), ErrorKind::Address),
-            (srv.url("/|enableCompression=true"), ErrorKind::Unsupported),
+            (srv.url("/|deflate_writes=false"), ErrorKind::Address),
             (
                 format!("tcp://{}|compress=gzip", srv.addr),
                 ErrorKind::Address,

@@ -1,4 +1,6 @@
 //! The WebSocket link: tungstenite over a [`Stream`], handshake included.
+//! With `enableCompression`, tungstenite reads through [`Inflating`], and the
+//! link compresses what it sends (see [`pmd`](super::pmd)).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -7,9 +9,17 @@ use std::time::{Instant, SystemTime};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
 use tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
+#[cfg(feature = "permessage-deflate")]
+use tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
+#[cfg(feature = "permessage-deflate")]
+use tungstenite::protocol::frame::{Frame, FrameHeader};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
 
+#[cfg(feature = "permessage-deflate")]
+use super::inflate::{InflateError, Inflating};
+#[cfg(feature = "permessage-deflate")]
+use super::pmd::{self, Deflater};
 use super::{Incoming, Link, Outgoing};
 use crate::backoff;
 use crate::codec::Codec;
@@ -28,88 +38,167 @@ use crate::transport::{Plan, Stream};
 /// at half the fill (about 0.9 µs here) per lone message.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// What tungstenite runs over: the stream under [`Inflating`], which with
+/// `enableCompression` inflates what arrives, and is the stream otherwise.
+#[cfg(feature = "permessage-deflate")]
+type Wire = Inflating<Stream>;
+#[cfg(not(feature = "permessage-deflate"))]
+type Wire = Stream;
+
 pub(crate) struct WsLink {
-    ws: WebSocket<Stream>,
+    ws: WebSocket<Wire>,
     protocol: Option<String>,
+    /// The agreed `Sec-WebSocket-Extensions` value, if any.
+    extensions: Option<String>,
     /// `compress` for inbound binary frames (`mode=recv|dual`).
     inflate: Option<Codec>,
     /// `compress` for outbound messages (`mode=send|dual`).
     deflate: Option<Codec>,
+    /// permessage-deflate for outbound messages, when agreed (and `deflate_writes`).
+    #[cfg(feature = "permessage-deflate")]
+    pmd: Option<Deflater>,
 }
 
 impl WsLink {
-    /// Opens the stream and runs the WebSocket handshake, all before `deadline`.
+    /// Opens the stream and runs the WebSocket handshake, all before
+    /// `deadline`; with `enableCompression`, offers permessage-deflate, checks
+    /// the answer as RFC 7692 says, and uses what was agreed.
     pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<WsLink, Error> {
-        let url = plan.target.url();
-        let mut req = url.into_client_request().map_err(|e| {
-            Error::address(None, format!("`{url}` is not a valid WebSocket URL: {e}"))
-        })?;
-        let h = req.headers_mut();
-        for (name, value) in &plan.options.headers {
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                Error::address(
-                    Some("header"),
-                    format!("`{name}` is not a valid header name"),
-                )
-            })?;
-            let v = HeaderValue::from_str(value).map_err(|_| {
-                Error::address(
-                    Some("header"),
-                    format!("`{value}` is not a valid header value"),
-                )
-            })?;
-            h.insert(n, v);
-        }
-        if !plan.options.protocols.is_empty() {
-            let v = HeaderValue::from_str(&plan.options.protocols.join(", "))
-                .map_err(|_| Error::address(Some("protocol"), "not a valid subprotocol list"))?;
-            h.insert("Sec-WebSocket-Protocol", v);
-        }
-        let offered = offered_extensions(req.headers());
-        let stream = plan.open(deadline)?;
-        let max = Some(plan.options.maxsize);
-        let config = WebSocketConfig::default()
-            .max_message_size(max)
-            .max_frame_size(max)
-            .write_buffer_size(0)
-            .read_buffer_size(READ_BUFFER);
-        let (mut ws, resp) =
-            match tungstenite::client::client_with_config(req, stream, Some(config)) {
-                Ok(ok) => ok,
-                Err(HandshakeError::Interrupted(_)) => {
-                    return Err(
-                        Error::new(ErrorKind::Handshake, format!("{url}: timed out")).timed_out(),
+        #[cfg(feature = "permessage-deflate")]
+        {
+            let o = &plan.options;
+            let offer = o.enable_compression.then_some(pmd::OFFER);
+            let (mut ws, resp) = handshake(plan, deadline, offer)?;
+            let agreed = match offer {
+                None => None,
+                Some(_) => pmd::agreed(resp.headers(), true).map_err(|why| {
+                    Error::new(
+                        ErrorKind::Handshake,
+                        format!("{}: {why}", plan.target.url()),
                     )
-                }
-                Err(HandshakeError::Failure(e)) => {
-                    let tls = plan.target.scheme().is_tls();
-                    return Err(handshake_error(url, &plan.options.protocols, tls, e));
-                }
+                })?,
             };
-        // Checked before anything is read: on failure the socket is dropped unread.
-        if let Err(why) = check_extensions(&offered, resp.headers()) {
-            return Err(Error::new(ErrorKind::Handshake, format!("{url}: {why}")));
+            ws.get_mut().agree(agreed.as_ref(), o.maxsize);
+            let mut link = WsLink::new(plan, ws, &resp);
+            link.pmd = agreed
+                .filter(|_| o.deflate_writes)
+                .map(|a| Deflater::new(&a));
+            Ok(link)
         }
-        ws.get_mut().finish_dial()?;
-        let protocol = resp
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        #[cfg(not(feature = "permessage-deflate"))]
+        {
+            let (ws, resp) = handshake(plan, deadline, None)?;
+            Ok(WsLink::new(plan, ws, &resp))
+        }
+    }
+}
+
+/// Opens the stream and runs the WebSocket handshake (offering `extensions`),
+/// all before `deadline`. The response's extensions are checked against the
+/// offer.
+fn handshake(
+    plan: &Plan,
+    deadline: Instant,
+    extensions: Option<&'static str>,
+) -> Result<(WebSocket<Wire>, tungstenite::handshake::client::Response), Error> {
+    let url = plan.target.url();
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| Error::address(None, format!("`{url}` is not a valid WebSocket URL: {e}")))?;
+    let h = req.headers_mut();
+    for (name, value) in &plan.options.headers {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            Error::address(
+                Some("header"),
+                format!("`{name}` is not a valid header name"),
+            )
+        })?;
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            Error::address(
+                Some("header"),
+                format!("`{value}` is not a valid header value"),
+            )
+        })?;
+        h.insert(n, v);
+    }
+    if !plan.options.protocols.is_empty() {
+        let v = HeaderValue::from_str(&plan.options.protocols.join(", "))
+            .map_err(|_| Error::address(Some("protocol"), "not a valid subprotocol list"))?;
+        h.insert("Sec-WebSocket-Protocol", v);
+    }
+    if let Some(offer) = extensions {
+        h.insert(EXTENSIONS, HeaderValue::from_static(offer));
+    }
+    let offered = offered_extensions(req.headers());
+    #[cfg(feature = "permessage-deflate")]
+    let stream = Inflating::new(plan.open(deadline)?, extensions.is_some());
+    #[cfg(not(feature = "permessage-deflate"))]
+    let stream = plan.open(deadline)?;
+    let max = Some(plan.options.maxsize);
+    let config = WebSocketConfig::default()
+        .max_message_size(max)
+        .max_frame_size(max)
+        .write_buffer_size(0)
+        .read_buffer_size(READ_BUFFER);
+    let (mut ws, resp) = match tungstenite::client::client_with_config(req, stream, Some(config)) {
+        Ok(ok) => ok,
+        Err(HandshakeError::Interrupted(_)) => {
+            return Err(Error::new(ErrorKind::Handshake, format!("{url}: timed out")).timed_out())
+        }
+        Err(HandshakeError::Failure(e)) => {
+            let tls = plan.target.scheme().is_tls();
+            return Err(handshake_error(url, &plan.options.protocols, tls, e));
+        }
+    };
+    // Checked before anything is read: on failure the socket is dropped unread.
+    if let Err(why) = check_extensions(&offered, resp.headers()) {
+        return Err(Error::new(ErrorKind::Handshake, format!("{url}: {why}")));
+    }
+    #[cfg(feature = "permessage-deflate")]
+    ws.get_mut().get_mut().finish_dial()?;
+    #[cfg(not(feature = "permessage-deflate"))]
+    ws.get_mut().finish_dial()?;
+    Ok((ws, resp))
+}
+
+impl WsLink {
+    fn new(
+        plan: &Plan,
+        ws: WebSocket<Wire>,
+        resp: &tungstenite::handshake::client::Response,
+    ) -> WsLink {
+        // Every line of the header, joined as one list.
+        let extensions = {
+            let mut values = resp
+                .headers()
+                .get_all(EXTENSIONS)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            values
+                .next()
+                .map(|first| values.fold(first.to_owned(), |all, v| all + ", " + v))
+        };
         let o = &plan.options;
         let codec = |on: bool| o.compress.filter(|_| on).map(|c| Codec::new(c, o.maxsize));
-        Ok(WsLink {
+        WsLink {
             ws,
-            protocol,
+            protocol: resp
+                .headers()
+                .get("Sec-WebSocket-Protocol")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            extensions,
             inflate: codec(o.mode != Mode::Send),
             deflate: codec(o.mode != Mode::Recv),
-        })
+            #[cfg(feature = "permessage-deflate")]
+            pmd: None,
+        }
     }
 }
 
 /// The names of the extensions a request offers (`Sec-WebSocket-Extensions`,
-/// every line), lowercased. wsdial offers none of its own yet; an offer made
-/// with `header=` counts, and so will permessage-deflate once it is offered.
+/// every line), lowercased: permessage-deflate with `enableCompression`,
+/// else none (`header=` may not set the header).
 fn offered_extensions(h: &HeaderMap) -> Vec<String> {
     h.get_all(EXTENSIONS)
         .iter()
@@ -151,7 +240,7 @@ fn check_extensions(offered: &[String], resp: &HeaderMap) -> Result<(), String> 
     Ok(())
 }
 
-const EXTENSIONS: &str = "Sec-WebSocket-Extensions";
+pub(super) const EXTENSIONS: &str = "Sec-WebSocket-Extensions";
 
 /// The extension names of one `Sec-WebSocket-Extensions` value
 /// (`name; param=value, name2`): `Err(())` for an element that is not a token.
@@ -175,7 +264,7 @@ fn extension_names(list: &str) -> impl Iterator<Item = Result<&str, ()>> {
 
 /// `s` split at every `sep` that is not inside a quoted string (a parameter
 /// value may be one, RFC 6455 section 9.1).
-fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
+pub(super) fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
     let mut quoted = false;
     let mut escaped = false;
     s.split(move |c: char| {
@@ -199,7 +288,7 @@ fn is_token_byte(b: u8) -> bool {
 
 /// Peer-sent text as shown in a message: at most 200 characters, control
 /// characters escaped.
-fn shown(s: &str) -> String {
+pub(super) fn shown(s: &str) -> String {
     let mut out: String = s.chars().take(200).flat_map(char::escape_default).collect();
     if s.chars().count() > 200 {
         out.push('…');
@@ -284,6 +373,13 @@ fn lost(e: tungstenite::Error) -> Disconnect {
             io::ErrorKind::UnexpectedEof => {
                 Disconnect::new(Cause::Eof, "peer closed the connection")
             }
+            #[cfg(feature = "permessage-deflate")]
+            _ if io
+                .get_ref()
+                .is_some_and(|e| e.downcast_ref::<InflateError>().is_some()) =>
+            {
+                Disconnect::new(Cause::Protocol, format!("permessage-deflate: {io}"))
+            }
             _ => Disconnect::new(Cause::Io, format!("i/o error: {io}")),
         },
         E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Disconnect::new(
@@ -297,6 +393,17 @@ fn lost(e: tungstenite::Error) -> Disconnect {
         ),
         other => Disconnect::new(Cause::Protocol, format!("protocol error: {other}")),
     }
+}
+
+/// A one-frame message whose payload permessage-deflate compressed (RSV1 set).
+#[cfg(feature = "permessage-deflate")]
+fn compressed(opcode: OpData, payload: Vec<u8>) -> WsMessage {
+    let header = FrameHeader {
+        rsv1: true,
+        opcode: OpCode::Data(opcode),
+        ..FrameHeader::default()
+    };
+    WsMessage::Frame(Frame::from_payload(header, payload.into()))
 }
 
 fn would_block(e: &tungstenite::Error) -> bool {
@@ -376,6 +483,12 @@ impl Link for WsLink {
             (Outgoing::Text(s), None) => WsMessage::Text(s.into()),
             (Outgoing::Binary(b), None) => WsMessage::Binary(b.into()),
         };
+        #[cfg(feature = "permessage-deflate")]
+        let msg = match (&mut self.pmd, msg) {
+            (Some(d), WsMessage::Text(t)) => compressed(OpData::Text, d.compress(t.as_bytes())),
+            (Some(d), WsMessage::Binary(b)) => compressed(OpData::Binary, d.compress(&b)),
+            (_, msg) => msg,
+        };
         match self.ws.write(msg) {
             Ok(()) => Ok(()),
             Err(e) if would_block(&e) => Ok(()),
@@ -406,6 +519,10 @@ impl Link for WsLink {
 
     fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    fn extensions(&self) -> Option<&str> {
+        self.extensions.as_deref()
     }
 
     fn close(&mut self) -> Result<(), Disconnect> {

@@ -141,8 +141,10 @@ pub struct Options {
     pub timeout: Duration,
     /// `local_ip`: bind the local end of the connection to this address.
     pub local_ip: Option<IpAddr>,
-    /// `enableCompression`: negotiate permessage-deflate (not available yet).
+    /// `enableCompression`: offer permessage-deflate (RFC 7692).
     pub enable_compression: bool,
+    /// `deflate_writes`: with permessage-deflate agreed, compress what is sent.
+    pub deflate_writes: bool,
 }
 
 /// Default receive buffer capacity, messages (`qsize`).
@@ -192,6 +194,7 @@ impl Default for Options {
             timeout: DEFAULT_TIMEOUT,
             local_ip: None,
             enable_compression: false,
+            deflate_writes: true,
         }
     }
 }

@@ -44,6 +44,7 @@ pub(crate) const SPECS: &[&Spec] = &[
     &TIMEOUT,
     &LOCAL_IP,
     &ENABLE_COMPRESSION,
+    &DEFLATE_WRITES,
 ];
 
 pub(crate) const COMPRESS: Spec = Spec {
@@ -528,11 +529,29 @@ pub(crate) const ENABLE_COMPRESSION: Spec = Spec {
     accepts: "true or false",
     values: "`true`/`false`",
     default: "`false`",
-    meaning: "permessage-deflate (not available yet: `true` is refused)",
+    meaning: "offer permessage-deflate (RFC 7692); when the server agrees, compressed messages are inflated (each up to `maxsize`) and writes are compressed",
     get: |o| OptionValue::Bool(o.enable_compression),
     set: |o, v| {
         if let Value::Bool(b) = v {
             o.enable_compression = b;
+        }
+    },
+};
+
+pub(crate) const DEFLATE_WRITES: Spec = Spec {
+    name: "deflate_writes",
+    aliases: &["deflateWrites"],
+    ty: Type::Bool,
+    // with `enableCompression` only: `check` in dialer.rs says so
+    schemes: Schemes::WebSocket,
+    accepts: "true or false",
+    values: "`true`/`false`",
+    default: "`true`",
+    meaning: "with `enableCompression`: `false` sends messages uncompressed (received ones are still inflated)",
+    get: |o| OptionValue::Bool(o.deflate_writes),
+    set: |o, v| {
+        if let Value::Bool(b) = v {
+            o.deflate_writes = b;
         }
     },
 };

@@ -66,6 +66,9 @@ fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
     let o = &plan.options;
     let protocol = first.as_ref().and_then(|l| l.protocol().map(str::to_owned));
     let seam = Arc::new(Seam::new(o.qsize, o.qbytes, protocol));
+    if let Some(l) = &first {
+        seam.set_extensions(l.extensions());
+    }
     if let Some(e) = failed {
         seam.down();
         crate::backoff::refused(&seam, &mut backoff, &e);

@@ -123,6 +123,7 @@ impl Worker {
         );
         if let Some(l) = &next {
             seam.set_protocol(l.protocol());
+            seam.set_extensions(l.extensions());
         }
         next
     }
