@@ -49,7 +49,8 @@ def wsdial_bin():
     subprocess.run(
         ["cargo", "build", "-q", "-p", "wsdial-cli"], cwd=ROOT, check=True
     )
-    return str(ROOT / "target" / "debug" / "wsdial")
+    target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target")
+    return os.path.join(target, "debug", "wsdial")
 
 
 class Peer:
