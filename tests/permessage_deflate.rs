@@ -10,26 +10,6 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use wsdial::{Cause, ErrorKind, Event};
 
-/// Reads the request head; `None` when the client went away first.
-fn request_head(tcp: &mut TcpStream) -> Option<String> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tcp.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    Some(String::from_utf8_lossy(&got).into_owned())
-}
-
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
 /// A server frame (unmasked) with FIN, RSV1 and the opcode in `b0`.
 fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![b0];
