@@ -197,6 +197,25 @@ impl Conn {
         self.driver.send(Outgoing::Binary(data.to_vec()))
     }
 
+    /// Runs one SQL statement on a database connection (`sqlite3://`,
+    /// `postgres://`, `mysql://`, `clickhouse://`) and returns its columns and
+    /// rows (or the rows it affected). Statements from several threads are
+    /// run one at a time. On any other connection: `ErrorKind::Unsupported`.
+    pub fn exec(&self, sql: &str) -> Result<crate::db::Rows, crate::Error> {
+        self.driver.exec(sql, &[])
+    }
+
+    /// [`exec`](Conn::exec) with `params` bound to the statement's
+    /// placeholders (`?` for SQLite, MySQL and ClickHouse, `$1` … for
+    /// PostgreSQL), so values are never spliced into the SQL.
+    pub fn exec_with(
+        &self,
+        sql: &str,
+        params: &[crate::db::Value],
+    ) -> Result<crate::db::Rows, crate::Error> {
+        self.driver.exec(sql, params)
+    }
+
     /// True while a connection is up (false while lost, reconnecting, or closed).
     pub fn is_connected(&self) -> bool {
         self.seam.is_connected()

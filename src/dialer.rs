@@ -345,8 +345,15 @@ impl Dialer {
             log::warn!("{}: {w}", addr.target().url());
         }
         let url = addr.target().url().to_owned();
-        let plan = Plan::new(addr.target().clone(), options)?;
-        let (seam, driver) = socket::start(plan, self.hooks.clone())?;
+        let scheme = addr.target().scheme();
+        let (seam, driver) = if scheme.is_broker() {
+            crate::broker::start(addr.target(), &options)?
+        } else if scheme.is_database() {
+            crate::db::start(addr.target(), &options)?
+        } else {
+            let plan = Plan::new(addr.target().clone(), options)?;
+            socket::start(plan, self.hooks.clone())?
+        };
         Ok(Conn::new(seam, driver, url))
     }
 }

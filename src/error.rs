@@ -8,7 +8,8 @@ use std::time::Duration;
 ///
 /// Reading and writing on a live connection never produce an `Error`: a lost
 /// connection is an [`Event::Disconnected`](crate::Event::Disconnected) and a read
-/// that times out returns `None`.
+/// that times out returns `None`. A database statement
+/// ([`Conn::exec`](crate::Conn::exec)) does: its `Err` says which kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -30,6 +31,16 @@ pub enum ErrorKind {
     Unsupported,
     /// Any other I/O failure.
     Io,
+    /// A broker or database refused the credentials (wrong user or password,
+    /// not authorised). The message carries the server's words.
+    Auth,
+    /// A database statement is not valid SQL (the server's message says where).
+    Syntax,
+    /// A database statement broke a constraint (unique, foreign key, not null, check).
+    Constraint,
+    /// Any other error a database reported for a statement (unknown table,
+    /// type mismatch, permission …), with the server's message.
+    Database,
 }
 
 impl ErrorKind {
@@ -44,6 +55,10 @@ impl ErrorKind {
             ErrorKind::Handshake => "handshake",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Io => "io",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Syntax => "syntax",
+            ErrorKind::Constraint => "constraint",
+            ErrorKind::Database => "database",
         }
     }
 }

@@ -201,8 +201,10 @@
 
 mod address;
 mod backoff;
+mod broker;
 mod codec;
 mod conn;
+pub mod db;
 mod dialer;
 mod error;
 mod hooks;

@@ -75,6 +75,17 @@ pub(crate) trait Driver: Send + Sync {
     /// arrives next wakes the inbox's watchers (before `select` waits on them).
     fn release_direct(&self) {}
     /// Hands a message to the connection: its length, or 0 when it is not up.
+    /// Runs one database statement; only a database driver has them.
+    fn exec(
+        &self,
+        _sql: &str,
+        _params: &[crate::db::Value],
+    ) -> Result<crate::db::Rows, crate::error::Error> {
+        Err(crate::error::Error::new(
+            crate::error::ErrorKind::Unsupported,
+            "exec runs SQL on a database connection (sqlite3://, postgres://, mysql://, clickhouse://); this connection is not one",
+        ))
+    }
     fn send(&self, m: Outgoing) -> usize;
     /// Asks the driver to stop (the seam is already marked closed) and wakes
     /// whatever of its own it has waiting.

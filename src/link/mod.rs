@@ -27,6 +27,7 @@ pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<AnyLink>, Error
             AnyLink::Raw(raw::RawLink::dial_stream(plan, deadline)?)
         }
         Scheme::Udp => AnyLink::Raw(raw::RawLink::dial_udp(plan, deadline)?),
+        s => unreachable!("{s}:// is not served by the socket driver"),
     }))
 }
 

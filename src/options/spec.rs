@@ -38,15 +38,23 @@ pub(crate) struct Spec {
 /// Which schemes an option applies to; a dial refuses it elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Schemes {
-    /// Every scheme.
+    /// Every scheme, databases included.
     All,
+    /// The schemes that deliver messages: sockets and brokers (not databases).
+    Stream,
+    /// The socket schemes: `ws`, `wss`, `tcp`, `tls`, `udp`, `unix`.
+    Socket,
     /// `ws://` and `wss://`.
     WebSocket,
-    /// `wss://` and `tls://`.
+    /// The schemes that run TLS and check a server certificate: `wss://`,
+    /// `tls://`, `mqtts://`, `amqps://` and `nats://` (when the server asks
+    /// for TLS).
     Tls,
-    /// The schemes that run over one TCP connection: all but `udp://` and `unix://`.
+    /// `wss://` and `tls://`.
+    TlsSocket,
+    /// The socket schemes that run over one TCP connection: `ws`, `wss`, `tcp`, `tls`.
     Tcp,
-    /// All but `unix://`.
+    /// The socket schemes that use the network: all but `unix://`.
     Network,
 }
 
@@ -55,10 +63,13 @@ impl Schemes {
     pub(crate) fn include(self, s: Scheme) -> bool {
         match self {
             Schemes::All => true,
+            Schemes::Stream => !s.is_database(),
+            Schemes::Socket => s.is_socket(),
             Schemes::WebSocket => s.is_websocket(),
-            Schemes::Tls => s.is_tls(),
-            Schemes::Tcp => !matches!(s, Scheme::Udp | Scheme::Unix),
-            Schemes::Network => s != Scheme::Unix,
+            Schemes::Tls => s.is_tls() || matches!(s, Scheme::Mqtts | Scheme::Amqps | Scheme::Nats),
+            Schemes::TlsSocket => s.is_tls(),
+            Schemes::Tcp => matches!(s, Scheme::Ws | Scheme::Wss | Scheme::Tcp | Scheme::Tls),
+            Schemes::Network => s.is_socket() && s != Scheme::Unix,
         }
     }
 
@@ -66,10 +77,13 @@ impl Schemes {
     pub(crate) fn describe(self) -> &'static str {
         match self {
             Schemes::All => "every scheme",
+            Schemes::Stream => "every scheme but the databases",
+            Schemes::Socket => "ws://, wss://, tcp://, tls://, udp:// and unix://",
             Schemes::WebSocket => "ws:// and wss://",
-            Schemes::Tls => "wss:// and tls://",
+            Schemes::Tls => "wss://, tls://, mqtts://, amqps:// and nats://",
+            Schemes::TlsSocket => "wss:// and tls://",
             Schemes::Tcp => "ws://, wss://, tcp:// and tls://",
-            Schemes::Network => "network schemes",
+            Schemes::Network => "ws://, wss://, tcp://, tls:// and udp://",
         }
     }
 }
