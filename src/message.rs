@@ -25,6 +25,28 @@ enum Repr {
     Binary(Bytes),
     /// A frame that `compress` could not inflate: its bytes as received, and why.
     Undecoded(Bytes, Arc<str>),
+    /// A broker's message: its payload (text or binary) and where it came from.
+    /// Boxed, so the WebSocket hot path keeps its small message.
+    #[cfg_attr(
+        not(any(
+            feature = "mqtt",
+            feature = "nats",
+            feature = "amqp",
+            feature = "kafka"
+        )),
+        allow(dead_code)
+    )]
+    Routed(Box<(Repr, Route)>),
+}
+
+/// Where a broker's message came from: its topic (MQTT topic, NATS subject,
+/// AMQP routing key, Kafka topic) and, for Kafka, its partition, offset and key.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Route {
+    pub(crate) topic: String,
+    pub(crate) partition: Option<i32>,
+    pub(crate) offset: Option<i64>,
+    pub(crate) key: Option<Vec<u8>>,
 }
 
 impl Message {
@@ -54,6 +76,60 @@ impl Message {
         }
     }
 
+    /// A broker's message: text when the payload is UTF-8, else binary.
+    #[cfg_attr(
+        not(any(
+            feature = "mqtt",
+            feature = "nats",
+            feature = "amqp",
+            feature = "kafka"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn routed(payload: Vec<u8>, route: Route) -> Message {
+        let body = match String::from_utf8(payload) {
+            Ok(s) => Repr::Text(Utf8Bytes::from(s)),
+            Err(e) => Repr::Binary(Bytes::from(e.into_bytes())),
+        };
+        Message(Repr::Routed(Box::new((body, route))))
+    }
+
+    fn body(&self) -> &Repr {
+        match &self.0 {
+            Repr::Routed(r) => &r.0,
+            other => other,
+        }
+    }
+
+    fn route(&self) -> Option<&Route> {
+        match &self.0 {
+            Repr::Routed(r) => Some(&r.1),
+            _ => None,
+        }
+    }
+
+    /// For a broker's message: the topic it was published to (the MQTT
+    /// topic, NATS subject, AMQP routing key or Kafka topic), which with a
+    /// wildcard subscription tells which one matched. `None` for other schemes.
+    pub fn topic(&self) -> Option<&str> {
+        self.route().map(|r| r.topic.as_str())
+    }
+
+    /// For a Kafka record: its partition.
+    pub fn partition(&self) -> Option<i32> {
+        self.route().and_then(|r| r.partition)
+    }
+
+    /// For a Kafka record: its offset in the partition.
+    pub fn offset(&self) -> Option<i64> {
+        self.route().and_then(|r| r.offset)
+    }
+
+    /// For a Kafka record: its key, when it has one.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.route().and_then(|r| r.key.as_deref())
+    }
+
     pub(crate) fn undecoded(raw: Bytes, error: String) -> Message {
         Message(Repr::Undecoded(raw, error.into()))
     }
@@ -71,7 +147,7 @@ impl Message {
 
     /// True for a text message (a WebSocket text frame, or inflated data that is UTF-8).
     pub fn is_text(&self) -> bool {
-        matches!(self.0, Repr::Text(_))
+        matches!(self.body(), Repr::Text(_))
     }
 
     /// True for a binary message.
@@ -81,17 +157,18 @@ impl Message {
 
     /// The text, for a text message; `None` for binary data.
     pub fn as_text(&self) -> Option<&str> {
-        match &self.0 {
+        match self.body() {
             Repr::Text(t) => Some(t.as_str()),
-            Repr::Binary(_) | Repr::Undecoded(..) => None,
+            _ => None,
         }
     }
 
     /// The bytes of the message, text or binary.
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
+        match self.body() {
             Repr::Text(t) => t.as_bytes(),
             Repr::Binary(b) | Repr::Undecoded(b, _) => b,
+            Repr::Routed(_) => &[],
         }
     }
 
@@ -107,17 +184,22 @@ impl Message {
 
     /// The bytes, owned.
     pub fn into_bytes(self) -> Vec<u8> {
-        match self.0 {
+        let body = match self.0 {
+            Repr::Routed(r) => r.0,
+            other => other,
+        };
+        match body {
             Repr::Text(t) => Bytes::from(t).into(),
             Repr::Binary(b) | Repr::Undecoded(b, _) => b.into(),
+            Repr::Routed(_) => Vec::new(),
         }
     }
 
     /// The text for a text message; the message back for binary data.
     pub fn into_text(self) -> Result<String, Message> {
-        match self.0 {
+        match self.body() {
             Repr::Text(t) => Ok(t.as_str().to_owned()),
-            Repr::Binary(_) | Repr::Undecoded(..) => Err(self),
+            _ => Err(self),
         }
     }
 }
@@ -125,7 +207,10 @@ impl Message {
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 64;
-        match &self.0 {
+        if let Some(r) = self.route() {
+            write!(f, "[{}] ", r.topic)?;
+        }
+        match self.body() {
             Repr::Text(t) => {
                 let s = t.as_str();
                 let cut = s.char_indices().nth(MAX).map_or(s.len(), |(i, _)| i);
@@ -137,6 +222,7 @@ impl fmt::Debug for Message {
             }
             Repr::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
             Repr::Undecoded(b, e) => write!(f, "Undecoded({} bytes: {e})", b.len()),
+            Repr::Routed(_) => Ok(()),
         }
     }
 }
@@ -308,6 +394,31 @@ mod tests {
         let m = Message::binary(raw.clone());
         assert_eq!((m.as_text(), m.as_bytes()), (None, &raw[..]));
         assert_eq!(m.into_bytes(), raw);
+    }
+
+    #[test]
+    fn routed_messages_keep_payload_and_route() {
+        let route = Route {
+            topic: "orders/btc".into(),
+            partition: Some(2),
+            offset: Some(41),
+            key: Some(b"k".to_vec()),
+        };
+        let m = Message::routed(b"hello".to_vec(), route.clone());
+        assert_eq!(
+            (m.as_text(), m.topic()),
+            (Some("hello"), Some("orders/btc"))
+        );
+        assert_eq!(
+            (m.partition(), m.offset(), m.key()),
+            (Some(2), Some(41), Some(&b"k"[..]))
+        );
+        assert_eq!(m.clone().into_text().unwrap(), "hello");
+        let b = Message::routed(vec![0xff, 0], route);
+        assert!(b.is_binary());
+        assert_eq!(b.as_bytes(), [0xff, 0]);
+        assert_eq!(b.into_bytes(), [0xff, 0]);
+        assert_eq!(Message::text("x").topic(), None);
     }
 
     #[test]
