@@ -54,7 +54,12 @@ pub(crate) fn dial(
         py.detach(|| dialer.dial(&address))
     };
     match dialed {
-        Ok(inner) => Ok(Conn { inner }),
+        Ok(inner) => Ok(Conn {
+            database: wsdial::Target::parse(inner.url())
+                .map(|t| t.scheme().is_database())
+                .unwrap_or(false),
+            inner,
+        }),
         Err(e) => Err(dial_error(py, &e)),
     }
 }
@@ -104,11 +109,28 @@ fn dial_interruptibly(
 #[pyclass(frozen, module = "wsdial", name = "Conn")]
 pub(crate) struct Conn {
     inner: wsdial::Conn,
+    /// A database connection: `exec` only, `read` and `write` raise.
+    database: bool,
 }
 
 impl Conn {
+    /// `UnsupportedError` for `read`/`write` on a database connection.
+    fn not_a_stream(&self, py: Python<'_>, call: &str) -> PyResult<()> {
+        if !self.database {
+            return Ok(());
+        }
+        Err(unsupported(
+            py,
+            &format!(
+                "{call}() reads or writes messages; a {}:// connection is a database: use exec(sql, params)",
+                self.scheme()
+            ),
+        ))
+    }
+
     /// The next event by Dial's numbers (see `read`).
     fn next(&self, py: Python<'_>, ms: i64) -> PyResult<Option<wsdial::Event>> {
+        self.not_a_stream(py, "read")?;
         let c = &self.inner;
         match ms {
             -1 => Ok(c.try_read()),
@@ -188,6 +210,7 @@ impl Conn {
     /// there is no live connection (lost, reconnecting, closed). Never waits
     /// for inbound traffic.
     fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.not_a_stream(py, "write")?;
         let c = &self.inner;
         if let Ok(s) = data.cast::<PyString>() {
             let s = s.to_cow()?;
@@ -272,25 +295,33 @@ impl Conn {
         self.inner.url()
     }
 
-    /// A database query (`{"columns": [...], "values": [[...]]}`): only
-    /// database connections have it, and this build has none yet, so it
-    /// raises `UnsupportedError`.
+    /// Runs one SQL statement on a database connection (`sqlite3://`,
+    /// `postgres://`, `mysql://`, `clickhouse://`) and returns Dial's
+    /// `{"columns": [...], "values": [[...]]}` (with `"affected"`, the rows a
+    /// statement changed, when the database reports it). `params` is a list
+    /// or tuple bound to the statement's placeholders (`?`, or `$1` … for
+    /// PostgreSQL): values are never spliced into the SQL. The GIL is
+    /// released while the statement runs; the address's `timeout=` bounds it.
+    /// Raises `ExecError` (with `kind`: `"syntax"`, `"constraint"`, `"auth"`,
+    /// `"database"`, `"tcp"` …), `ExecTimeoutError` when the statement ran
+    /// out of time, and `UnsupportedError` on a connection that is not a
+    /// database.
     #[pyo3(signature = (sql, params=None))]
-    fn exec(
+    fn exec<'py>(
         &self,
-        py: Python<'_>,
-        sql: &Bound<'_, PyAny>,
-        params: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let _ = (sql, params);
-        Err(unsupported(
-            py,
-            &format!(
-                "exec() runs SQL on a database connection (sqlite3://, postgres://, mysql://, clickhouse://); \
-                 a {}:// connection has none, and this build of wsdial has no database schemes yet",
-                self.scheme()
-            ),
-        ))
+        py: Python<'py>,
+        sql: &str,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let params = crate::sql::params(params)?;
+        let c = &self.inner;
+        match py.detach(|| c.exec_with(sql, &params)) {
+            Ok(rows) => crate::sql::rows(py, rows),
+            Err(e) if e.kind() == wsdial::ErrorKind::Unsupported => {
+                Err(unsupported(py, &e.to_string()))
+            }
+            Err(e) => Err(crate::errors::exec_error(py, &e)),
+        }
     }
 
     /// A handle to share the connection (Dial's `fd()`): only broker and

@@ -12,6 +12,8 @@ use pyo3::types::PyType;
 static DIAL_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static TIMEOUT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static UNSUPPORTED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static EXEC_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static EXEC_TIMEOUT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 const MODULE: &str = "wsdial._errors";
 
@@ -55,4 +57,21 @@ pub(crate) fn unsupported(py: Python<'_>, message: &str) -> PyErr {
         }
         Err(failed) => failed,
     }
+}
+
+/// A failed statement as `ExecError` (or `ExecTimeoutError`), its message
+/// the database's through wsdial, with `kind` and `timed_out` set.
+pub(crate) fn exec_error(py: Python<'_>, e: &wsdial::Error) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let message = e.to_string();
+        let err = if e.is_timeout() {
+            make(py, &EXEC_TIMEOUT_ERROR, "ExecTimeoutError", &message)?
+        } else {
+            make(py, &EXEC_ERROR, "ExecError", &message)?
+        };
+        err.setattr("kind", e.kind().as_str())?;
+        err.setattr("timed_out", e.is_timeout())?;
+        Ok(PyErr::from_value(err))
+    };
+    build().unwrap_or_else(|failed| failed)
 }

@@ -8,6 +8,7 @@
 //! | `Conn.read(timeout=None)`, `Conn.read_event(...)` | `Conn::{try_read, read, read_deadline, read_latest}` |
 //! | `Conn.write(str \| bytes)` | `Conn::{write, write_binary}` |
 //! | `select(conns, timeout=None)` | [`wsdial::select`] |
+//! | `Conn.exec(sql, params=None)` | `Conn::exec_with` ([`sql`] converts the values) |
 //!
 //! ## Waiting, the GIL and signals
 //!
@@ -30,6 +31,7 @@ mod conn;
 mod errors;
 mod event;
 mod hooks;
+mod sql;
 mod wait;
 
 /// The module: its classes, `Dial`, `select`, and the slice of a main-thread wait.

@@ -15,7 +15,7 @@ the main thread Ctrl-C interrupts it (within ``WAIT_SLICE_MS`` ms).
 """
 import os as _os
 
-from ._errors import DialError, DialTimeoutError, UnsupportedError
+from ._errors import DialError, DialTimeoutError, ExecError, ExecTimeoutError, UnsupportedError
 from ._wsdial import WAIT_SLICE_MS, Conn, Dial, Event, select
 from ._wsdial import after_fork_in_child as _after_fork_in_child
 
@@ -26,6 +26,8 @@ __all__ = [
     "DialTimeoutError",
     "Event",
     "UnsupportedError",
+    "ExecError",
+    "ExecTimeoutError",
     "WAIT_SLICE_MS",
     "select",
 ]

@@ -1,7 +1,7 @@
 """The exceptions of wsdial. Every dial failure is a DialError, an OSError."""
 from typing import Optional
 
-__all__ = ["DialError", "DialTimeoutError", "UnsupportedError"]
+__all__ = ["DialError", "DialTimeoutError", "UnsupportedError", "ExecError", "ExecTimeoutError"]
 
 
 class DialError(OSError):
@@ -30,3 +30,24 @@ class UnsupportedError(DialError, NotImplementedError):
     """A feature this build of wsdial does not have: an option such as
     ``enableCompression=true`` at dial time, or a call that the connection's
     scheme does not have (``exec()`` and ``fd()`` on a WebSocket)."""
+
+
+class ExecError(Exception):
+    """A database statement (``Conn.exec``) failed; the message carries the
+    database's own.
+
+    Attributes:
+        kind: ``"syntax"`` (not valid SQL), ``"constraint"`` (unique, foreign
+            key, not null, check), ``"auth"`` (credentials refused when the
+            connection was reopened), ``"database"`` (any other error the
+            database reported), or the phase of a lost connection (``"tcp"``,
+            ``"io"`` …).
+        timed_out: True when the statement ran past the address's ``timeout``.
+    """
+
+    kind: str = "database"
+    timed_out: bool = False
+
+
+class ExecTimeoutError(ExecError, TimeoutError):
+    """The statement ran past the address's ``timeout``."""

@@ -1,6 +1,6 @@
 """Type stubs of the native module wsdial._wsdial (re-exported by wsdial)."""
 from types import TracebackType
-from typing import Callable, Iterable, Literal, Optional, Sequence, Type, Union
+from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Type, Union
 
 Message = Union[str, bytes]
 
@@ -48,8 +48,12 @@ class Conn:
     def stats(self) -> dict[str, int]:
         """``received``, ``received_bytes``, ``dropped``, ``discarded``, ``undecoded``,
         ``reconnects``, ``sent``, ``unsent``, ``queued``, ``queued_bytes``."""
-    def exec(self, sql: str, params: Optional[Sequence[object]] = None) -> dict[str, list]:
-        """Database connections only (none in this build): raises ``UnsupportedError``."""
+    def exec(self, sql: str, params: Optional[Sequence[object]] = None) -> dict[str, Any]:
+        """Runs one SQL statement on a database connection; Dial's
+        ``{"columns": [...], "values": [[...]]}`` (and ``"affected"`` when the
+        database reports the rows changed). ``params`` bind to the placeholders.
+        Raises ``ExecError``/``ExecTimeoutError``; ``UnsupportedError`` when the
+        connection is not a database."""
     def fd(self) -> int:
         """Broker and database connections only (none in this build): raises ``UnsupportedError``."""
     def __enter__(self) -> "Conn": ...

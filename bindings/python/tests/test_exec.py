@@ -1,0 +1,109 @@
+"""Conn.exec on a database connection (SQLite, in process): Dial's result
+shape, every Python type bound and read back, typed errors, and the GIL
+released while a statement runs."""
+import datetime
+import decimal
+import threading
+import time
+
+import pytest
+
+import wsdial
+
+
+@pytest.fixture
+def db():
+    with wsdial.Dial("sqlite3://:memory:") as conn:
+        yield conn
+
+
+def test_result_has_dials_shape(db):
+    assert db.exec("create table t (a integer, b text)")["columns"] == []
+    r = db.exec("insert into t values (1, 'x'), (2, 'y')")
+    assert r["affected"] == 2
+    assert db.exec("select a, b from t order by a") == {
+        "columns": ["a", "b"],
+        "values": [[1, "x"], [2, "y"]],
+    }
+
+
+def test_every_python_type_binds_and_comes_back(db):
+    db.exec("create table v (x)")
+    values = [
+        None,
+        True,
+        -(2**63),
+        2**63 - 1,
+        1.5,
+        "it's \"quoted\"; DROP TABLE v; --",
+        b"\x00\xff",
+        bytearray(b"ab"),
+    ]
+    for v in values:
+        db.exec("insert into v values (?)", [v])
+    got = [row[0] for row in db.exec("select x from v order by rowid")["values"]]
+    # SQLite has no bool type: True is stored as 1; bytearray comes back as bytes.
+    assert got == [None, 1, -(2**63), 2**63 - 1, 1.5, values[5], b"\x00\xff", b"ab"]
+    assert db.exec("select count(*) from v")["values"] == [[len(values)]]
+
+
+def test_decimal_and_dates_bind_as_exact_text(db):
+    d = decimal.Decimal("12345678901234567890.123456789")
+    when = datetime.datetime(2026, 11, 30, 12, 34, 56, 789000)
+    r = db.exec("select ?, ?, ?, ?", (d, when, when.date(), when.time()))
+    assert r["values"] == [[str(d), when.isoformat(), "2026-11-30", "12:34:56.789000"]]
+
+
+def test_param_errors_are_type_errors(db):
+    with pytest.raises(TypeError, match=r"params\[0\]: cannot bind a object"):
+        db.exec("select ?", [object()])
+    with pytest.raises(TypeError, match="not a single str"):
+        db.exec("select ?", "x")
+    with pytest.raises(TypeError, match="does not fit in 64 bits"):
+        db.exec("select ?", [2**64])
+
+
+def test_errors_are_typed(db):
+    with pytest.raises(wsdial.ExecError) as info:
+        db.exec("selec 1")
+    assert info.value.kind == "syntax" and "selec" in str(info.value)
+    db.exec("create table u (k integer primary key)")
+    db.exec("insert into u values (1)")
+    with pytest.raises(wsdial.ExecError) as info:
+        db.exec("insert into u values (1)")
+    assert info.value.kind == "constraint"
+    assert not isinstance(info.value, wsdial.DialError)
+
+
+def test_read_and_write_are_refused_with_a_pointer_to_exec(db):
+    with pytest.raises(Exception, match="exec"):
+        db.read(-1)
+    with pytest.raises(Exception, match="exec"):
+        db.write("x")
+
+
+def test_another_thread_runs_while_a_statement_does(db):
+    # A statement that runs for a while (a recursive count) holds no GIL.
+    ticks = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set() and len(ticks) < 10_000:
+            ticks.append(time.monotonic())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    try:
+        t0 = time.monotonic()
+        db.exec(
+            "with recursive c(i) as (select 1 union all select i + 1 from c where i < 3000000) "
+            "select count(*) from c"
+        )
+        t1 = time.monotonic()
+    finally:
+        stop.set()
+        t.join(10)
+    during = [x for x in ticks if t0 <= x <= t1]
+    assert t1 - t0 > 0.05, "the statement was too quick to tell"
+    assert len(during) >= 3, f"{len(during)} ticks in {t1 - t0:.3f} s"
