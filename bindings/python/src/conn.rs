@@ -31,11 +31,12 @@ const WRITE_WITHOUT_GIL: usize = 64 * 1024;
 #[pyo3(name = "Dial", signature = (address, timeout=None, *, on_connect=None, auto_reply=None))]
 pub(crate) fn dial(
     py: Python<'_>,
-    address: String,
+    address: &Bound<'_, PyAny>,
     timeout: Option<f64>,
     on_connect: Option<Py<PyAny>>,
     auto_reply: Option<Py<PyAny>>,
 ) -> PyResult<Conn> {
+    let address = crate::sql::address(address)?;
     let mut dialer = wsdial::Dialer::new();
     if let Some(t) = timeout {
         match Duration::try_from_secs_f64(t) {
@@ -324,20 +325,25 @@ impl Conn {
         }
     }
 
-    /// A handle to share the connection (Dial's `fd()`): only broker and
-    /// database connections will have one, and this build has none yet, so
-    /// it raises `UnsupportedError`. A `Conn` can be shared between threads
-    /// as it is.
-    fn fd(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Err(unsupported(
-            py,
-            &format!(
-                "fd() gives a handle to a broker or database connection; a {}:// connection has none \
-                 (share the Conn object between threads instead), and this build of wsdial has no \
-                 broker or database schemes yet",
-                self.scheme()
-            ),
-        ))
+    /// Dial's `fd()`: on a database connection, a number that `Dial(n)`
+    /// accepts from any thread to get another connection on the same
+    /// session (for SQLite the same connection, so `:memory:` is shared),
+    /// even after this one is closed. Taking it keeps the session open until
+    /// `wsdial.release(n)`; after that the session closes with its last
+    /// connection. Raises `UnsupportedError` on other connections (share the
+    /// `Conn` object between threads instead) and on a closed one.
+    fn fd(&self, py: Python<'_>) -> PyResult<u64> {
+        match self.inner.fd() {
+            Some(h) => Ok(crate::sql::handle_number(h)),
+            None => Err(unsupported(
+                py,
+                &format!(
+                    "fd() gives a handle to a database connection's session; a {}:// connection has none \
+                     (share the Conn object between threads instead), nor has a closed one",
+                    self.scheme()
+                ),
+            )),
+        }
     }
 
     fn __repr__(&self) -> String {

@@ -40,6 +40,7 @@ fn _wsdial(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<conn::Conn>()?;
     m.add_class::<event::Event>()?;
     m.add_function(wrap_pyfunction!(conn::dial, m)?)?;
+    m.add_function(wrap_pyfunction!(sql::release, m)?)?;
     m.add_function(wrap_pyfunction!(conn::select, m)?)?;
     m.add_function(wrap_pyfunction!(wait::after_fork_in_child, m)?)?;
     m.add("WAIT_SLICE_MS", wait::SLICE.as_millis() as u64)?;

@@ -148,3 +148,42 @@ fn to_py(py: Python<'_>, v: Value) -> PyResult<Bound<'_, PyAny>> {
         other => PyString::new(py, &format!("{other:?}")).into_any(),
     })
 }
+
+/// The number of a database handle (`handle://N`).
+pub(crate) fn handle_number(h: wsdial::db::Handle) -> u64 {
+    let text = h.to_string();
+    text.strip_prefix("handle://")
+        .and_then(|n| n.parse().ok())
+        .expect("a handle displays as handle://N")
+}
+
+/// `Dial`'s first argument: an address, or a handle number from `fd()`.
+pub(crate) fn address(a: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = a.cast::<PyString>() {
+        return s.extract();
+    }
+    if a.is_instance_of::<PyInt>() && !a.is_instance_of::<PyBool>() {
+        let n: u64 = a.extract().map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "{a} is not a handle: fd() returns a number of 0 or more"
+            ))
+        })?;
+        return Ok(format!("handle://{n}"));
+    }
+    Err(PyTypeError::new_err(format!(
+        "Dial takes an address (str, URL|key=value&...) or a handle (int, from Conn.fd()); got {}",
+        type_name(a)
+    )))
+}
+
+/// `wsdial.release(handle)`: lets the session of a handle from `fd()` close
+/// once no connection is open on it (at once if none is). Releasing twice,
+/// or a handle whose session is gone, does nothing.
+#[pyfunction]
+pub(crate) fn release(handle: u64) -> PyResult<()> {
+    let h: wsdial::db::Handle = format!("handle://{handle}")
+        .parse()
+        .map_err(|e: wsdial::Error| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    h.release();
+    Ok(())
+}

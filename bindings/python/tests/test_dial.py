@@ -80,7 +80,7 @@ def test_hooks_must_be_callable(sim):
 
 def test_exec_and_fd_are_unsupported_on_a_websocket(sim):
     with wsdial.Dial(f"{sim}/echo") as c:
-        with pytest.raises(wsdial.UnsupportedError, match="ws:// connection has none"):
+        with pytest.raises(wsdial.UnsupportedError, match="exec runs SQL on a database connection"):
             c.exec("select 1")
         with pytest.raises(NotImplementedError, match="fd"):
             c.fd()

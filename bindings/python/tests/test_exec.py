@@ -107,3 +107,39 @@ def test_another_thread_runs_while_a_statement_does(db):
     during = [x for x in ticks if t0 <= x <= t1]
     assert t1 - t0 > 0.05, "the statement was too quick to tell"
     assert len(during) >= 3, f"{len(during)} ticks in {t1 - t0:.3f} s"
+
+
+def test_a_handle_shares_the_session_across_threads_and_after_close():
+    conn = wsdial.Dial("sqlite3://:memory:")
+    conn.exec("create table t (n integer)")
+    fd = conn.fd()
+    assert isinstance(fd, int)
+    conn.close()
+    errors = []
+
+    def insert(k):
+        try:
+            with wsdial.Dial(fd) as c:
+                for i in range(50):
+                    c.exec("insert into t values (?)", [k * 1000 + i])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=insert, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    with wsdial.Dial(fd) as c:
+        assert c.exec("select count(*) from t")["values"] == [[200]]
+    wsdial.release(fd)
+    with pytest.raises(wsdial.DialError, match="names no open database session"):
+        wsdial.Dial(fd)
+
+
+def test_dial_refuses_what_is_neither_address_nor_handle():
+    with pytest.raises(TypeError, match="address .* or a handle"):
+        wsdial.Dial(1.5)
+    with pytest.raises(ValueError, match="not a handle"):
+        wsdial.Dial(-1)

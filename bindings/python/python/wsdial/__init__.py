@@ -16,7 +16,7 @@ the main thread Ctrl-C interrupts it (within ``WAIT_SLICE_MS`` ms).
 import os as _os
 
 from ._errors import DialError, DialTimeoutError, ExecError, ExecTimeoutError, UnsupportedError
-from ._wsdial import WAIT_SLICE_MS, Conn, Dial, Event, select
+from ._wsdial import WAIT_SLICE_MS, Conn, Dial, Event, release, select
 from ._wsdial import after_fork_in_child as _after_fork_in_child
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "ExecError",
     "ExecTimeoutError",
     "WAIT_SLICE_MS",
+    "release",
     "select",
 ]
 __version__ = "0.1.0"

@@ -55,7 +55,9 @@ class Conn:
         Raises ``ExecError``/``ExecTimeoutError``; ``UnsupportedError`` when the
         connection is not a database."""
     def fd(self) -> int:
-        """Broker and database connections only (none in this build): raises ``UnsupportedError``."""
+        """Database connections: a handle number that ``Dial(n)`` accepts from any
+        thread, for the same session, until ``release(n)``. Raises
+        ``UnsupportedError`` on other connections."""
     def __enter__(self) -> "Conn": ...
     def __exit__(
         self,
@@ -65,13 +67,18 @@ class Conn:
     ) -> bool: ...
 
 def Dial(
-    address: str,
+    address: Union[str, int],
     timeout: Optional[float] = None,
     *,
     on_connect: Optional[Callable[[], Union[str, Iterable[str], None]]] = None,
     auto_reply: Optional[Callable[[Message], Optional[str]]] = None,
 ) -> Conn:
-    """Dials ``URL|key=value&…``; ``timeout`` in seconds. Raises ``DialError``."""
+    """Dials ``URL|key=value&…`` (or a database handle from ``Conn.fd()``);
+    ``timeout`` in seconds. Raises ``DialError``."""
+
+def release(handle: int) -> None:
+    """Lets the session of a handle from ``Conn.fd()`` close once no connection
+    is open on it."""
 
 def select(conns: Sequence[Conn], timeout: Optional[int] = None) -> Optional[int]:
     """The index of a connection with something to read, or ``None`` after the timeout
