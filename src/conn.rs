@@ -64,6 +64,13 @@ pub struct Stats {
     pub queued: usize,
     /// Bytes in the buffer now.
     pub queued_bytes: usize,
+    /// When the newest message was read from the socket (see
+    /// [`Message::received`](crate::Message::received)); `None` before the
+    /// first. `last_message.map(|t| t.elapsed())` is how stale the feed is.
+    pub last_message: Option<std::time::Instant>,
+    /// When the current connection came up (a reconnect or a rotation starts
+    /// it again); `None` while there is none.
+    pub connected_since: Option<std::time::Instant>,
 }
 
 impl Conn {

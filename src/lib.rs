@@ -127,6 +127,7 @@
 
 mod address;
 mod backoff;
+mod clock;
 mod codec;
 mod conn;
 mod dialer;

@@ -2,8 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use tungstenite::{Bytes, Utf8Bytes};
+
+use crate::clock::Stamp;
 
 /// One received message. Text and binary are kept apart; binary data is never
 /// altered (no lossy UTF-8 conversion), whatever it contains.
@@ -13,8 +16,22 @@ use tungstenite::{Bytes, Utf8Bytes};
 /// plain tungstenite loop); a program that keeps a few messages out of many for
 /// a long time can keep its own copy ([`into_bytes`](Message::into_bytes),
 /// [`into_text`](Message::into_text)).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Message(Repr);
+///
+/// Every message carries the moment it was read from the socket
+/// ([`received`](Message::received), [`received_at`](Message::received_at)),
+/// so a program that finds many messages waiting can tell how stale each is.
+/// Two messages are equal when their kind and bytes are; the receive time is
+/// not compared.
+#[derive(Clone)]
+pub struct Message(Repr, Stamp);
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Message {}
 
 #[derive(Clone, PartialEq, Eq)]
 enum Repr {
@@ -25,34 +42,57 @@ enum Repr {
 }
 
 impl Message {
-    /// A text message.
+    /// A text message, received now (as far as [`received`](Message::received) says).
     pub fn text(s: impl Into<String>) -> Message {
-        Message(Repr::Text(Utf8Bytes::from(s.into())))
+        Message(Repr::Text(Utf8Bytes::from(s.into())), Stamp::now())
     }
 
-    /// A binary message.
+    /// A binary message, received now.
     pub fn binary(b: impl Into<Vec<u8>>) -> Message {
-        Message(Repr::Binary(Bytes::from(b.into())))
+        Message(Repr::Binary(Bytes::from(b.into())), Stamp::now())
     }
 
-    pub(crate) fn from_text(t: Utf8Bytes) -> Message {
-        Message(Repr::Text(t))
+    #[inline]
+    pub(crate) fn from_text(t: Utf8Bytes, rx: Stamp) -> Message {
+        Message(Repr::Text(t), rx)
     }
 
-    pub(crate) fn from_bytes(b: Bytes) -> Message {
-        Message(Repr::Binary(b))
+    #[inline]
+    pub(crate) fn from_bytes(b: Bytes, rx: Stamp) -> Message {
+        Message(Repr::Binary(b), rx)
     }
 
     /// Inflated data: text when it is UTF-8, else binary.
-    pub(crate) fn from_inflated(v: Vec<u8>) -> Message {
+    pub(crate) fn from_inflated(v: Vec<u8>, rx: Stamp) -> Message {
         match String::from_utf8(v) {
-            Ok(s) => Message(Repr::Text(Utf8Bytes::from(s))),
-            Err(e) => Message(Repr::Binary(Bytes::from(e.into_bytes()))),
+            Ok(s) => Message(Repr::Text(Utf8Bytes::from(s)), rx),
+            Err(e) => Message(Repr::Binary(Bytes::from(e.into_bytes())), rx),
         }
     }
 
-    pub(crate) fn undecoded(raw: Bytes, error: String) -> Message {
-        Message(Repr::Undecoded(raw, error.into()))
+    pub(crate) fn undecoded(raw: Bytes, error: String, rx: Stamp) -> Message {
+        Message(Repr::Undecoded(raw, error.into()), rx)
+    }
+
+    /// When the message was read from the socket, on the monotonic clock:
+    /// `m.received().elapsed()` is how long it has waited since. Messages
+    /// that arrived together in one read of the socket share it. For a
+    /// message made with [`Message::text`] or [`Message::binary`]: when it was
+    /// made.
+    pub fn received(&self) -> Instant {
+        self.1.instant()
+    }
+
+    /// When the message was read from the socket, on the wall clock (what
+    /// cryptofeed calls `receipt_timestamp`): the system time read when the
+    /// connection was made, plus the monotonic time since, so a step of the
+    /// system clock during a connection shows from the next one on.
+    pub fn received_at(&self) -> SystemTime {
+        self.1.system_time()
+    }
+
+    pub(crate) fn stamp(&self) -> Stamp {
+        self.1
     }
 
     /// For a binary frame that `compress` could not inflate (corrupt, truncated,

@@ -16,6 +16,7 @@
 //! | `outbox` | `Conn::write`, through [`Driver::send`] | the driver |
 //! | `counters` | the received ones: whoever reads the connection's source, one thread at a time; the rest: anyone, adding | [`Seam::stats`] |
 //! | `state` | the driver (up, reconnecting, lost); `Conn::close` (closed) | anyone |
+//! | `since` | the driver, when a connection is up ([`Seam::up`]) | [`Seam::stats`] |
 //! | `protocol` | the driver, at each connect | `Conn::protocol` |
 //!
 //! No program code (a hook) runs under the inbox's lock or the outbox's: a
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::clock;
 use crate::conn::Stats;
 use crate::inbox::{Inbox, Wait};
 use crate::message::{Cause, Disconnect, Message};
@@ -91,6 +93,8 @@ pub(crate) struct Counters {
     pub(crate) received: AtomicU64,
     pub(crate) received_bytes: AtomicU64,
     pub(crate) undecoded: AtomicU64,
+    /// When the newest message was read from the source (`clock::mono_now`; 0 = none).
+    pub(crate) last_rx: AtomicU64,
     /// Added to by anyone.
     pub(crate) dropped: AtomicU64,
     pub(crate) discarded: AtomicU64,
@@ -108,6 +112,7 @@ impl Counters {
             |a: &AtomicU64, n: u64| a.store(a.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         bump(&self.received, 1);
         bump(&self.received_bytes, m.len() as u64);
+        self.last_rx.store(m.stamp().mono, Ordering::Relaxed);
         if m.decode_error().is_some() {
             bump(&self.undecoded, 1);
         }
@@ -141,6 +146,8 @@ pub(crate) struct Seam {
     pub(crate) outbox: Outbox,
     pub(crate) counters: Arc<Counters>,
     state: AtomicU8,
+    /// When the current connection came up (`clock::mono_now`).
+    since: AtomicU64,
     protocol: Mutex<Option<String>>,
 }
 
@@ -153,6 +160,7 @@ impl Seam {
             outbox: Outbox::default(),
             counters,
             state: AtomicU8::new(State::Connected as u8),
+            since: AtomicU64::new(clock::mono_now()),
             protocol: Mutex::new(protocol),
         }
     }
@@ -186,7 +194,11 @@ impl Seam {
 
     /// A new connection is up (after its greeting); false if closed meanwhile.
     pub(crate) fn up(&self) -> bool {
-        self.leave(State::Reconnecting, State::Connected) || self.state() == State::Connected
+        let up = self.leave(State::Reconnecting, State::Connected) || self.is_connected();
+        if up {
+            self.since.store(clock::mono_now(), Ordering::Relaxed);
+        }
+        up
     }
 
     /// Marks the connection closed by the program and wakes blocked readers;
@@ -238,6 +250,7 @@ impl Seam {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let c = &*self.counters;
         let (queued, queued_bytes) = self.inbox.queued();
+        let time = |ns: u64| (ns > 0).then(|| clock::instant(ns));
         Stats {
             received: get(&c.received),
             received_bytes: get(&c.received_bytes),
@@ -249,6 +262,12 @@ impl Seam {
             unsent: get(&c.unsent),
             queued,
             queued_bytes,
+            last_message: time(get(&c.last_rx)),
+            connected_since: if self.is_connected() {
+                time(get(&self.since))
+            } else {
+                None
+            },
         }
     }
 }

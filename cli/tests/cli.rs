@@ -97,6 +97,48 @@ fn count_prints_n_messages_as_lines() {
 }
 
 #[test]
+fn timestamps_prefix_each_line_with_the_receive_time_in_microseconds() {
+    let s = Serve::start(&["--rate", "500"]);
+    let mut c = bin();
+    c.args([
+        &format!("{}/binance", s.base),
+        "-n",
+        "25",
+        "--no-stdin",
+        "--timestamps",
+    ]);
+    let now_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+    };
+    let before = now_us();
+    let o = run(c, None, ms(20_000));
+    let after = now_us();
+    assert!(o.status.success(), "{o:?}");
+    let lines = stdout_lines(&o);
+    assert_eq!(lines.len(), 25);
+    let mut prev = before;
+    for (i, l) in lines.iter().enumerate() {
+        let (us, json) = l.split_once('\t').expect("a tab after the time");
+        let us: u64 = us.parse().expect("microseconds");
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["seq"], i as u64, "the message follows, intact");
+        let sent = v["t_us"].as_u64().unwrap();
+        assert!(
+            us >= sent,
+            "received ({us}) after the server sent it ({sent})"
+        );
+        assert!(
+            us >= prev && us <= after,
+            "{before} <= {us} <= {after}, in order"
+        );
+        prev = us;
+    }
+}
+
+#[test]
 fn send_flags_then_stdin_lines() {
     let s = Serve::start(&[]);
     let mut c = bin();

@@ -3,6 +3,7 @@
 //! the socket lets it. One worker serves every scheme through this trait.
 
 pub(crate) mod raw;
+mod stamp;
 pub(crate) mod ws;
 
 use std::os::fd::BorrowedFd;

@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
 use super::{Incoming, Link, Outgoing};
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::message::{Cause, Disconnect, Message};
 use crate::transport::{Plan, Stream};
@@ -28,6 +29,8 @@ pub(crate) struct RawLink {
     written: usize,
     /// UDP datagrams not yet sent.
     dgrams: VecDeque<Vec<u8>>,
+    /// Stamps every read with its receive time.
+    clock: Clock,
 }
 
 impl RawLink {
@@ -48,6 +51,7 @@ impl RawLink {
             out: Vec::new(),
             written: 0,
             dgrams: VecDeque::new(),
+            clock: Clock::new(),
         }
     }
 }
@@ -78,7 +82,10 @@ impl Link for RawLink {
             Sock::Udp(u) => u.recv(&mut self.buf),
         };
         match r {
-            Ok(n) => Ok(Incoming::Message(Message::binary(self.buf[..n].to_vec()))),
+            Ok(n) => Ok(Incoming::Message(Message::from_bytes(
+                self.buf[..n].to_vec().into(),
+                self.clock.now(),
+            ))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Incoming::WouldBlock),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Incoming::Control),
             Err(e) => Err(io_lost(e)),

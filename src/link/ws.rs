@@ -10,6 +10,7 @@ use tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
 
+use super::stamp::Stamped;
 use super::{Incoming, Link, Outgoing};
 use crate::codec::Codec;
 use crate::error::{Error, ErrorKind};
@@ -28,7 +29,7 @@ use crate::transport::{Plan, Stream};
 const READ_BUFFER: usize = 64 * 1024;
 
 pub(crate) struct WsLink {
-    ws: WebSocket<Stream>,
+    ws: WebSocket<Stamped<Stream>>,
     protocol: Option<String>,
     /// `compress` for inbound binary frames (`mode=recv|dual`).
     inflate: Option<Codec>,
@@ -72,23 +73,26 @@ impl WsLink {
             .max_frame_size(max)
             .write_buffer_size(0)
             .read_buffer_size(READ_BUFFER);
-        let (mut ws, resp) =
-            match tungstenite::client::client_with_config(req, stream, Some(config)) {
-                Ok(ok) => ok,
-                Err(HandshakeError::Interrupted(_)) => {
-                    return Err(
-                        Error::new(ErrorKind::Handshake, format!("{url}: timed out")).timed_out(),
-                    )
-                }
-                Err(HandshakeError::Failure(e)) => {
-                    return Err(handshake_error(url, &plan.options.protocols, e))
-                }
-            };
+        let (mut ws, resp) = match tungstenite::client::client_with_config(
+            req,
+            Stamped::new(stream),
+            Some(config),
+        ) {
+            Ok(ok) => ok,
+            Err(HandshakeError::Interrupted(_)) => {
+                return Err(
+                    Error::new(ErrorKind::Handshake, format!("{url}: timed out")).timed_out(),
+                )
+            }
+            Err(HandshakeError::Failure(e)) => {
+                return Err(handshake_error(url, &plan.options.protocols, e))
+            }
+        };
         // Checked before anything is read: on failure the socket is dropped unread.
         if let Err(why) = check_extensions(&offered, resp.headers()) {
             return Err(Error::new(ErrorKind::Handshake, format!("{url}: {why}")));
         }
-        ws.get_mut().finish_dial()?;
+        ws.get_mut().inner.finish_dial()?;
         let protocol = resp
             .headers()
             .get("Sec-WebSocket-Protocol")
@@ -284,6 +288,7 @@ impl WsLink {
         read: tungstenite::Result<WsMessage>,
         shared: bool,
     ) -> Result<Incoming, Disconnect> {
+        let rx = self.ws.get_ref().rx;
         match read {
             // Messages for the inbox are copied out of tungstenite's read buffer:
             // they wait there, and a slice of the buffer would keep it from being
@@ -292,16 +297,19 @@ impl WsLink {
             // faster. A message read on the program's thread goes straight to it,
             // as in a plain tungstenite loop, and keeps the slice (`read` took
             // that case for text).
-            Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::text(t.as_str()))),
+            Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::from_text(
+                t.as_str().to_owned().into(),
+                rx,
+            ))),
 
             Ok(WsMessage::Binary(b)) => Ok(Incoming::Message(match &mut self.inflate {
-                None if shared => Message::from_bytes(b),
-                None => Message::binary(&b[..]),
+                None if shared => Message::from_bytes(b, rx),
+                None => Message::from_bytes(b.to_vec().into(), rx),
                 Some(c) => match c.inflate(&b) {
-                    Ok(v) => Message::from_inflated(v),
+                    Ok(v) => Message::from_inflated(v, rx),
                     Err(e) => {
                         log::warn!("a {}-byte binary frame did not inflate: {e}", b.len());
-                        Message::undecoded(b, e.to_string())
+                        Message::undecoded(b, e.to_string(), rx)
                     }
                 },
             })),
@@ -330,7 +338,7 @@ impl WsLink {
 
 impl Link for WsLink {
     fn fd(&self) -> BorrowedFd<'_> {
-        self.ws.get_ref().as_fd()
+        self.ws.get_ref().inner.as_fd()
     }
 
     #[inline]
@@ -338,7 +346,10 @@ impl Link for WsLink {
         // The hot case inline (a text frame for the program's thread), the rest
         // in `read_rest`, so this stays small enough to inline into the reader.
         match self.ws.read() {
-            Ok(WsMessage::Text(t)) if shared => Ok(Incoming::Message(Message::from_text(t))),
+            Ok(WsMessage::Text(t)) if shared => Ok(Incoming::Message(Message::from_text(
+                t,
+                self.ws.get_ref().rx,
+            ))),
             other => self.read_rest(other, shared),
         }
     }
