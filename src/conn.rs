@@ -60,10 +60,15 @@ pub struct Stats {
     pub sent: u64,
     /// Messages the program wrote that were not sent because the connection was lost first.
     pub unsent: u64,
+    /// Writes refused (they returned 0) because the send queue was full (`sendq`).
+    pub rejected: u64,
     /// Messages in the buffer now.
     pub queued: usize,
     /// Bytes in the buffer now.
     pub queued_bytes: usize,
+    /// Bytes written by the program and not yet written to the socket: the
+    /// send queue, bounded by `sendq`.
+    pub send_queued_bytes: usize,
     /// When the newest message was read from the socket (see
     /// [`Message::received`](crate::Message::received)); `None` before the
     /// first. `last_message.map(|t| t.elapsed())` is how stale the feed is.

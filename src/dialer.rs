@@ -115,6 +115,13 @@ impl Dialer {
         self.with(&options::QBYTES, count(n))
     }
 
+    /// Send queue capacity in bytes (`sendq=`, default 16 MiB; at least 1): what
+    /// the program wrote and the socket has not taken yet. A write that does
+    /// not fit returns 0 and is counted in [`Stats::rejected`](crate::Stats::rejected).
+    pub fn sendq(self, n: usize) -> Dialer {
+        self.with(&options::SENDQ, count(n))
+    }
+
     /// Largest inbound message accepted (`maxsize=`, default 64 MiB; at least 1).
     pub fn maxsize(self, n: usize) -> Dialer {
         self.with(&options::MAXSIZE, count(n))

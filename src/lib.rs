@@ -61,6 +61,7 @@
 //! | `idle` | ms | `0` = off | nothing received for N ms means the connection is dead |
 //! | `qsize` | count, at least 1 | `2000` | receive buffer capacity, messages |
 //! | `qbytes` | bytes, at least 1 | `16777216` | receive buffer capacity, bytes |
+//! | `sendq` (`send_queue`) | bytes, at least 1 | `16777216` | send queue capacity, bytes: a write that does not fit returns 0 (counted) |
 //! | `maxsize` (`max_size`) | bytes, at least 1 | `67108864` | largest inbound message accepted |
 //! | `timeout` | ms, at least 1 | `10000` | dial deadline: DNS, TCP, proxy, TLS and handshake together |
 //! | `local_ip` (`localIp`) | IP | none | bind the local end (not with `proxy`) |

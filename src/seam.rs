@@ -101,6 +101,7 @@ pub(crate) struct Counters {
     pub(crate) reconnects: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) unsent: AtomicU64,
+    pub(crate) rejected: AtomicU64,
 }
 
 impl Counters {
@@ -152,17 +153,24 @@ pub(crate) struct Seam {
 }
 
 impl Seam {
-    /// A seam for a connection that is up, with a buffer of this capacity.
+    /// A seam for a connection that is up, with a buffer of this capacity and
+    /// the default send queue (see [`Seam::with_send_limit`]).
     pub(crate) fn new(qsize: usize, qbytes: usize, protocol: Option<String>) -> Seam {
         let counters = Arc::new(Counters::default());
         Seam {
             inbox: Inbox::new(qsize, qbytes, counters.clone()),
-            outbox: Outbox::default(),
+            outbox: Outbox::new(crate::options::DEFAULT_SENDQ),
             counters,
             state: AtomicU8::new(State::Connected as u8),
             since: AtomicU64::new(clock::mono_now()),
             protocol: Mutex::new(protocol),
         }
+    }
+
+    /// The send queue holds at most `limit` bytes (`sendq`).
+    pub(crate) fn with_send_limit(mut self, limit: usize) -> Seam {
+        self.outbox = Outbox::new(limit);
+        self
     }
 
     /// Hands messages that arrived to the inbox, counted; those marked `true`
@@ -260,8 +268,10 @@ impl Seam {
             reconnects: get(&c.reconnects),
             sent: get(&c.sent),
             unsent: get(&c.unsent),
+            rejected: get(&c.rejected),
             queued,
             queued_bytes,
+            send_queued_bytes: self.outbox.bytes(),
             last_message: time(get(&c.last_rx)),
             connected_since: if self.is_connected() {
                 time(get(&self.since))
@@ -273,25 +283,80 @@ impl Seam {
 }
 
 /// What the program wrote and the driver has not taken yet, with a lock-free
-/// look at whether it is empty.
-#[derive(Default)]
+/// look at whether it is empty; bounded in bytes (`sendq`) together with what
+/// the driver took and has not written to the socket yet.
 pub(crate) struct Outbox {
     queue: Mutex<VecDeque<Outgoing>>,
     len: AtomicUsize,
+    /// Bytes in `queue` (changed under its lock).
+    bytes: AtomicUsize,
+    /// Bytes the driver holds unwritten (its link's buffer), as it last said.
+    in_link: AtomicUsize,
+    limit: usize,
+}
+
+/// What [`Outbox::push`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued; the outbox was empty (the driver needs a wake-up).
+    First,
+    /// Queued behind others.
+    More,
+    /// Not queued: it does not fit in the limit.
+    Full,
 }
 
 impl Outbox {
-    /// Queues a message; true if the outbox was empty (the driver needs a wake-up).
-    pub(crate) fn push(&self, m: Outgoing) -> bool {
-        let mut q = self.queue.lock();
-        q.push_back(m);
-        self.len.fetch_add(1, Ordering::Release) == 0
+    pub(crate) fn new(limit: usize) -> Outbox {
+        Outbox {
+            queue: Mutex::new(VecDeque::new()),
+            len: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            in_link: AtomicUsize::new(0),
+            limit,
+        }
     }
 
-    /// Takes everything queued, oldest first.
+    /// Whether `len` more bytes fit: everything pending plus `len` is within
+    /// the limit, or nothing is pending (a message bigger than the whole
+    /// limit goes alone).
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        let pending = self.bytes();
+        pending == 0 || pending.saturating_add(len) <= self.limit
+    }
+
+    /// Bytes pending: queued here, and unwritten in the driver's link.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed) + self.in_link.load(Ordering::Relaxed)
+    }
+
+    /// The driver says how many bytes its link holds unwritten.
+    pub(crate) fn set_in_link(&self, n: usize) {
+        self.in_link.store(n, Ordering::Relaxed);
+    }
+
+    /// Queues a message if it fits.
+    pub(crate) fn push(&self, m: Outgoing) -> Pushed {
+        let mut q = self.queue.lock();
+        if !self.fits(m.len()) {
+            return Pushed::Full;
+        }
+        self.bytes.fetch_add(m.len(), Ordering::Relaxed);
+        q.push_back(m);
+        if self.len.fetch_add(1, Ordering::Release) == 0 {
+            Pushed::First
+        } else {
+            Pushed::More
+        }
+    }
+
+    /// Takes everything queued, oldest first. Its bytes count as the
+    /// driver's until it says how many its link still holds.
     pub(crate) fn take(&self) -> VecDeque<Outgoing> {
         let mut q = self.queue.lock();
         self.len.store(0, Ordering::Release);
+        let moved = self.bytes.swap(0, Ordering::Relaxed);
+        self.in_link.fetch_add(moved, Ordering::Relaxed);
         std::mem::take(&mut *q)
     }
 
@@ -348,12 +413,32 @@ mod tests {
 
     #[test]
     fn outbox_says_when_it_was_empty() {
-        let o = Outbox::default();
+        let o = Outbox::new(1000);
         assert!(o.is_empty());
-        assert!(o.push(Outgoing::Text("a".into())));
-        assert!(!o.push(Outgoing::Binary(vec![1])));
+        assert_eq!(o.push(Outgoing::Text("a".into())), Pushed::First);
+        assert_eq!(o.push(Outgoing::Binary(vec![1])), Pushed::More);
         assert!(!o.is_empty());
         assert_eq!(o.take().len(), 2);
         assert!(o.is_empty());
+    }
+
+    #[test]
+    fn outbox_is_bounded_in_bytes_with_the_link() {
+        let o = Outbox::new(10);
+        let text = |n: usize| Outgoing::Text("x".repeat(n));
+        assert_eq!(o.push(text(6)), Pushed::First);
+        assert_eq!(o.push(text(5)), Pushed::Full, "6 + 5 > 10");
+        assert_eq!(o.push(text(4)), Pushed::More, "6 + 4 fits");
+        assert_eq!(o.bytes(), 10);
+        o.take();
+        o.set_in_link(8);
+        assert!(o.fits(2) && !o.fits(3), "the link's unwritten bytes count");
+        o.set_in_link(0);
+        assert_eq!(
+            o.push(text(50)),
+            Pushed::First,
+            "a message bigger than the limit goes alone"
+        );
+        assert_eq!(o.push(text(1)), Pushed::Full);
     }
 }

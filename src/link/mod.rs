@@ -62,6 +62,9 @@ impl Link for AnyLink {
     fn flush(&mut self) -> Result<bool, Disconnect> {
         each!(self, l => l.flush())
     }
+    fn unflushed(&self) -> usize {
+        each!(self, l => l.unflushed())
+    }
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {
         each!(self, l => l.ping(text))
     }
@@ -94,6 +97,9 @@ pub(crate) trait Link: Send {
     fn send(&mut self, m: Outgoing) -> Result<(), Disconnect>;
     /// Writes buffered output; `Ok(true)` when all of it went out.
     fn flush(&mut self) -> Result<bool, Disconnect>;
+    /// Bytes sent but not yet written to the socket (at most: since the last
+    /// flush that wrote everything), for the send queue's limit.
+    fn unflushed(&self) -> usize;
     /// Sends a keepalive: a protocol ping, or `text` as a message when given.
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect>;
     /// Starts an orderly close (a close frame for WebSocket).

@@ -29,6 +29,8 @@ pub(crate) struct RawLink {
     written: usize,
     /// UDP datagrams not yet sent.
     dgrams: VecDeque<Vec<u8>>,
+    /// Their bytes.
+    dgram_bytes: usize,
     /// Stamps every read with its receive time.
     clock: Clock,
 }
@@ -51,6 +53,7 @@ impl RawLink {
             out: Vec::new(),
             written: 0,
             dgrams: VecDeque::new(),
+            dgram_bytes: 0,
             clock: Clock::new(),
         }
     }
@@ -99,7 +102,10 @@ impl Link for RawLink {
         };
         match self.sock {
             Sock::Stream(_) => self.out.extend_from_slice(&bytes),
-            Sock::Udp(_) => self.dgrams.push_back(bytes),
+            Sock::Udp(_) => {
+                self.dgram_bytes += bytes.len();
+                self.dgrams.push_back(bytes)
+            }
         }
         Ok(())
     }
@@ -127,7 +133,8 @@ impl Link for RawLink {
                 while let Some(d) = self.dgrams.front() {
                     match u.send(d) {
                         Ok(_) => {
-                            self.dgrams.pop_front();
+                            let sent = self.dgrams.pop_front().map_or(0, |d| d.len());
+                            self.dgram_bytes -= sent;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -137,6 +144,10 @@ impl Link for RawLink {
                 Ok(true)
             }
         }
+    }
+
+    fn unflushed(&self) -> usize {
+        self.out.len() - self.written + self.dgram_bytes
     }
 
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {

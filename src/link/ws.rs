@@ -35,6 +35,8 @@ pub(crate) struct WsLink {
     inflate: Option<Codec>,
     /// `compress` for outbound messages (`mode=send|dual`).
     deflate: Option<Codec>,
+    /// Bytes handed to tungstenite since its buffer was last flushed empty.
+    unflushed: usize,
 }
 
 impl WsLink {
@@ -105,6 +107,7 @@ impl WsLink {
             protocol,
             inflate: codec(o.mode != Mode::Send),
             deflate: codec(o.mode != Mode::Recv),
+            unflushed: 0,
         })
     }
 }
@@ -361,6 +364,7 @@ impl Link for WsLink {
             (Outgoing::Text(s), None) => WsMessage::Text(s.into()),
             (Outgoing::Binary(b), None) => WsMessage::Binary(b.into()),
         };
+        self.unflushed += msg.len();
         match self.ws.write(msg) {
             Ok(()) => Ok(()),
             Err(e) if would_block(&e) => Ok(()),
@@ -370,10 +374,17 @@ impl Link for WsLink {
 
     fn flush(&mut self) -> Result<bool, Disconnect> {
         match self.ws.flush() {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.unflushed = 0;
+                Ok(true)
+            }
             Err(e) if would_block(&e) => Ok(false),
             Err(e) => Err(lost(e)),
         }
+    }
+
+    fn unflushed(&self) -> usize {
+        self.unflushed
     }
 
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {

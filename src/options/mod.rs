@@ -115,6 +115,8 @@ pub struct Options {
     pub qsize: usize,
     /// `qbytes`: receive buffer capacity in bytes.
     pub qbytes: usize,
+    /// `sendq`: send queue capacity in bytes; a write that does not fit returns 0.
+    pub sendq: usize,
     /// `maxsize`: largest inbound message accepted, bytes.
     pub maxsize: usize,
     /// `timeout`: the dial deadline (DNS, TCP, proxy, TLS and handshake together).
@@ -129,6 +131,8 @@ pub struct Options {
 pub const DEFAULT_QSIZE: usize = 2000;
 /// Default receive buffer capacity, bytes (`qbytes`).
 pub const DEFAULT_QBYTES: usize = 16 * 1024 * 1024;
+/// Default send queue capacity, bytes (`sendq`).
+pub const DEFAULT_SENDQ: usize = 16 * 1024 * 1024;
 /// Default largest inbound message, bytes (`maxsize`).
 pub const DEFAULT_MAXSIZE: usize = 64 * 1024 * 1024;
 /// Default dial deadline (`timeout`).
@@ -156,6 +160,7 @@ impl Default for Options {
             idle: None,
             qsize: DEFAULT_QSIZE,
             qbytes: DEFAULT_QBYTES,
+            sendq: DEFAULT_SENDQ,
             maxsize: DEFAULT_MAXSIZE,
             timeout: DEFAULT_TIMEOUT,
             local_ip: None,

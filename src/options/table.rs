@@ -35,6 +35,7 @@ pub(crate) const SPECS: &[&Spec] = &[
     &IDLE,
     &QSIZE,
     &QBYTES,
+    &SENDQ,
     &MAXSIZE,
     &TIMEOUT,
     &LOCAL_IP,
@@ -349,6 +350,26 @@ pub(crate) const QBYTES: Spec = Spec {
     set: |o, v| {
         if let Value::Count(n) = v {
             o.qbytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+    },
+};
+
+pub(crate) const SENDQ: Spec = Spec {
+    name: "sendq",
+    aliases: &["send_queue"],
+    ty: Type::Count {
+        min: 1,
+        max: USIZE_MAX,
+    },
+    schemes: Schemes::All,
+    accepts: "a count of bytes, at least 1",
+    values: "bytes, at least 1",
+    default: "`16777216`",
+    meaning: "send queue capacity, bytes: a write that does not fit returns 0 (counted)",
+    get: |o| size(o.sendq),
+    set: |o, v| {
+        if let Value::Count(n) = v {
+            o.sendq = usize::try_from(n).unwrap_or(usize::MAX);
         }
     },
 };

@@ -44,7 +44,7 @@ use crate::hooks::{Hooks, Reply};
 use crate::inbox::Wait;
 use crate::link::{AnyLink, Incoming, Link};
 use crate::message::{Cause, Disconnect, Message};
-use crate::seam::{Direct, Outgoing, Seam};
+use crate::seam::{Direct, Outgoing, Pushed, Seam};
 
 pub(crate) const SOCK: Token = Token(0);
 pub(crate) const WAKE: Token = Token(1);
@@ -218,7 +218,8 @@ impl Handoff {
         }
     }
 
-    /// Hands a message to the link; its length, or 0 when there is no live connection.
+    /// Hands a message to the link; its length, or 0 when there is no live
+    /// connection or the send queue is full (counted).
     pub(crate) fn send(&self, m: Outgoing) -> usize {
         if !self.seam.is_connected() {
             return 0;
@@ -231,7 +232,13 @@ impl Handoff {
             if let Some(mut slot) = self.slot.try_lock() {
                 if self.seam.outbox.is_empty() && slot.failed.is_none() {
                     if let Some(link) = slot.link.as_deref_mut() {
-                        match link.send(m).and_then(|_| link.flush()) {
+                        if !self.seam.outbox.fits(len) {
+                            c.add(&c.rejected, 1);
+                            return 0;
+                        }
+                        let sent = link.send(m).and_then(|_| link.flush());
+                        self.seam.outbox.set_in_link(link.unflushed());
+                        match sent {
                             Ok(true) => {}
                             // The rest goes out when the socket is writable again.
                             Ok(false) => self.wake_worker(),
@@ -248,8 +255,13 @@ impl Handoff {
                 }
             }
         }
-        if self.seam.outbox.push(m) {
-            self.wake_worker();
+        match self.seam.outbox.push(m) {
+            Pushed::First => self.wake_worker(),
+            Pushed::More => {}
+            Pushed::Full => {
+                c.add(&c.rejected, 1);
+                return 0;
+            }
         }
         len
     }

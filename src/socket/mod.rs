@@ -51,11 +51,9 @@ fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
     let poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKE)?;
     let o = &plan.options;
-    let seam = Arc::new(Seam::new(
-        o.qsize,
-        o.qbytes,
-        first.protocol().map(str::to_owned),
-    ));
+    let seam = Arc::new(
+        Seam::new(o.qsize, o.qbytes, first.protocol().map(str::to_owned)).with_send_limit(o.sendq),
+    );
     let shared = Arc::new(Handoff::new(
         seam.clone(),
         hooks,

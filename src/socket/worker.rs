@@ -67,6 +67,7 @@ impl Worker {
             let lost = self.session(link);
             seam.down();
             let unsent = seam.outbox.take().len() as u64;
+            seam.outbox.set_in_link(0);
             if unsent > 0 {
                 seam.counters.add(&seam.counters.unsent, unsent);
                 log::warn!(
@@ -359,6 +360,7 @@ impl Worker {
         if !slot.link()?.flush()? {
             shared.watch_writes(slot);
         }
+        shared.seam.outbox.set_in_link(slot.link()?.unflushed());
         let now = Instant::now();
         if let Some(idle) = idle {
             if now >= slot.last_rx + idle {
