@@ -76,6 +76,13 @@ pub struct Stats {
     /// When the current connection came up (a reconnect or a rotation starts
     /// it again); `None` while there is none.
     pub connected_since: Option<std::time::Instant>,
+    /// The round trip of the last protocol Ping the connection sent (`ping`
+    /// without `ping_msg`, WebSocket only): from its sending to its Pong's
+    /// arrival. `None` until a Pong answered one.
+    pub rtt: Option<Duration>,
+    /// The round trip smoothed over the Pongs so far (each new one weighs
+    /// 1/8, as TCP's smoothed RTT).
+    pub rtt_smoothed: Option<Duration>,
 }
 
 impl Conn {

@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | `inbox` | the driver ([`Seam::deliver`], [`Seam::lost`]); `Conn::close` (its terminal disconnect) | `Conn`'s reads, `select` |
 //! | `outbox` | `Conn::write`, through [`Driver::send`] | the driver |
-//! | `counters` | the received ones: whoever reads the connection's source, one thread at a time; the rest: anyone, adding | [`Seam::stats`] |
+//! | `counters` | the received ones (and the round trip): whoever reads the connection's source, one thread at a time; the rest: anyone, adding | [`Seam::stats`] |
 //! | `state` | the driver (up, reconnecting, lost); `Conn::close` (closed) | anyone |
 //! | `since` | the driver, when a connection is up ([`Seam::up`]) | [`Seam::stats`] |
 //! | `protocol` | the driver, at each connect | `Conn::protocol` |
@@ -95,6 +95,9 @@ pub(crate) struct Counters {
     pub(crate) undecoded: AtomicU64,
     /// When the newest message was read from the source (`clock::mono_now`; 0 = none).
     pub(crate) last_rx: AtomicU64,
+    /// The round trip of the last protocol Ping, and its smoothed value (ns; 0 = none).
+    pub(crate) rtt: AtomicU64,
+    pub(crate) rtt_smoothed: AtomicU64,
     /// Added to by anyone.
     pub(crate) dropped: AtomicU64,
     pub(crate) discarded: AtomicU64,
@@ -117,6 +120,17 @@ impl Counters {
         if m.decode_error().is_some() {
             bump(&self.undecoded, 1);
         }
+    }
+
+    /// Notes a protocol Ping's round trip: the last, and the smoothed value
+    /// (7/8 of the old plus 1/8 of the new, as TCP's SRTT). Only the thread
+    /// that reads the source calls this.
+    pub(crate) fn pong(&self, rtt: Duration) {
+        let ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let old = self.rtt_smoothed.load(Ordering::Relaxed);
+        let smoothed = if old == 0 { ns } else { old - old / 8 + ns / 8 };
+        self.rtt.store(ns, Ordering::Relaxed);
+        self.rtt_smoothed.store(smoothed.max(1), Ordering::Relaxed);
     }
 
     /// Adds `n` to one of the shared counters.
@@ -259,6 +273,7 @@ impl Seam {
         let c = &*self.counters;
         let (queued, queued_bytes) = self.inbox.queued();
         let time = |ns: u64| (ns > 0).then(|| clock::instant(ns));
+        let span = |ns: u64| (ns > 0).then(|| Duration::from_nanos(ns));
         Stats {
             received: get(&c.received),
             received_bytes: get(&c.received_bytes),
@@ -278,6 +293,8 @@ impl Seam {
             } else {
                 None
             },
+            rtt: span(get(&c.rtt)),
+            rtt_smoothed: span(get(&c.rtt_smoothed)),
         }
     }
 }
@@ -440,5 +457,15 @@ mod tests {
             "a message bigger than the limit goes alone"
         );
         assert_eq!(o.push(text(1)), Pushed::Full);
+    }
+
+    #[test]
+    fn round_trip_is_smoothed() {
+        let s = Seam::new(1, 1, None);
+        s.counters.pong(Duration::from_millis(8));
+        s.counters.pong(Duration::from_millis(16));
+        let st = s.stats();
+        assert_eq!(st.rtt, Some(Duration::from_millis(16)));
+        assert_eq!(st.rtt_smoothed, Some(Duration::from_millis(9)));
     }
 }

@@ -7,7 +7,7 @@ mod stamp;
 pub(crate) mod ws;
 
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::address::Scheme;
 use crate::error::Error;
@@ -82,6 +82,8 @@ pub(crate) enum Incoming {
     Message(Message),
     /// Traffic that is not a message (a ping, a pong): the peer is alive.
     Control,
+    /// The answer to our last protocol Ping, and its round trip.
+    Pong(Duration),
     /// Nothing more until the socket is readable again.
     WouldBlock,
 }

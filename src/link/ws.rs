@@ -1,8 +1,9 @@
 //! The WebSocket link: tungstenite over a [`Stream`], handshake included.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
@@ -12,6 +13,7 @@ use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
 
 use super::stamp::Stamped;
 use super::{Incoming, Link, Outgoing};
+use crate::clock;
 use crate::codec::Codec;
 use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect, Message};
@@ -28,6 +30,10 @@ use crate::transport::{Plan, Stream};
 /// at half the fill (about 0.9 µs here) per lone message.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// Unanswered Pings remembered for their round trip: a peer slower than the
+/// ping period still gets measured, and one that never answers costs nothing.
+const PINGS_OUT: usize = 8;
+
 pub(crate) struct WsLink {
     ws: WebSocket<Stamped<Stream>>,
     protocol: Option<String>,
@@ -35,6 +41,11 @@ pub(crate) struct WsLink {
     inflate: Option<Codec>,
     /// `compress` for outbound messages (`mode=send|dual`).
     deflate: Option<Codec>,
+    /// Protocol Pings sent and not yet answered, oldest first (at most
+    /// [`PINGS_OUT`]): each one's number (its payload) and when it went out
+    /// (`clock::mono_now`), for the round trip.
+    pings_out: VecDeque<(u64, u64)>,
+    pings: u64,
     /// Bytes handed to tungstenite since its buffer was last flushed empty.
     unflushed: usize,
 }
@@ -107,6 +118,8 @@ impl WsLink {
             protocol,
             inflate: codec(o.mode != Mode::Send),
             deflate: codec(o.mode != Mode::Recv),
+            pings_out: VecDeque::new(),
+            pings: 0,
             unflushed: 0,
         })
     }
@@ -321,7 +334,24 @@ impl WsLink {
                 self.flush()?;
                 Ok(Incoming::Control)
             }
-            Ok(WsMessage::Pong(_)) | Ok(WsMessage::Frame(_)) => Ok(Incoming::Control),
+            Ok(WsMessage::Pong(p)) => {
+                // The answer to one of our Pings: its round trip, from when it
+                // went out to when the Pong was read from the socket. Older
+                // unanswered ones are forgotten; other Pongs are only traffic.
+                let n = <[u8; 8]>::try_from(&p[..]).map(u64::from_be_bytes);
+                let at = n
+                    .ok()
+                    .and_then(|n| self.pings_out.iter().position(|o| o.0 == n));
+                Ok(match at {
+                    Some(i) => {
+                        let sent = self.pings_out[i].1;
+                        self.pings_out.drain(..=i);
+                        Incoming::Pong(Duration::from_nanos(rx.mono.saturating_sub(sent)))
+                    }
+                    None => Incoming::Control,
+                })
+            }
+            Ok(WsMessage::Frame(_)) => Ok(Incoming::Control),
             Ok(WsMessage::Close(frame)) => {
                 let _ = self.flush();
                 Err(match frame {
@@ -388,10 +418,18 @@ impl Link for WsLink {
     }
 
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {
-        // A text keepalive goes out as plain text, never compressed.
+        // A text keepalive goes out as plain text, never compressed. A
+        // protocol Ping carries its number, so its Pong gives the round trip.
         let msg = match text {
             Some(t) => WsMessage::Text(t.to_owned().into()),
-            None => WsMessage::Ping(Default::default()),
+            None => {
+                self.pings += 1;
+                if self.pings_out.len() == PINGS_OUT {
+                    self.pings_out.pop_front();
+                }
+                self.pings_out.push_back((self.pings, clock::mono_now()));
+                WsMessage::Ping(self.pings.to_be_bytes().to_vec().into())
+            }
         };
         match self.ws.write(msg) {
             Ok(()) => Ok(()),

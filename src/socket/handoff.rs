@@ -358,6 +358,12 @@ impl Handoff {
         }
     }
 
+    /// A Pong answered our Ping: its round trip goes to the counters.
+    fn note_pong(&self, last_rx: &mut Instant, rtt: Duration) {
+        self.seam.counters.pong(rtt);
+        self.note_rx(last_rx);
+    }
+
     /// Runs `auto_reply` on a message, on the thread that read it; whether it
     /// is kept for the program.
     pub(crate) fn screen(&self, link: &mut AnyLink, m: &Message) -> Result<bool, Disconnect> {
@@ -560,6 +566,7 @@ impl Handoff {
                     return Some(Direct::Message(m));
                 }
                 Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx),
+                Ok(Incoming::Pong(rtt)) => self.note_pong(&mut slot.last_rx, rtt),
                 Ok(Incoming::WouldBlock) => return None,
                 Err(d) => {
                     self.end_direct(slot, Some(d));
@@ -636,6 +643,7 @@ impl Handoff {
                     }
                 }
                 Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx),
+                Ok(Incoming::Pong(rtt)) => self.note_pong(&mut slot.last_rx, rtt),
                 Ok(Incoming::WouldBlock) => {
                     outcome = Some(None);
                     break;

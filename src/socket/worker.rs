@@ -432,6 +432,10 @@ impl Worker {
                     }
                 }
                 Ok(Incoming::Control) => any = true,
+                Ok(Incoming::Pong(rtt)) => {
+                    any = true;
+                    shared.seam.counters.pong(rtt);
+                }
                 Ok(Incoming::WouldBlock) => {
                     break Ok(if any { Drained::Read } else { Drained::Nothing })
                 }
