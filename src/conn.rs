@@ -216,6 +216,38 @@ impl Conn {
         self.driver.send(Outgoing::Binary(data.to_vec()))
     }
 
+    /// Sends `text` now, as [`write`](Conn::write) does, and again on every
+    /// later connection (after a reconnect or a rotation), after the
+    /// `payload`s and the `on_connect` messages, in the order subscribed. A
+    /// text already subscribed keeps its place and is sent again now.
+    ///
+    /// Returns its length when it is sent now (or goes out with the greeting
+    /// of a connection that just came up), 0 when there is no connection now
+    /// or the send queue is full: it is still recorded, and the next
+    /// connection sends it.
+    ///
+    /// ```no_run
+    /// let conn = wsdial::dial("wss://ws.okx.com:8443/ws/v5/public|reconnect=true")?;
+    /// conn.subscribe(r#"{"op":"subscribe","args":[{"channel":"tickers","instId":"ETH-USDT"}]}"#);
+    /// # Ok::<(), wsdial::Error>(())
+    /// ```
+    pub fn subscribe(&self, text: &str) -> usize {
+        self.seam
+            .subscribe(text, || self.driver.send(Outgoing::Text(text.to_owned())))
+    }
+
+    /// Stops sending `text` on later connections; false if it was not
+    /// subscribed. Sends nothing by itself: write your exchange's
+    /// unsubscribe message with [`write`](Conn::write).
+    pub fn unsubscribe(&self, text: &str) -> bool {
+        self.seam.unsubscribe(text)
+    }
+
+    /// What [`subscribe`](Conn::subscribe) recorded, in order.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.seam.subscriptions.list()
+    }
+
     /// True while a connection is up (false while lost, reconnecting, or closed).
     pub fn is_connected(&self) -> bool {
         self.seam.is_connected()

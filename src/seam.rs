@@ -18,9 +18,28 @@
 //! | `state` | the driver (up, reconnecting, lost); `Conn::close` (closed) | anyone |
 //! | `since` | the driver, when a connection is up ([`Seam::up`]) | [`Seam::stats`] |
 //! | `protocol` | the driver, at each connect | `Conn::protocol` |
+//! | `subscriptions` | `Conn::subscribe`/`unsubscribe` ([`Seam::subscribe`], [`Seam::unsubscribe`]); the driver marks a greeting | the driver, at each connect |
 //!
-//! No program code (a hook) runs under the inbox's lock or the outbox's: a
-//! driver calls hooks before it hands messages to the seam.
+//! No program code (a hook) runs under the inbox's lock, the outbox's or the
+//! subscriptions': a driver calls hooks before it hands messages to the seam.
+//!
+//! ## Subscriptions
+//!
+//! What `Conn::subscribe` records is sent on every connection after the
+//! payloads, in the order subscribed, by the driver: at each connect it marks
+//! the seam up, then greets the connection ([`Subscriptions::snapshot`], then
+//! [`Subscriptions::catch_up`] under the lock, which ends the greeting). While
+//! a greeting runs, `subscribe` leaves a new subscription to it instead of
+//! sending it too; otherwise it sends it at once, as a write, under the same
+//! lock, so every connection gets each subscription exactly once. A driver
+//! that prepares a second connection beside the current one (a rotation)
+//! snapshots without marking a greeting, and catches up at the switch; an
+//! unsubscribe meanwhile makes that connection stale ([`Subscriptions::catch_up`]
+//! says so), since it may carry a subscription the program dropped.
+//!
+//! Lock order: the driver may take the subscriptions' lock while it holds its
+//! own connection (the socket driver's slot); `subscribe` holds it while it
+//! writes, and a write never waits for the slot (it queues instead).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -160,6 +179,7 @@ pub(crate) struct Seam {
     pub(crate) inbox: Inbox,
     pub(crate) outbox: Outbox,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) subscriptions: Subscriptions,
     state: AtomicU8,
     /// When the current connection came up (`clock::mono_now`).
     since: AtomicU64,
@@ -175,6 +195,7 @@ impl Seam {
             inbox: Inbox::new(qsize, qbytes, counters.clone()),
             outbox: Outbox::new(crate::options::DEFAULT_SENDQ),
             counters,
+            subscriptions: Subscriptions::default(),
             state: AtomicU8::new(State::Connected as u8),
             since: AtomicU64::new(clock::mono_now()),
             protocol: Mutex::new(protocol),
@@ -214,13 +235,46 @@ impl Seam {
         self.leave(State::Connected, State::Reconnecting);
     }
 
-    /// A new connection is up (after its greeting); false if closed meanwhile.
+    /// A new connection is up (before its greeting: writes made meanwhile
+    /// queue behind it); false if closed meanwhile. Its greeting begins: see
+    /// [`Subscriptions`].
     pub(crate) fn up(&self) -> bool {
+        self.subscriptions.0.lock().greeting = true;
         let up = self.leave(State::Reconnecting, State::Connected) || self.is_connected();
         if up {
             self.since.store(clock::mono_now(), Ordering::Relaxed);
         }
         up
+    }
+
+    /// `Conn::subscribe`: records `text` (once) to be sent on every later
+    /// connection, and sends it now with `send` (a write), unless the current
+    /// connection's greeting is still to send it. The length when it is sent
+    /// or about to be, 0 when there is no connection now.
+    pub(crate) fn subscribe(&self, text: &str, send: impl FnOnce() -> usize) -> usize {
+        let mut st = self.subscriptions.0.lock();
+        if !st.list.iter().any(|(_, t)| t == text) {
+            let n = st.next;
+            st.next += 1;
+            st.list.push((n, text.to_owned()));
+        }
+        if st.greeting {
+            return if self.is_connected() { text.len() } else { 0 };
+        }
+        send()
+    }
+
+    /// `Conn::unsubscribe`: stops sending `text` on later connections; false
+    /// if it was not subscribed.
+    pub(crate) fn unsubscribe(&self, text: &str) -> bool {
+        let mut st = self.subscriptions.0.lock();
+        let before = st.list.len();
+        st.list.retain(|(_, t)| t != text);
+        let gone = st.list.len() < before;
+        if gone {
+            st.removed += 1;
+        }
+        gone
     }
 
     /// Marks the connection closed by the program and wakes blocked readers;
@@ -296,6 +350,79 @@ impl Seam {
             rtt: span(get(&c.rtt)),
             rtt_smoothed: span(get(&c.rtt_smoothed)),
         }
+    }
+}
+
+/// The subscriptions of a connection (`Conn::subscribe`), and whether the
+/// current connection's greeting has sent them yet; see the module docs.
+pub(crate) struct Subscriptions(Mutex<SubState>);
+
+struct SubState {
+    /// Each with its number, in the order subscribed.
+    list: Vec<(u64, String)>,
+    next: u64,
+    /// Unsubscribes so far.
+    removed: u64,
+    /// The current connection's greeting is still to send them.
+    greeting: bool,
+}
+
+impl Default for Subscriptions {
+    /// The first connection's greeting is still to come.
+    fn default() -> Subscriptions {
+        Subscriptions(Mutex::new(SubState {
+            list: Vec::new(),
+            next: 0,
+            removed: 0,
+            greeting: true,
+        }))
+    }
+}
+
+/// How far a connection got through the subscriptions: every one numbered
+/// below `upto` was sent on it, and `removed` unsubscribes had been made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubMark {
+    upto: u64,
+    removed: u64,
+}
+
+impl Subscriptions {
+    /// The subscriptions to send on a new connection, in order, and the mark
+    /// to catch up from.
+    pub(crate) fn snapshot(&self) -> (Vec<String>, SubMark) {
+        let st = self.0.lock();
+        let list = st.list.iter().map(|(_, t)| t.clone()).collect();
+        let mark = SubMark {
+            upto: st.next,
+            removed: st.removed,
+        };
+        (list, mark)
+    }
+
+    /// Sends, under the lock, what was subscribed since `mark`; for the
+    /// current connection's greeting (`ends_greeting`), ends it. False when an
+    /// unsubscribe came since `mark`: the connection may carry a subscription
+    /// the program has dropped (its own unsubscribe message went elsewhere).
+    pub(crate) fn catch_up<E>(
+        &self,
+        mark: SubMark,
+        ends_greeting: bool,
+        mut send: impl FnMut(&str) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let mut st = self.0.lock();
+        for (_, t) in st.list.iter().filter(|(n, _)| *n >= mark.upto) {
+            send(t)?;
+        }
+        if ends_greeting {
+            st.greeting = false;
+        }
+        Ok(st.removed == mark.removed)
+    }
+
+    /// What is subscribed now, in order.
+    pub(crate) fn list(&self) -> Vec<String> {
+        self.0.lock().list.iter().map(|(_, t)| t.clone()).collect()
     }
 }
 
@@ -457,6 +584,47 @@ mod tests {
             "a message bigger than the limit goes alone"
         );
         assert_eq!(o.push(text(1)), Pushed::Full);
+    }
+
+    #[test]
+    fn subscriptions_are_sent_once_per_connection() {
+        let s = Seam::new(10, 1000, None);
+        let sent = std::cell::Cell::new(0);
+        let send = || {
+            sent.set(sent.get() + 1);
+            1
+        };
+        // The first connection's greeting is still to come: left to it.
+        assert_eq!(s.subscribe("a", send), 1);
+        assert_eq!(sent.get(), 0);
+        let (list, mark) = s.subscriptions.snapshot();
+        assert_eq!(list, ["a"]);
+        // Subscribed during the greeting: the catch-up sends it, once.
+        assert_eq!(s.subscribe("b", send), 1);
+        let mut caught = vec![];
+        let exact = s.subscriptions.catch_up(mark, true, |t| {
+            caught.push(t.to_owned());
+            Ok::<(), ()>(())
+        });
+        assert_eq!((caught, exact), (vec!["b".to_owned()], Ok(true)));
+        // After the greeting: sent at once, recorded once.
+        assert_eq!(s.subscribe("a", send), 1);
+        assert_eq!(sent.get(), 1);
+        assert_eq!(s.subscriptions.list(), ["a", "b"]);
+        // A second connection prepared beside this one goes stale on an unsubscribe.
+        let (_, mark) = s.subscriptions.snapshot();
+        assert!(s.unsubscribe("a"));
+        assert!(!s.unsubscribe("a"));
+        assert_eq!(
+            s.subscriptions.catch_up(mark, false, |_| Ok::<(), ()>(())),
+            Ok(false)
+        );
+        assert_eq!(s.subscriptions.list(), ["b"]);
+        // Not connected: recorded, nothing sent now.
+        s.lost(Disconnect::new(Cause::Eof, "eof"), false);
+        assert!(s.stats().connected_since.is_none());
+        assert_eq!(s.subscribe("c", || 0), 0);
+        assert_eq!(s.subscriptions.list(), ["b", "c"]);
     }
 
     #[test]

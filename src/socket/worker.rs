@@ -6,9 +6,9 @@
 //! is the nearest timer (ping, idle, takeover), so an idle connection with no
 //! timers never wakes up. After a lost connection it reconnects (when told to)
 //! through the shared policy in [`backoff`](crate::backoff), and sends the
-//! on-connect messages and payloads again before any queued write. When a
-//! program thread reads the socket itself, it stands aside (see
-//! [`handoff`](super::handoff)).
+//! on-connect messages, payloads and subscriptions again before any queued
+//! write. When a program thread reads the socket itself, it stands aside
+//! (see [`handoff`](super::handoff)).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -23,6 +23,7 @@ use super::handoff::{Handoff, Reader, Slot, Watch, SOCK, TAKEOVER, WAKE};
 use crate::backoff::{self, Backoff};
 use crate::link::{self, AnyLink, Incoming, Link, Outgoing};
 use crate::message::{Cause, Disconnect, Message};
+use crate::seam::SubMark;
 use crate::transport::Plan;
 
 /// How long `close()` waits for the peer to answer our close frame.
@@ -135,10 +136,7 @@ impl Worker {
             self.shared.reader.reset();
         }
         let lost = match self.greet() {
-            Ok(()) => {
-                self.shared.seam.up();
-                self.serve().unwrap_err()
-            }
+            Ok(()) => self.serve().unwrap_err(),
             Err(d) => d,
         };
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
@@ -149,20 +147,41 @@ impl Worker {
         lost
     }
 
-    /// Sends the on-connect messages, then the payloads, before anything the
-    /// program queued. `on_connect` runs here, on the worker thread, before the
-    /// slot is taken.
+    /// Marks the seam up, then sends the on-connect messages, the payloads
+    /// and the subscriptions, holding the slot, so anything the program
+    /// writes meanwhile queues behind them. `on_connect` runs here, on the
+    /// worker thread, before the slot is taken.
     fn greet(&mut self) -> Result<(), Disconnect> {
         let fresh = self.shared.hooks.on_connect.as_ref().map(|f| f());
+        let seam = &self.shared.seam;
         let mut slot = self.shared.slot.lock();
+        seam.up();
         let link = slot.link()?;
+        let mark = self.send_greeting(link, fresh)?;
+        seam.subscriptions
+            .catch_up(mark, true, |t| link.send(Outgoing::Text(t.to_owned())))?;
+        link.flush().map(drop)
+    }
+
+    /// The greeting of every new connection: `fresh` (from `on_connect`),
+    /// the payloads, then the subscriptions, in order; the mark of the
+    /// subscriptions sent, to catch up from.
+    pub(crate) fn send_greeting(
+        &self,
+        link: &mut AnyLink,
+        fresh: Option<Vec<String>>,
+    ) -> Result<SubMark, Disconnect> {
         for m in fresh.into_iter().flatten() {
             link.send(Outgoing::Text(m))?;
         }
         for p in &self.plan.options.payloads {
             link.send(Outgoing::Text(p.clone()))?;
         }
-        link.flush().map(drop)
+        let (subs, mark) = self.shared.seam.subscriptions.snapshot();
+        for s in subs {
+            link.send(Outgoing::Text(s))?;
+        }
+        Ok(mark)
     }
 
     fn serve(&mut self) -> Result<(), Disconnect> {
