@@ -56,6 +56,9 @@ pub struct Stats {
     pub undecoded: u64,
     /// Successful reconnects.
     pub reconnects: u64,
+    /// Planned replacements of the connection without a gap (`max_age`); not
+    /// counted in `reconnects`, and no `Disconnected` is delivered for them.
+    pub rotations: u64,
     /// Messages written by the program and handed to the socket.
     pub sent: u64,
     /// Messages the program wrote that were not sent because the connection was lost first.

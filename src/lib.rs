@@ -59,6 +59,7 @@
 //! | `ping` (`pingInterval`) | ms | `0` = off | send a keepalive every N ms |
 //! | `ping_msg` (`pingMessage`) | text | none | send this text as the keepalive instead of a protocol Ping (OKX: `ping`) |
 //! | `idle` | ms | `0` = off | nothing received for N ms means the connection is dead |
+//! | `max_age` (`maxAge`) | ms | `0` = off | replace the connection before it is N ms old, without a gap: dial the new one, switch when it delivers, close the old |
 //! | `qsize` | count, at least 1 | `2000` | receive buffer capacity, messages |
 //! | `qbytes` | bytes, at least 1 | `16777216` | receive buffer capacity, bytes |
 //! | `sendq` (`send_queue`) | bytes, at least 1 | `16777216` | send queue capacity, bytes: a write that does not fit returns 0 (counted) |

@@ -16,7 +16,7 @@
 //! | `outbox` | `Conn::write`, through [`Driver::send`] | the driver |
 //! | `counters` | the received ones (and the round trip): whoever reads the connection's source, one thread at a time; the rest: anyone, adding | [`Seam::stats`] |
 //! | `state` | the driver (up, reconnecting, lost); `Conn::close` (closed) | anyone |
-//! | `since` | the driver, when a connection is up ([`Seam::up`]) | [`Seam::stats`] |
+//! | `since` | the driver, when a connection is up ([`Seam::up`], [`Seam::rotated`]) | [`Seam::stats`] |
 //! | `protocol` | the driver, at each connect | `Conn::protocol` |
 //! | `subscriptions` | `Conn::subscribe`/`unsubscribe` ([`Seam::subscribe`], [`Seam::unsubscribe`]); the driver marks a greeting | the driver, at each connect |
 //!
@@ -121,6 +121,7 @@ pub(crate) struct Counters {
     pub(crate) dropped: AtomicU64,
     pub(crate) discarded: AtomicU64,
     pub(crate) reconnects: AtomicU64,
+    pub(crate) rotations: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) unsent: AtomicU64,
     pub(crate) rejected: AtomicU64,
@@ -247,6 +248,12 @@ impl Seam {
         up
     }
 
+    /// The connection was replaced by a new one without a gap (a rotation).
+    pub(crate) fn rotated(&self) {
+        self.since.store(clock::mono_now(), Ordering::Relaxed);
+        self.counters.add(&self.counters.rotations, 1);
+    }
+
     /// `Conn::subscribe`: records `text` (once) to be sent on every later
     /// connection, and sends it now with `send` (a write), unless the current
     /// connection's greeting is still to send it. The length when it is sent
@@ -335,6 +342,7 @@ impl Seam {
             discarded: get(&c.discarded),
             undecoded: get(&c.undecoded),
             reconnects: get(&c.reconnects),
+            rotations: get(&c.rotations),
             sent: get(&c.sent),
             unsent: get(&c.unsent),
             rejected: get(&c.rejected),

@@ -111,6 +111,8 @@ pub struct Options {
     pub ping_msg: Option<String>,
     /// `idle`: nothing received for this long means the connection is dead; `None` = off.
     pub idle: Option<Duration>,
+    /// `max_age`: replace the connection, without a gap, before it is this old; `None` = off.
+    pub max_age: Option<Duration>,
     /// `qsize`: receive buffer capacity in messages.
     pub qsize: usize,
     /// `qbytes`: receive buffer capacity in bytes.
@@ -158,6 +160,7 @@ impl Default for Options {
             ping: None,
             ping_msg: None,
             idle: None,
+            max_age: None,
             qsize: DEFAULT_QSIZE,
             qbytes: DEFAULT_QBYTES,
             sendq: DEFAULT_SENDQ,

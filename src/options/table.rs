@@ -33,6 +33,7 @@ pub(crate) const SPECS: &[&Spec] = &[
     &PING,
     &PING_MSG,
     &IDLE,
+    &MAX_AGE,
     &QSIZE,
     &QBYTES,
     &SENDQ,
@@ -307,6 +308,23 @@ pub(crate) const IDLE: Spec = Spec {
     set: |o, v| {
         if let Value::Millis(d) = v {
             o.idle = (!d.is_zero()).then_some(d);
+        }
+    },
+};
+
+pub(crate) const MAX_AGE: Spec = Spec {
+    name: "max_age",
+    aliases: &["maxAge"],
+    ty: Type::Millis { nonzero: false },
+    schemes: Schemes::All,
+    accepts: "milliseconds a connection may live before it is replaced, 0 = off",
+    values: "ms",
+    default: "`0` = off",
+    meaning: "replace the connection before it is N ms old, without a gap: dial the new one, switch when it delivers, close the old",
+    get: |o| millis(o.max_age.unwrap_or_default()),
+    set: |o, v| {
+        if let Value::Millis(d) = v {
+            o.max_age = (!d.is_zero()).then_some(d);
         }
     },
 };

@@ -5,10 +5,13 @@
 //!
 //! Hooks run on whichever thread reads the socket: the worker thread, or the
 //! program's thread during a direct read (`auto_reply`, `priority`); and on
-//! the worker thread at each connect (`on_connect`). None runs under a lock
-//! that another thread's `read` or `write` needs.
+//! the worker thread at each connect (`on_connect`), a rotation's replacement
+//! included ([`rotate`]: it is dialed on a short-lived `wsdial-rotate` thread,
+//! and greeted and read on the worker thread). None runs under a lock that
+//! another thread's `read` or `write` needs.
 
 mod handoff;
+mod rotate;
 mod worker;
 
 use std::sync::Arc;
@@ -29,6 +32,7 @@ use crate::transport::Plan;
 pub(crate) use worker::CLOSE_LINGER;
 
 use handoff::{Handoff, WAKE};
+use rotate::Rotation;
 use worker::Worker;
 
 /// A connection's socket driver: the hand-off state and the worker's thread.
@@ -66,7 +70,8 @@ fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
         events: Events::with_capacity(8),
         shared: shared.clone(),
         backoff: Backoff::new(o, plan.target.url()),
-        plan,
+        rotation: Rotation::new(o.max_age),
+        plan: Arc::new(plan),
     };
     let thread = std::thread::Builder::new()
         .name("wsdial-worker".into())

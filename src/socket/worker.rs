@@ -7,8 +7,9 @@
 //! timers never wakes up. After a lost connection it reconnects (when told to)
 //! through the shared policy in [`backoff`](crate::backoff), and sends the
 //! on-connect messages, payloads and subscriptions again before any queued
-//! write. When a program thread reads the socket itself, it stands aside
-//! (see [`handoff`](super::handoff)).
+//! write. With `max_age` it replaces the connection before it gets that old
+//! (see [`rotate`](super::rotate)). When a program thread reads the socket
+//! itself, it stands aside (see [`handoff`](super::handoff)).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -20,6 +21,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll};
 
 use super::handoff::{Handoff, Reader, Slot, Watch, SOCK, TAKEOVER, WAKE};
+use super::rotate::Rotation;
 use crate::backoff::{self, Backoff};
 use crate::link::{self, AnyLink, Incoming, Link, Outgoing};
 use crate::message::{Cause, Disconnect, Message};
@@ -37,8 +39,9 @@ pub(crate) struct Worker {
     pub(crate) poll: Poll,
     pub(crate) events: Events,
     pub(crate) shared: Arc<Handoff>,
-    pub(crate) plan: Plan,
+    pub(crate) plan: Arc<Plan>,
     pub(crate) backoff: Backoff,
+    pub(crate) rotation: Rotation,
 }
 
 /// The takeover timer: when, and the direct reads seen when it was set.
@@ -135,10 +138,13 @@ impl Worker {
             slot.watching = Watch::All;
             self.shared.reader.reset();
         }
+        self.rotation_begin();
         let lost = match self.greet() {
             Ok(()) => self.serve().unwrap_err(),
             Err(d) => d,
         };
+        self.rotation_end();
+        let fd = self.rotation.current_fd(fd);
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         // The socket closes here, outside the lock.
         let link = self.shared.slot.lock().link.take();
@@ -196,6 +202,12 @@ impl Worker {
             if self.shared.seam.is_closed() {
                 return Err(self.close_link(&mut batch));
             }
+            if self.rotate() {
+                // A new connection: its timers start over.
+                next_ping = ping.map(|p| Instant::now() + p);
+                takeover = None;
+                called = true;
+            }
             let now = Instant::now();
             if !called && self.stand_aside(now, &mut takeover, next_ping, idle.map(|i| last_rx + i))
             {
@@ -220,6 +232,16 @@ impl Worker {
                 let dead = slot.link.take();
                 drop(slot);
                 drop(dead);
+                if self.rotate_on_loss() {
+                    log::info!(
+                        "{}: connection lost during its rotation: {d}",
+                        self.plan.target.url()
+                    );
+                    next_ping = ping.map(|p| Instant::now() + p);
+                    takeover = None;
+                    called = true;
+                    continue;
+                }
                 return Err(d);
             }
             drop(slot);
@@ -285,6 +307,7 @@ impl Worker {
     ) -> Result<bool, Disconnect> {
         let timeout = [idle_at, next_ping, takeover.map(|t| t.at)]
             .into_iter()
+            .chain([self.rotation.deadline()])
             .flatten()
             .min()
             .map(|t| t.saturating_duration_since(Instant::now()));
