@@ -122,6 +122,14 @@ impl Dialer {
         self.with(&options::SENDQ, count(n))
     }
 
+    /// Replace the connection before it is this old, make-before-break
+    /// (`max_age=`); `Duration::ZERO` turns it off. No `Disconnected` for a
+    /// rotation; around the switch the same data may be seen twice (see
+    /// [the crate docs](crate#rotation)).
+    pub fn max_age(self, d: Duration) -> Dialer {
+        self.with(&options::MAX_AGE, Value::Millis(d))
+    }
+
     /// Largest inbound message accepted (`maxsize=`, default 64 MiB; at least 1).
     pub fn maxsize(self, n: usize) -> Dialer {
         self.with(&options::MAXSIZE, count(n))

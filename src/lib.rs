@@ -87,12 +87,50 @@
 //! `reconnect` every later read returns it again. [`select`] waits on several
 //! connections at once.
 //!
+//! Every message carries the moment it was read from the socket, on the
+//! monotonic clock ([`Message::received`]) and the wall clock
+//! ([`Message::received_at`]), so a program that finds 2,000 messages
+//! waiting can tell how stale each is. [`Conn::stats`] says when the last
+//! message came ([`Stats::last_message`]), since when the connection is up
+//! ([`Stats::connected_since`]) and, with protocol pings on (`ping`), the
+//! round trip of the last Ping and its smoothed value ([`Stats::rtt`],
+//! [`Stats::rtt_smoothed`]).
+//!
 //! ## Writing and closing
 //!
 //! [`Conn::write`] hands a message to the connection and returns at once
 //! (its length, or 0 when there is no live connection), even while another
-//! thread is blocked in `read`. [`Conn::close`] sends a close frame, stops
-//! reconnecting and wakes blocked readers; dropping the `Conn` does the same.
+//! thread is blocked in `read`. What the socket has not taken yet waits in a
+//! send queue of at most `sendq` bytes: a write that does not fit returns 0
+//! and is counted ([`Stats::rejected`]), so a program writing into a dead or
+//! slow connection cannot grow memory without bound. [`Conn::close`] sends a
+//! close frame, stops reconnecting and wakes blocked readers; dropping the
+//! `Conn` does the same.
+//!
+//! [`Conn::subscribe`] sends a message now and again on every later
+//! connection, after the `payload`s, in the order subscribed;
+//! [`Conn::unsubscribe`] stops replaying it (the program writes its
+//! exchange's unsubscribe message itself).
+//!
+//! ## Rotation
+//!
+//! With `max_age=MS` the connection is replaced before it is MS old
+//! (Binance closes every connection at 24 h, at a time of its choosing),
+//! make-before-break: the new connection is dialed beside the old one (on a
+//! short-lived thread), greeted like every connection (`on_connect`, the
+//! payloads, the subscriptions), and read; 50 ms after it delivers its first
+//! message (or when the old one reaches `max_age`), reading switches to it:
+//! first what the old one still has, then everything the new one delivered,
+//! and the old one is closed. No `Disconnected` is delivered for a rotation;
+//! [`Stats::rotations`] counts them. Each connection's messages keep their
+//! order, but around the switch the program may see the same data twice:
+//! what both connections carried in those 50 ms (and whatever the new
+//! connection's server starts with, such as a snapshot) comes once from
+//! each. Nothing is skipped unless the old connection's server runs more
+//! than 50 ms behind the new one's. Writes go to the old connection until
+//! the switch, so a reply to a request written just before it may be lost
+//! with the old connection. A replacement that fails is logged and tried
+//! again after `interval`; the old connection goes on meanwhile.
 //!
 //! ## How it works
 //!
@@ -108,6 +146,7 @@
 //!                socket, or a waker for queued writes and close; reads, answers
 //!                pings, writes, keeps timers, reconnects
 //!   handoff.rs   who reads the socket: the worker, or the program's thread
+//!   rotate.rs    max_age: a replacement dialed beside the connection, then the switch
 //! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix
 //! transport/   TCP (one deadline, local_ip, TCP_NODELAY) -> TLS (native-tls)
 //! ```
