@@ -408,17 +408,22 @@ impl Subscriptions {
         (list, mark)
     }
 
-    /// Sends, under the lock, what was subscribed since `mark`; for the
-    /// current connection's greeting (`ends_greeting`), ends it. False when an
-    /// unsubscribe came since `mark`: the connection may carry a subscription
-    /// the program has dropped (its own unsubscribe message went elsewhere).
+    /// Under the lock: runs `first`, then sends what was subscribed since
+    /// `mark`; for the current connection's greeting (`ends_greeting`), ends
+    /// it. False when an unsubscribe came since `mark`: the connection may
+    /// carry a subscription the program has dropped (its own unsubscribe
+    /// message went elsewhere). A rotation's switch hands the old connection
+    /// the program's queued writes in `first`, so a subscription written
+    /// before the catch-up goes there, not to the new connection a second time.
     pub(crate) fn catch_up<E>(
         &self,
         mark: SubMark,
         ends_greeting: bool,
+        first: impl FnOnce(),
         mut send: impl FnMut(&str) -> Result<(), E>,
     ) -> Result<bool, E> {
         let mut st = self.0.lock();
+        first();
         for (_, t) in st.list.iter().filter(|(n, _)| *n >= mark.upto) {
             send(t)?;
         }
@@ -610,10 +615,15 @@ mod tests {
         // Subscribed during the greeting: the catch-up sends it, once.
         assert_eq!(s.subscribe("b", send), 1);
         let mut caught = vec![];
-        let exact = s.subscriptions.catch_up(mark, true, |t| {
-            caught.push(t.to_owned());
-            Ok::<(), ()>(())
-        });
+        let exact = s.subscriptions.catch_up(
+            mark,
+            true,
+            || {},
+            |t| {
+                caught.push(t.to_owned());
+                Ok::<(), ()>(())
+            },
+        );
         assert_eq!((caught, exact), (vec!["b".to_owned()], Ok(true)));
         // After the greeting: sent at once, recorded once.
         assert_eq!(s.subscribe("a", send), 1);
@@ -624,7 +634,8 @@ mod tests {
         assert!(s.unsubscribe("a"));
         assert!(!s.unsubscribe("a"));
         assert_eq!(
-            s.subscriptions.catch_up(mark, false, |_| Ok::<(), ()>(())),
+            s.subscriptions
+                .catch_up(mark, false, || {}, |_| Ok::<(), ()>(())),
             Ok(false)
         );
         assert_eq!(s.subscriptions.list(), ["b"]);

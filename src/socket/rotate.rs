@@ -352,13 +352,20 @@ impl Worker {
                 }
             }
         }
-        // The subscriptions made since the greeting.
+        // The subscriptions made since the greeting; writes queued until now
+        // go to the old connection first (a subscription among them is then
+        // not sent twice on the new one).
         let link = &mut next.link;
+        let old_alive = slot.failed.is_none();
+        let old = slot.link.as_deref_mut().filter(|_| old_alive);
         let caught = seam
             .subscriptions
-            .catch_up(next.mark, false, |t| {
-                link.send(Outgoing::Text(t.to_owned()))
-            })
+            .catch_up(
+                next.mark,
+                false,
+                || hand_queued(seam, old),
+                |t| link.send(Outgoing::Text(t.to_owned())),
+            )
             .and_then(|exact| link.flush().map(|_| exact));
         let why = match caught {
             Ok(true) => None,
@@ -443,5 +450,22 @@ impl Worker {
                     .deregister(&mut SourceFd(&old.fd().as_raw_fd()));
             }
         }
+    }
+}
+
+/// Hands the program's queued writes to the old connection at a switch
+/// (they were written while it was the connection); lost ones are counted.
+fn hand_queued(seam: &crate::seam::Seam, old: Option<&mut AnyLink>) {
+    let Some(old) = old else { return };
+    if seam.outbox.is_empty() {
+        return;
+    }
+    let q = seam.outbox.take();
+    let n = q.len() as u64;
+    let c = &seam.counters;
+    let sent = q.into_iter().try_for_each(|m| old.send(m));
+    match sent.and_then(|_| old.flush()) {
+        Ok(_) => c.add(&c.sent, n),
+        Err(_) => c.add(&c.unsent, n),
     }
 }

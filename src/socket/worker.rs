@@ -164,8 +164,12 @@ impl Worker {
         seam.up();
         let link = slot.link()?;
         let mark = self.send_greeting(link, fresh)?;
-        seam.subscriptions
-            .catch_up(mark, true, |t| link.send(Outgoing::Text(t.to_owned())))?;
+        seam.subscriptions.catch_up(
+            mark,
+            true,
+            || {},
+            |t| link.send(Outgoing::Text(t.to_owned())),
+        )?;
         link.flush().map(drop)
     }
 
