@@ -65,6 +65,9 @@ impl Link for AnyLink {
     fn unflushed(&self) -> usize {
         each!(self, l => l.unflushed())
     }
+    fn take_rtt(&mut self) -> Option<Duration> {
+        each!(self, l => l.take_rtt())
+    }
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {
         each!(self, l => l.ping(text))
     }
@@ -81,9 +84,10 @@ pub(crate) enum Incoming {
     /// A message for the inbox.
     Message(Message),
     /// Traffic that is not a message (a ping, a pong): the peer is alive.
+    /// A Pong that answered our Ping leaves its round trip in the link
+    /// ([`Link::take_rtt`]): this enum, returned for every message on the hot
+    /// path, stays as small as it was.
     Control,
-    /// The answer to our last protocol Ping, and its round trip.
-    Pong(Duration),
     /// Nothing more until the socket is readable again.
     WouldBlock,
 }
@@ -102,6 +106,11 @@ pub(crate) trait Link: Send {
     /// Bytes sent but not yet written to the socket (at most: since the last
     /// flush that wrote everything), for the send queue's limit.
     fn unflushed(&self) -> usize;
+    /// The round trip of a protocol Ping whose Pong was read since the last
+    /// call (after an `Incoming::Control`).
+    fn take_rtt(&mut self) -> Option<Duration> {
+        None
+    }
     /// Sends a keepalive: a protocol ping, or `text` as a message when given.
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect>;
     /// Starts an orderly close (a close frame for WebSocket).

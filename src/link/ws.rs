@@ -46,6 +46,8 @@ pub(crate) struct WsLink {
     /// (`clock::mono_now`), for the round trip.
     pings_out: VecDeque<(u64, u64)>,
     pings: u64,
+    /// The round trip of the last Pong that answered one, not yet taken.
+    rtt: Option<Duration>,
     /// Bytes handed to tungstenite since its buffer was last flushed empty.
     unflushed: usize,
 }
@@ -120,6 +122,7 @@ impl WsLink {
             deflate: codec(o.mode != Mode::Recv),
             pings_out: VecDeque::new(),
             pings: 0,
+            rtt: None,
             unflushed: 0,
         })
     }
@@ -342,14 +345,12 @@ impl WsLink {
                 let at = n
                     .ok()
                     .and_then(|n| self.pings_out.iter().position(|o| o.0 == n));
-                Ok(match at {
-                    Some(i) => {
-                        let sent = self.pings_out[i].1;
-                        self.pings_out.drain(..=i);
-                        Incoming::Pong(Duration::from_nanos(rx.mono.saturating_sub(sent)))
-                    }
-                    None => Incoming::Control,
-                })
+                if let Some(i) = at {
+                    let sent = self.pings_out[i].1;
+                    self.pings_out.drain(..=i);
+                    self.rtt = Some(Duration::from_nanos(rx.mono.saturating_sub(sent)));
+                }
+                Ok(Incoming::Control)
             }
             Ok(WsMessage::Frame(_)) => Ok(Incoming::Control),
             Ok(WsMessage::Close(frame)) => {
@@ -415,6 +416,10 @@ impl Link for WsLink {
 
     fn unflushed(&self) -> usize {
         self.unflushed
+    }
+
+    fn take_rtt(&mut self) -> Option<Duration> {
+        self.rtt.take()
     }
 
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {

@@ -358,9 +358,13 @@ impl Handoff {
         }
     }
 
-    /// A Pong answered our Ping: its round trip goes to the counters.
-    fn note_pong(&self, last_rx: &mut Instant, rtt: Duration) {
-        self.seam.counters.pong(rtt);
+    /// Traffic that is not a message arrived: noted for `idle`, and when it
+    /// was a Pong that answered our Ping, its round trip goes to the counters.
+    #[cold]
+    fn note_control(&self, link: &mut AnyLink, last_rx: &mut Instant) {
+        if let Some(rtt) = link.take_rtt() {
+            self.seam.counters.pong(rtt);
+        }
         self.note_rx(last_rx);
     }
 
@@ -565,8 +569,7 @@ impl Handoff {
                     self.mark_direct(slot);
                     return Some(Direct::Message(m));
                 }
-                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx),
-                Ok(Incoming::Pong(rtt)) => self.note_pong(&mut slot.last_rx, rtt),
+                Ok(Incoming::Control) => self.note_control(link, &mut slot.last_rx),
                 Ok(Incoming::WouldBlock) => return None,
                 Err(d) => {
                     self.end_direct(slot, Some(d));
@@ -642,8 +645,7 @@ impl Handoff {
                         older += 1;
                     }
                 }
-                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx),
-                Ok(Incoming::Pong(rtt)) => self.note_pong(&mut slot.last_rx, rtt),
+                Ok(Incoming::Control) => self.note_control(link, &mut slot.last_rx),
                 Ok(Incoming::WouldBlock) => {
                     outcome = Some(None);
                     break;

@@ -309,7 +309,7 @@ impl Worker {
                     next.held_bytes += m.len();
                     next.held.push((m, high));
                 }
-                Ok(Incoming::Control | Incoming::Pong(_)) => {}
+                Ok(Incoming::Control) => {}
                 Ok(Incoming::WouldBlock) => break,
                 Err(d) => return Err(format!("the new connection was lost: {d}")),
             }
@@ -346,7 +346,7 @@ impl Worker {
                             Ok(false) => {}
                             Err(_) => break,
                         },
-                        Ok(Incoming::Control | Incoming::Pong(_)) => {}
+                        Ok(Incoming::Control) => {}
                         Ok(Incoming::WouldBlock) | Err(_) => break,
                     }
                 }

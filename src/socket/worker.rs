@@ -477,10 +477,11 @@ impl Worker {
                         }
                     }
                 }
-                Ok(Incoming::Control) => any = true,
-                Ok(Incoming::Pong(rtt)) => {
+                Ok(Incoming::Control) => {
                     any = true;
-                    shared.seam.counters.pong(rtt);
+                    if let Some(rtt) = link.take_rtt() {
+                        shared.seam.counters.pong(rtt);
+                    }
                 }
                 Ok(Incoming::WouldBlock) => {
                     break Ok(if any { Drained::Read } else { Drained::Nothing })
