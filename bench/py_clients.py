@@ -1,7 +1,10 @@
 """Python peer clients for scripts/bench: usage py_clients.py KIND URL N
 KIND: wsclient (websocket-client's WebSocket), wsapp (websocket-client's
-WebSocketApp), websockets (the websockets package's threading client).
-Reads N data messages (inflating gzip frames when the URL says gzip=1) and
+WebSocketApp), websockets (the websockets package's threading client), wsdial
+(this repository's Python package, bindings/python: `conn.read()` in a loop;
+with gzip=1 it inflates with `compress=gzip`, so frames arrive as text).
+Reads N data messages (inflating gzip frames when the URL says gzip=1; the
+websockets client offers permessage-deflate when it says pmd=1) and
 prints {"messages": n, "secs": t} measured from the first message."""
 import json
 import sys
@@ -44,13 +47,28 @@ elif kind == "wsapp":
     app.run_forever()
 elif kind == "websockets":
     from websockets.sync.client import connect
-    with connect(url, max_size=None, compression=None) as ws:
+    # permessage-deflate offered only where the load source compresses
+    with connect(url, max_size=None, compression="deflate" if "pmd=1" in url else None) as ws:
         for msg in ws:
             on_data(msg)
             if state["count"] >= n:
                 break
+elif kind == "wsdial":
+    import wsdial
+    conn = wsdial.Dial(url + ("|compress=gzip" if gz else ""))
+    read = conn.read
+    while state["count"] < n:
+        msg = read()
+        if msg == "":
+            break  # the connection was lost
+        on_data(msg)
+    state["dropped"] = conn.stats()["dropped"]
+    conn.close()
 else:
     sys.exit(f"unknown kind {kind}")
 
 secs = time.perf_counter() - state["t0"] if state["t0"] else 0.0
-print(json.dumps({"messages": state["count"], "secs": secs, "bytes": state["bytes"]}))
+out = {"messages": state["count"], "secs": secs, "bytes": state["bytes"]}
+if "dropped" in state:
+    out["dropped"] = state["dropped"]  # the buffer's drops: the reader fell behind
+print(json.dumps(out))

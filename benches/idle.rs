@@ -3,8 +3,11 @@
 //! * write round trip on an idle connection (echo server on loopback), wsdial vs a
 //!   plain blocking tungstenite client in the same run (the baseline);
 //! * how long `Conn::write` itself takes to return;
-//! * wake-ups of the worker thread over an idle period: its voluntary context
-//!   switches (from /proc/self/task/TID/status) and CPU time.
+//! * wake-ups over an idle period, with the keepalive off, every second, and
+//!   at its default (20 s; `LIVENESS_SECS`, default 41, covers two periods):
+//!   the voluntary context switches (from /proc/self/task/TID/status) of the
+//!   worker and of the program thread that waits in `read_timeout`, and the
+//!   worker's CPU time.
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -120,20 +123,72 @@ fn main() {
         us(c99)
     );
 
-    let before = thread_stats("wsdial-worker").expect("worker thread");
-    let t = Instant::now();
-    // Idle: nothing sent, nothing received; this thread waits on the inbox.
-    assert!(conn.read_timeout(Duration::from_secs(idle_secs)).is_none());
-    let after = thread_stats("wsdial-worker").expect("worker thread");
-    println!(
-        "\n## idle connection, no keepalive, {:.1} s\n",
-        t.elapsed().as_secs_f64()
-    );
-    println!("| measure | value |");
-    println!("|---|---:|");
-    println!(
-        "| worker voluntary context switches | {} |",
-        after.0 - before.0
-    );
-    println!("| worker CPU ticks (1/100 s) | {} |", after.1 - before.1);
+    drop(conn);
+
+    // Idle: nothing sent, nothing received. Each case is a fresh connection
+    // (so one worker thread is named `wsdial-worker`).
+    println!("\n## idle connection: wake-ups (voluntary context switches) and CPU\n");
+    println!("| keepalive | who waits | seconds | worker wake-ups | reader wake-ups | worker CPU ticks (1/100 s) |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let liveness_secs: u64 = std::env::var("LIVENESS_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(41);
+    let cases = [
+        ("`ping=0`", "|ping=0", true, idle_secs),
+        (
+            "every 1 s (`ping=1000&ping_timeout=1000`)",
+            "|ping=1000&ping_timeout=1000",
+            true,
+            idle_secs,
+        ),
+        (
+            "every 1 s (`ping=1000&ping_timeout=1000`)",
+            "|ping=1000&ping_timeout=1000",
+            false,
+            idle_secs,
+        ),
+        ("default (20 s, 20 s)", "", true, liveness_secs),
+    ];
+    for (label, opts, reads, secs) in cases {
+        let conn = wsdial::dial(&format!("ws://{addr}/{opts}")).unwrap();
+        // Settle: the handshake's traffic is over.
+        std::thread::sleep(Duration::from_millis(200));
+        let before = thread_stats("wsdial-worker").expect("worker thread");
+        let me = own_switches();
+        let t = Instant::now();
+        if reads {
+            // The program waits in `read_timeout` (on the socket itself).
+            assert!(conn.read_timeout(Duration::from_secs(secs)).is_none());
+        } else {
+            // Nobody reads: the worker watches the socket.
+            std::thread::sleep(Duration::from_secs(secs));
+        }
+        let after = thread_stats("wsdial-worker").expect("worker thread");
+        let mine = own_switches() - me;
+        println!(
+            "| {label} | {} | {:.1} | {} | {} | {} |",
+            if reads {
+                "program in `read_timeout`"
+            } else {
+                "nobody reads"
+            },
+            t.elapsed().as_secs_f64(),
+            after.0 - before.0,
+            if reads { mine.to_string() } else { "-".into() },
+            after.1 - before.1
+        );
+        drop(conn);
+    }
+}
+
+/// Voluntary context switches of the calling thread.
+fn own_switches() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("voluntary_ctxt_switches"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

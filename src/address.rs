@@ -47,6 +47,27 @@ pub enum Scheme {
     Udp,
     /// `unix:///path`: a Unix stream socket.
     Unix,
+    /// `mqtt://host[:1883]?topic=T`: an MQTT broker (cargo feature `mqtt`).
+    Mqtt,
+    /// `mqtts://host[:8883]?topic=T`: MQTT over TLS (cargo feature `mqtt`).
+    Mqtts,
+    /// `nats://host[:4222]?topic=SUBJECT`: a NATS server (cargo feature `nats`).
+    Nats,
+    /// `amqp://user:pass@host[:5672]/[vhost]?queue=Q`: an AMQP 0-9-1 broker
+    /// such as RabbitMQ (cargo feature `amqp`).
+    Amqp,
+    /// `amqps://`: AMQP over TLS (cargo feature `amqp`).
+    Amqps,
+    /// `kafka://host:9092[,host2:9092]/TOPIC`: a Kafka cluster (cargo feature `kafka`).
+    Kafka,
+    /// `sqlite3://path.db`: an SQLite database (cargo feature `sqlite`).
+    Sqlite3,
+    /// `postgres://…`: a PostgreSQL server (cargo feature `postgres`).
+    Postgres,
+    /// `mysql://…`: a MySQL or MariaDB server (cargo feature `mysql`).
+    Mysql,
+    /// `clickhouse://…`: a ClickHouse server (cargo feature `clickhouse`).
+    Clickhouse,
 }
 
 impl Scheme {
@@ -59,7 +80,48 @@ impl Scheme {
             Scheme::Tls => "tls",
             Scheme::Udp => "udp",
             Scheme::Unix => "unix",
+            Scheme::Mqtt => "mqtt",
+            Scheme::Mqtts => "mqtts",
+            Scheme::Nats => "nats",
+            Scheme::Amqp => "amqp",
+            Scheme::Amqps => "amqps",
+            Scheme::Kafka => "kafka",
+            Scheme::Sqlite3 => "sqlite3",
+            Scheme::Postgres => "postgres",
+            Scheme::Mysql => "mysql",
+            Scheme::Clickhouse => "clickhouse",
         }
+    }
+
+    /// True for the schemes served by the socket driver: `ws`, `wss`, `tcp`,
+    /// `tls`, `udp`, `unix`.
+    pub fn is_socket(self) -> bool {
+        matches!(
+            self,
+            Scheme::Ws | Scheme::Wss | Scheme::Tcp | Scheme::Tls | Scheme::Udp | Scheme::Unix
+        )
+    }
+
+    /// True for the message brokers: `mqtt`, `mqtts`, `nats`, `amqp`, `amqps`, `kafka`.
+    pub fn is_broker(self) -> bool {
+        matches!(
+            self,
+            Scheme::Mqtt
+                | Scheme::Mqtts
+                | Scheme::Nats
+                | Scheme::Amqp
+                | Scheme::Amqps
+                | Scheme::Kafka
+        )
+    }
+
+    /// True for the databases: `sqlite3`, `postgres`, `mysql`, `clickhouse`.
+    /// They are used through [`Conn::exec`](crate::Conn::exec), not read and write.
+    pub fn is_database(self) -> bool {
+        matches!(
+            self,
+            Scheme::Sqlite3 | Scheme::Postgres | Scheme::Mysql | Scheme::Clickhouse
+        )
     }
 
     /// True for `ws` and `wss`.
@@ -80,6 +142,16 @@ impl Scheme {
             "tls" => Scheme::Tls,
             "udp" => Scheme::Udp,
             "unix" => Scheme::Unix,
+            "mqtt" => Scheme::Mqtt,
+            "mqtts" => Scheme::Mqtts,
+            "nats" => Scheme::Nats,
+            "amqp" => Scheme::Amqp,
+            "amqps" => Scheme::Amqps,
+            "kafka" => Scheme::Kafka,
+            "sqlite3" | "sqlite" => Scheme::Sqlite3,
+            "postgres" | "postgresql" => Scheme::Postgres,
+            "mysql" => Scheme::Mysql,
+            "clickhouse" => Scheme::Clickhouse,
             _ => return None,
         })
     }
@@ -103,33 +175,36 @@ pub struct Target {
 impl Target {
     /// Parses the URL part of an address.
     pub fn parse(url: &str) -> Result<Target, Error> {
-        let accepted = "accepted: ws://, wss://, tcp://host:port, tls://host:port, udp://host:port, unix:///path";
+        let accepted = "accepted: ws://, wss://, tcp://host:port, tls://host:port, udp://host:port, unix:///path, mqtt://, mqtts://, nats://, amqp://, amqps://, kafka://, sqlite3://, postgres://, mysql://, clickhouse://";
         let (scheme_str, rest) = url
             .split_once("://")
             .ok_or_else(|| Error::address(None, format!("`{url}` has no scheme; {accepted}")))?;
         let scheme = Scheme::from_str(scheme_str).ok_or_else(|| {
-            let later = [
-                "mqtt",
-                "nats",
-                "amqp",
-                "kafka",
-                "sqlite3",
-                "mysql",
-                "postgres",
-                "clickhouse",
-            ];
-            if later.contains(&scheme_str.to_ascii_lowercase().as_str()) {
-                Error::new(
-                    crate::ErrorKind::Unsupported,
-                    format!("scheme `{scheme_str}` is not supported yet; {accepted}"),
-                )
-            } else {
-                Error::address(
-                    None,
-                    format!("scheme `{scheme_str}` is not supported; {accepted}"),
-                )
-            }
+            Error::address(
+                None,
+                format!("scheme `{scheme_str}` is not supported; {accepted}"),
+            )
         })?;
+        // Brokers and databases each have their own URL forms (libpq keywords,
+        // `tcp(host:port)`, lists of hosts …): each protocol reads its own.
+        if scheme.is_broker() {
+            let (host, port) = crate::broker::endpoint(scheme, url)?;
+            return Ok(Target {
+                scheme,
+                url: url.to_owned(),
+                host,
+                port,
+            });
+        }
+        if scheme.is_database() {
+            let (host, port) = crate::db::endpoint(scheme, url)?;
+            return Ok(Target {
+                scheme,
+                url: url.to_owned(),
+                host,
+                port,
+            });
+        }
         if scheme == Scheme::Unix {
             if rest.is_empty() {
                 return Err(Error::address(
@@ -186,12 +261,15 @@ impl Target {
         &self.url
     }
 
-    /// The host name or IP address (IPv6 without brackets); for `unix`, the socket path.
+    /// The host name or IP address (IPv6 without brackets); for `unix`, the
+    /// socket path; for a broker or database, its first host (empty for a
+    /// file such as an SQLite database).
     pub fn host(&self) -> &str {
         &self.host
     }
 
-    /// The port (the scheme's default when not written); 0 for `unix`.
+    /// The port (the scheme's default when not written); 0 for `unix` and
+    /// for a database file.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -253,9 +331,10 @@ impl Address {
         &self.warnings
     }
 
-    /// The effective options: the defaults with this address's options applied.
+    /// The effective options: the defaults of its scheme
+    /// ([`Options::for_scheme`]) with this address's options applied.
     pub fn options(&self) -> Options {
-        let mut o = Options::default();
+        let mut o = Options::for_scheme(self.target.scheme());
         self.apply_to(&mut o);
         o
     }
@@ -755,7 +834,11 @@ mod tests {
             assert_eq!((e.kind(), e.key()), (ErrorKind::Address, None), "{addr}");
             assert!(e.to_string().contains(text), "{addr}: `{e}` lacks `{text}`");
         }
-        assert_eq!(err("mqtt://h:1883?topic=t").kind(), ErrorKind::Unsupported);
+        // A broker or database address is read by its protocol; whether the
+        // build can dial it is decided at dial time (its cargo feature).
+        let a = Address::parse("mqtt://h:1883?topic=t").unwrap();
+        assert_eq!(a.target().scheme(), Scheme::Mqtt);
+        assert_eq!(a.target().host(), "h");
     }
 
     #[test]

@@ -251,6 +251,25 @@ impl Conn {
         self.seam.subscriptions.list()
     }
 
+    /// Runs one SQL statement on a database connection (`sqlite3://`,
+    /// `postgres://`, `mysql://`, `clickhouse://`) and returns its columns and
+    /// rows (or the rows it affected). Statements from several threads are
+    /// run one at a time. On any other connection: `ErrorKind::Unsupported`.
+    pub fn exec(&self, sql: &str) -> Result<crate::db::Rows, crate::Error> {
+        self.driver.exec(sql, &[])
+    }
+
+    /// [`exec`](Conn::exec) with `params` bound to the statement's
+    /// placeholders (`?` for SQLite, MySQL and ClickHouse, `$1` … for
+    /// PostgreSQL), so values are never spliced into the SQL.
+    pub fn exec_with(
+        &self,
+        sql: &str,
+        params: &[crate::db::Value],
+    ) -> Result<crate::db::Rows, crate::Error> {
+        self.driver.exec(sql, params)
+    }
+
     /// True while a connection is up (false while lost, reconnecting, or closed).
     pub fn is_connected(&self) -> bool {
         self.seam.is_connected()
@@ -259,6 +278,14 @@ impl Conn {
     /// The subprotocol the server agreed to (`protocol=` option), if any.
     pub fn protocol(&self) -> Option<String> {
         self.seam.protocol()
+    }
+
+    /// The extensions the server agreed to on the latest connection, as its
+    /// `Sec-WebSocket-Extensions` header said (every line joined with `, `),
+    /// if it sent one: with `enableCompression=true`, `permessage-deflate`
+    /// and its parameters when compression is on.
+    pub fn extensions(&self) -> Option<String> {
+        self.seam.extensions()
     }
 
     /// The URL this connection dials.

@@ -85,6 +85,13 @@ impl Dialer {
         self.with(&options::PAYLOAD, Value::Text(text.into()))
     }
 
+    /// Sends the messages of each connect (`on_connect`'s, then the payloads)
+    /// at least this far apart (`pace=`), for exchanges that drop clients
+    /// which subscribe too fast; `Duration::ZERO` sends them at once.
+    pub fn pace(self, d: Duration) -> Dialer {
+        self.with(&options::PACE, Value::Millis(d))
+    }
+
     /// Reconnect by itself after a lost connection (`reconnect=`).
     pub fn reconnect(self, on: bool) -> Dialer {
         self.with(&options::RECONNECT, Value::Bool(on))
@@ -95,7 +102,8 @@ impl Dialer {
         self.with(&options::INTERVAL, Value::Millis(d))
     }
 
-    /// Cap of the exponential backoff (`max_interval=`).
+    /// Cap of the exponential backoff (`max_interval=`, default 30 s); equal
+    /// to `interval`, the wait is fixed.
     pub fn max_interval(self, d: Duration) -> Dialer {
         self.with(&options::MAX_INTERVAL, Value::Millis(d))
     }
@@ -103,6 +111,18 @@ impl Dialer {
     /// Failed reconnect attempts in a row before giving up; 0 = never (`retry=`).
     pub fn retry(self, n: u32) -> Dialer {
         self.with(&options::RETRY, Value::Count(n.into()))
+    }
+
+    /// When the first dial fails, return the connection anyway and dial again
+    /// in the background under the reconnect policy (`retry_first=`; for a
+    /// program that may start before its network does). Until it is up,
+    /// writes return 0 and reads wait; a refusal with an HTTP status is an
+    /// [`Event::Disconnected`](crate::Event::Disconnected) with
+    /// [`Cause::Refused`](crate::Cause::Refused), and `retry` failures in a row
+    /// end it with [`Cause::GaveUp`](crate::Cause::GaveUp). The connection it
+    /// makes counts in [`Stats::reconnects`](crate::Stats::reconnects).
+    pub fn retry_first(self, on: bool) -> Dialer {
+        self.with(&options::RETRY_FIRST, Value::Bool(on))
     }
 
     /// Receive buffer capacity in messages (`qsize=`, default 2000; at least 1).
@@ -135,9 +155,17 @@ impl Dialer {
         self.with(&options::MAXSIZE, count(n))
     }
 
-    /// Keepalive period (`ping=`); `Duration::ZERO` turns it off.
+    /// Keepalive period (`ping=`, default 20 s for WebSocket, off for raw
+    /// sockets); `Duration::ZERO` turns it off.
     pub fn ping(self, d: Duration) -> Dialer {
         self.with(&options::PING, Value::Millis(d))
+    }
+
+    /// How long after a keepalive the connection may stay silent before it is
+    /// declared dead (`ping_timeout=`, default 20 s for WebSocket, off for raw
+    /// sockets); `Duration::ZERO` turns the check off.
+    pub fn ping_timeout(self, d: Duration) -> Dialer {
+        self.with(&options::PING_TIMEOUT, Value::Millis(d))
     }
 
     /// Send this text as the keepalive instead of a protocol Ping (`ping_msg=`).
@@ -170,9 +198,30 @@ impl Dialer {
         self.with(&options::CA, Value::Path(path.into()))
     }
 
+    /// Present this client certificate, a PEM file with the certificate and
+    /// its chain (`cert=`; with [`key`](Dialer::key); `wss://` and `tls://`).
+    pub fn cert(self, path: impl Into<PathBuf>) -> Dialer {
+        self.with(&options::CERT, Value::Path(path.into()))
+    }
+
+    /// The private key of the client certificate, a PEM PKCS#8 file
+    /// (`key=`; with [`cert`](Dialer::cert)).
+    pub fn key(self, path: impl Into<PathBuf>) -> Dialer {
+        self.with(&options::KEY, Value::Path(path.into()))
+    }
+
     /// Connect through this proxy (`proxy=`).
     pub fn proxy(self, proxy: Proxy) -> Dialer {
         self.with(&options::PROXY, Value::Proxy(proxy))
+    }
+
+    /// Connect through the proxy that the environment names, as curl reads
+    /// it (`proxy=env`): `https_proxy`/`HTTPS_PROXY` for `wss://`,
+    /// `http_proxy` for `ws://`, then `all_proxy`/`ALL_PROXY`, unless
+    /// `no_proxy`/`NO_PROXY` lists the host. Read at each dial of this
+    /// `Dialer`, not at every reconnect.
+    pub fn proxy_from_env(self) -> Dialer {
+        self.with(&options::PROXY, Value::ProxyEnv)
     }
 
     /// Bind the local end to this address (`local_ip=`).
@@ -188,6 +237,19 @@ impl Dialer {
     /// Which direction compression applies to (`mode=`).
     pub fn mode(self, m: Mode) -> Dialer {
         self.with(&options::MODE, Value::Mode(m))
+    }
+
+    /// Offer permessage-deflate, RFC 7692 (`enableCompression=`). When the
+    /// server agrees, compressed messages are inflated (each to at most
+    /// `maxsize` bytes) and what is written is compressed.
+    pub fn enable_compression(self, on: bool) -> Dialer {
+        self.with(&options::ENABLE_COMPRESSION, Value::Bool(on))
+    }
+
+    /// With permessage-deflate agreed, compress what is written
+    /// (`deflate_writes=`, default true); `false` sends it uncompressed.
+    pub fn deflate_writes(self, on: bool) -> Dialer {
+        self.with(&options::DEFLATE_WRITES, Value::Bool(on))
     }
 
     /// Builds messages to send on every successful connect, first one included,
@@ -262,7 +324,7 @@ impl Dialer {
     /// the error for the first builder setting out of range, the same error
     /// the address string gives for that value.
     pub fn try_options_for(&self, address: &Address) -> Result<Options, Error> {
-        let mut o = Options::default();
+        let mut o = Options::for_scheme(address.target().scheme());
         for s in &self.settings {
             s.check()?;
             o.apply(s);
@@ -275,7 +337,7 @@ impl Dialer {
     /// builder setting out of range, which [`Dialer::dial`] refuses and
     /// [`Dialer::try_options_for`] reports, is left out here.
     pub fn options_for(&self, address: &Address) -> Options {
-        let mut o = Options::default();
+        let mut o = Options::for_scheme(address.target().scheme());
         for s in self.settings.iter().filter(|s| s.check().is_ok()) {
             o.apply(s);
         }
@@ -284,18 +346,29 @@ impl Dialer {
     }
 
     /// Dials `address`: fails if the first connection cannot be made before
-    /// the deadline, or if the address or a builder setting is refused. Each of
+    /// the deadline (unless `retry_first` is on: then it keeps dialing in the
+    /// background), or if the address or a builder setting is refused. Each of
     /// the address's [`warnings`](Address::warnings) is logged (`log::warn!`).
     pub fn dial(&self, address: &str) -> Result<Conn, Error> {
         let addr = Address::parse(address)?;
-        let options = self.try_options_for(&addr)?;
+        let mut options = self.try_options_for(&addr)?;
+        if options.proxy_from_env && options::PROXY.schemes.include(addr.target().scheme()) {
+            options.proxy = from_env(addr.target())?;
+        }
         check(addr.target(), &options)?;
         for w in addr.warnings() {
             log::warn!("{}: {w}", addr.target().url());
         }
         let url = addr.target().url().to_owned();
-        let plan = Plan::new(addr.target().clone(), options)?;
-        let (seam, driver) = socket::start(plan, self.hooks.clone())?;
+        let scheme = addr.target().scheme();
+        let (seam, driver) = if scheme.is_broker() {
+            crate::broker::start(addr.target(), &options)?
+        } else if scheme.is_database() {
+            crate::db::start(addr.target(), &options)?
+        } else {
+            let plan = Plan::new(addr.target().clone(), options)?;
+            socket::start(plan, self.hooks.clone())?
+        };
         Ok(Conn::new(seam, driver, url))
     }
 }
@@ -311,6 +384,23 @@ impl fmt::Debug for Dialer {
     }
 }
 
+/// `proxy=env`: the proxy the process environment names for `target`, if any.
+fn from_env(target: &Target) -> Result<Option<Proxy>, Error> {
+    let url = target.url();
+    Ok(
+        match crate::proxy_env::from_env(target, |n| std::env::var(n).ok())? {
+            Some((var, p)) => {
+                log::info!("{url}: proxy=env: {var} names {p}");
+                Some(p)
+            }
+            None => {
+                log::info!("{url}: proxy=env: no proxy for this host in the environment");
+                None
+            }
+        },
+    )
+}
+
 /// A count for a setter, as the option table reads it.
 fn count(n: usize) -> Value {
     Value::Count(u64::try_from(n).unwrap_or(u64::MAX))
@@ -321,12 +411,6 @@ fn count(n: usize) -> Value {
 /// that do not work, instead of ignoring them.
 fn check(target: &Target, o: &Options) -> Result<(), Error> {
     let scheme = target.scheme();
-    if o.enable_compression {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "enableCompression=true (permessage-deflate) is not supported yet",
-        ));
-    }
     if o.compress == Some(Compression::Auto) && o.mode != Mode::Recv {
         return Err(Error::address(
             Some("compress"),
@@ -349,6 +433,12 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             return not_for(spec.name, spec.schemes.describe());
         }
     }
+    if o.enable_compression && !cfg!(feature = "permessage-deflate") {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "enableCompression=true (permessage-deflate): this build of wsdial was made without its `permessage-deflate` feature",
+        ));
+    }
     // A raw socket has no protocol Ping: its keepalive is `ping_msg`.
     if o.ping.is_some() && o.ping_msg.is_none() && !scheme.is_websocket() {
         return not_for("ping", "ws:// and wss://");
@@ -359,6 +449,38 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             "option `ping_msg` needs `ping` (the period in ms) as well",
         ));
     }
+    // A deadline for the answer to keepalives that are not sent: refused,
+    // unless it is only the scheme's default.
+    if o.ping.is_none()
+        && o.ping_timeout.is_some()
+        && o.ping_timeout != Options::for_scheme(scheme).ping_timeout
+    {
+        return Err(Error::address(
+            Some("ping_timeout"),
+            "option `ping_timeout` needs `ping` (keepalives to wait after); with `ping=0` there are none",
+        ));
+    }
+    match (&o.cert, &o.key) {
+        (Some(_), None) => {
+            return Err(Error::address(
+                Some("cert"),
+                "option `cert` needs `key` (the path of the certificate's private key)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(Error::address(
+                Some("key"),
+                "option `key` needs `cert` (the path of the client certificate)",
+            ))
+        }
+        _ => {}
+    }
+    if !o.deflate_writes && !o.enable_compression {
+        return Err(Error::address(
+            Some("deflate_writes"),
+            "option `deflate_writes` applies to permessage-deflate: it needs `enableCompression=true` as well",
+        ));
+    }
     if o.local_ip.is_some() && o.proxy.is_some() {
         return Err(Error::address(
             Some("local_ip"),
@@ -366,4 +488,54 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(address: &str) -> Result<(), Error> {
+        let a = Address::parse(address).unwrap();
+        check(a.target(), &Dialer::new().options_for(&a))
+    }
+
+    #[test]
+    fn enable_compression_needs_its_feature() {
+        let r = checked("ws://h/|enableCompression=true");
+        if cfg!(feature = "permessage-deflate") {
+            assert!(r.is_ok(), "{r:?}");
+        } else {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unsupported);
+            assert!(
+                e.to_string().contains("`permessage-deflate` feature"),
+                "{e}"
+            );
+        }
+        // the same from the builder
+        let a = Address::parse("ws://h/").unwrap();
+        let o = Dialer::new().enable_compression(true).options_for(&a);
+        assert_eq!(
+            check(a.target(), &o).is_ok(),
+            cfg!(feature = "permessage-deflate")
+        );
+    }
+
+    #[test]
+    fn deflate_writes_needs_enable_compression() {
+        let e = checked("ws://h/|deflate_writes=false").unwrap_err();
+        assert_eq!(
+            (e.kind(), e.key()),
+            (ErrorKind::Address, Some("deflate_writes"))
+        );
+        assert!(
+            e.to_string().contains("needs `enableCompression=true`"),
+            "{e}"
+        );
+        let e = checked("tcp://h:1|enableCompression=true").unwrap_err();
+        assert_eq!(e.key(), Some("enableCompression"));
+        if cfg!(feature = "permessage-deflate") {
+            assert!(checked("ws://h/|enableCompression=true&deflate_writes=false").is_ok());
+        }
+    }
 }

@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// Which step of dialing (or which input) an [`Error`] comes from.
 ///
 /// Reading and writing on a live connection never produce an `Error`: a lost
 /// connection is an [`Event::Disconnected`](crate::Event::Disconnected) and a read
-/// that times out returns `None`.
+/// that times out returns `None`. A database statement
+/// ([`Conn::exec`](crate::Conn::exec)) does: its `Err` says which kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -29,6 +31,16 @@ pub enum ErrorKind {
     Unsupported,
     /// Any other I/O failure.
     Io,
+    /// A broker or database refused the credentials (wrong user or password,
+    /// not authorised). The message carries the server's words.
+    Auth,
+    /// A database statement is not valid SQL (the server's message says where).
+    Syntax,
+    /// A database statement broke a constraint (unique, foreign key, not null, check).
+    Constraint,
+    /// Any other error a database reported for a statement (unknown table,
+    /// type mismatch, permission …), with the server's message.
+    Database,
 }
 
 impl ErrorKind {
@@ -43,6 +55,10 @@ impl ErrorKind {
             ErrorKind::Handshake => "handshake",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Io => "io",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Syntax => "syntax",
+            ErrorKind::Constraint => "constraint",
+            ErrorKind::Database => "database",
         }
     }
 }
@@ -71,6 +87,7 @@ struct Inner {
     message: String,
     key: Option<String>,
     status: Option<u16>,
+    retry_after: Option<Duration>,
     timeout: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -82,6 +99,7 @@ impl Error {
             message: message.into(),
             key: None,
             status: None,
+            retry_after: None,
             timeout: false,
             source: None,
         }))
@@ -112,6 +130,11 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_retry_after(mut self, wait: Option<Duration>) -> Error {
+        self.0.retry_after = wait;
+        self
+    }
+
     pub(crate) fn timed_out(mut self) -> Error {
         self.0.timeout = true;
         self
@@ -133,6 +156,11 @@ impl Error {
         e
     }
 
+    /// The message without the phase's prefix.
+    pub(crate) fn message(&self) -> &str {
+        &self.0.message
+    }
+
     /// Which phase failed, or [`ErrorKind::Address`] for bad input.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
@@ -146,6 +174,13 @@ impl Error {
     /// For [`ErrorKind::Handshake`] (and HTTP proxies): the HTTP status the server answered.
     pub fn http_status(&self) -> Option<u16> {
         self.0.status
+    }
+
+    /// For a refused handshake: how long the server asked the client to wait
+    /// before trying again (its `Retry-After` header, in seconds or as an
+    /// HTTP date; at most a day). A reconnect waits at least this long.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
     }
 
     /// True when the dial failed because its deadline passed.
@@ -173,6 +208,9 @@ impl fmt::Debug for Error {
         }
         if let Some(s) = self.0.status {
             d.field("status", &s);
+        }
+        if let Some(w) = self.0.retry_after {
+            d.field("retry_after", &w);
         }
         if self.0.timeout {
             d.field("timeout", &true);

@@ -192,6 +192,25 @@ impl Inbox {
         self.wake(&st);
     }
 
+    /// A marker, as a non-terminal `lost`, except that it replaces the newest
+    /// item when that is a marker for which `same` holds: a run of like
+    /// markers that nobody has read yet takes the room of one.
+    pub(crate) fn lost_merged(&self, d: Disconnect, same: impl Fn(&Disconnect) -> bool) {
+        let mut st = self.state.lock();
+        if st.terminal.is_some() {
+            return;
+        }
+        match st.queue.back_mut() {
+            Some(Item::Lost(prev, _)) if same(prev) => *prev = d,
+            _ => {
+                let e = st.epoch;
+                st.queue.push_back(Item::Lost(d, e));
+                st.epoch += 1;
+            }
+        }
+        self.wake(&st);
+    }
+
     fn wake(&self, st: &State) {
         self.ready.store(true, Ordering::Release);
         self.cond.notify_all();

@@ -48,16 +48,21 @@
 //! | `mode` | `recv`, `send`, `dual` | `recv` | which direction `compress` applies to |
 //! | `reconnect` | `true`/`false` | `false` | reconnect by itself after a lost connection |
 //! | `interval` | ms | `1000` | wait before a reconnect attempt |
-//! | `max_interval` (`maxInterval`) | ms | = `interval` | back off exponentially (doubling, jitter) up to this cap |
+//! | `max_interval` (`maxInterval`) | ms | `30000` | back off exponentially from `interval` (doubling, jitter) up to this cap; equal to `interval`: a fixed wait |
 //! | `retry` | count | `0` = unlimited | failed reconnect attempts in a row before giving up |
+//! | `retry_first` | `true`/`false` | `false` | a failed first dial is retried in the background as a reconnect is; the dial returns at once |
 //! | `payload` | text; may repeat | none | sent after every successful connect, in order |
-//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…` | none | connect through a proxy (write an `&` in the password as `%26`) |
+//! | `pace` | ms | `0` = off | send the messages of each connect (`on_connect`'s, then the payloads, then the subscriptions) at least N ms apart |
+//! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…`, `env` | none | connect through a proxy (write an `&` in the password as `%26`); `env`: the one `HTTPS_PROXY`, `ALL_PROXY`… name, unless `NO_PROXY` lists the host, as curl does |
 //! | `header` (`headers`) | `Name: Value`; may repeat | none | extra handshake headers; a later one of the same name replaces an earlier one |
 //! | `protocol` (`protocols`, `subprotocol`) | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()` |
 //! | `insecure` (`insecureSkipVerify`) | `true`/`false` | `false` | skip TLS certificate checks (tests only) |
 //! | `ca` | path to a PEM file | none | trust these roots as well as the system's |
-//! | `ping` (`pingInterval`) | ms | `0` = off | send a keepalive every N ms |
+//! | `cert` | path to a PEM file | none | present this client certificate (with `key`) |
+//! | `key` | path to a PEM file | none | the private key of `cert` (PKCS#8) |
+//! | `ping` (`pingInterval`) | ms | `20000` | send a keepalive every N ms; `0` = off (the default on raw sockets, which need `ping_msg`) |
 //! | `ping_msg` (`pingMessage`) | text | none | send this text as the keepalive instead of a protocol Ping (OKX: `ping`) |
+//! | `ping_timeout` (`pingTimeout`) | ms | `20000` | nothing received within N ms of a keepalive means the connection is dead; `0` = off (the default on raw sockets) |
 //! | `idle` | ms | `0` = off | nothing received for N ms means the connection is dead |
 //! | `max_age` (`maxAge`) | ms | `0` = off | replace the connection before it is N ms old, without a gap: dial the new one, switch when it delivers, close the old |
 //! | `qsize` | count, at least 1 | `2000` | receive buffer capacity, messages |
@@ -66,11 +71,31 @@
 //! | `maxsize` (`max_size`) | bytes, at least 1 | `67108864` | largest inbound message accepted |
 //! | `timeout` | ms, at least 1 | `10000` | dial deadline: DNS, TCP, proxy, TLS and handshake together |
 //! | `local_ip` (`localIp`) | IP | none | bind the local end (not with `proxy`) |
-//! | `enableCompression` (`enable_compression`) | `true`/`false` | `false` | permessage-deflate (not available yet: `true` is refused) |
+//! | `enableCompression` (`enable_compression`) | `true`/`false` | `false` | offer permessage-deflate (RFC 7692); when the server agrees, compressed messages are inflated (each up to `maxsize`) and writes are compressed |
+//! | `deflate_writes` (`deflateWrites`) | `true`/`false` | `true` | with `enableCompression`: `false` sends messages uncompressed (received ones are still inflated) |
 //!
 //! Options that do not apply to a scheme (`compress` on `tcp://`, `ca` on
-//! `ws://`) are refused, never silently ignored; so is `enableCompression=true`
-//! ([`ErrorKind::Unsupported`]).
+//! `ws://`) are refused, never silently ignored.
+//!
+//! ## permessage-deflate
+//!
+//! `enableCompression=true` offers the WebSocket compression extension
+//! (RFC 7692) as `permessage-deflate; client_max_window_bits`, on every
+//! connect and reconnect. The server's answer is checked as RFC 7692 section 7
+//! says: an unknown parameter, a parameter twice, a window outside 8-15, a
+//! value where none belongs, is an [`ErrorKind::Handshake`] error that names
+//! the parameter. A server that does not accept the offer is fine: the
+//! connection is then uncompressed ([`Conn::extensions`] says what was
+//! agreed). When it is agreed, every compressed message is inflated, in one
+//! frame or many, with or without context takeover, whatever window the
+//! server uses; a message that inflates past `maxsize` ends the connection
+//! with [`Cause::Protocol`] instead of being inflated in full. What the
+//! program writes is compressed with the window and context takeover the
+//! server asked for, unless `deflate_writes=false`. It composes with
+//! `compress=` (the extension compresses the binary message `compress`
+//! made). The `permessage-deflate` cargo feature (on by default) builds it;
+//! without it `enableCompression=true` is refused with
+//! [`ErrorKind::Unsupported`].
 //!
 //! ## Reading
 //!
@@ -95,6 +120,26 @@
 //! ([`Stats::connected_since`]) and, with protocol pings on (`ping`), the
 //! round trip of the last Ping and its smoothed value ([`Stats::rtt`],
 //! [`Stats::rtt_smoothed`]).
+//!
+//! ## Reconnecting
+//!
+//! With `reconnect=true`, a lost connection is dialed again after `interval`
+//! (1 s), doubling up to `max_interval` (30 s), each wait shortened by up to a
+//! quarter at random; `max_interval` equal to `interval` keeps it fixed. A
+//! reconnect whose handshake the server refuses with an HTTP status (401, 403,
+//! 429, 503 …) is an [`Event::Disconnected`] with [`Cause::Refused`], whose
+//! [`http_status`](Disconnect::http_status) and
+//! [`retry_after`](Disconnect::retry_after) say what the server answered; the
+//! next attempt waits at least what `Retry-After` asked. Other failed attempts
+//! are logged; `retry=N` gives up after N in a row ([`Cause::GaveUp`]).
+//!
+//! At every connect, `on_connect`'s messages, the payloads and the
+//! subscriptions ([`Conn::subscribe`]) go out before anything the program
+//! wrote; `pace=MS` spaces them at least MS ms apart (a rotation's
+//! replacement too),
+//! and the connection is served meanwhile. `retry_first=true` applies the
+//! reconnect policy to the first dial: when it fails, `dial` returns the
+//! connection anyway (not up yet) and keeps dialing in the background.
 //!
 //! ## Writing and closing
 //!
@@ -132,6 +177,29 @@
 //! with the old connection. A replacement that fails is logged and tried
 //! again after `interval`; the old connection goes on meanwhile.
 //!
+//! ## Connecting
+//!
+//! A name that resolves to several addresses is connected the RFC 8305 way
+//! (IPv6 and IPv4 interleaved, a new attempt every 250 ms while the earlier
+//! ones are pending, the first to connect wins), inside the dial's one
+//! `timeout`. IPv6 literals work in the URL, `proxy=` and `local_ip=`
+//! (`ws://[::1]:9001/`). `proxy=env` takes the proxy from `HTTPS_PROXY`,
+//! `ALL_PROXY` and the like, and `NO_PROXY`, as curl does, and only when the
+//! address asks. `cert` and `key` present a client certificate (`wss://`,
+//! `tls://`).
+//!
+//! ## Liveness
+//!
+//! A WebSocket sends a protocol Ping every 20 s (`ping`) and is lost, with
+//! [`Cause::PingTimeout`], when nothing at all (a Pong, a message) arrives
+//! within 20 s of one (`ping_timeout`), as Python `websockets` does: a
+//! connection that died without closing (a dead NAT, a cable pulled) is found
+//! within 40 s instead of never. `ping=0` turns it off; `ping_msg` sends a
+//! text keepalive instead of the Ping (its answer, or anything else, counts);
+//! `idle` is a separate limit on plain silence. Raw sockets (`tcp`, `tls`,
+//! `udp`, `unix`) have no Ping that every peer answers: there both are off
+//! unless the address sets them (`ping` with `ping_msg`, and `ping_timeout`).
+//!
 //! ## How it works
 //!
 //! ```text
@@ -147,14 +215,22 @@
 //!                pings, writes, keeps timers, reconnects
 //!   handoff.rs   who reads the socket: the worker, or the program's thread
 //!   rotate.rs    max_age: a replacement dialed beside the connection, then the switch
-//! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix
-//! transport/   TCP (one deadline, local_ip, TCP_NODELAY) -> TLS (native-tls)
+//!   keepalive.rs the ping every `ping` and the wait for its answer
+//!   greeting.rs  the messages of each connect, `pace`d
+//! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix;
+//!              permessage-deflate: pmd.rs (offer, answer, deflate) and
+//!              inflate/ (a stream under tungstenite that rewrites compressed
+//!              messages into plain frames)
+//! transport/   TCP (one deadline, Happy Eyeballs, local_ip, TCP_NODELAY) -> TLS
+//!              (native-tls), through a proxy (SOCKS5, HTTP CONNECT)
+//! proxy_env.rs `proxy=env`: the environment's proxy, read as curl reads it
 //! ```
 //!
 //! The worker never blocks on the socket: it sleeps in `epoll` until the socket
 //! is readable or writable, or the program queued a write. An idle connection
-//! without `ping` or `idle` never wakes up, and a write never waits for inbound
-//! traffic. When the program keeps up, it reads the socket on its own thread
+//! wakes it only for its timers: with the default keepalive once per 20 s (the
+//! Ping and the check of the last one's answer share one timer), with `ping=0`
+//! and no `idle` never; and a write never waits for inbound traffic. When the program keeps up, it reads the socket on its own thread
 //! and the worker stands aside (see [`Conn`]).
 //!
 //! ## Logging
@@ -168,9 +244,11 @@
 
 mod address;
 mod backoff;
+mod broker;
 mod clock;
 mod codec;
 mod conn;
+pub mod db;
 mod dialer;
 mod error;
 mod hooks;
@@ -179,6 +257,7 @@ mod link;
 mod message;
 mod options;
 mod proxy;
+mod proxy_env;
 mod seam;
 mod select;
 mod socket;
@@ -198,4 +277,6 @@ pub use select::select;
 #[doc(hidden)]
 pub mod __internals {
     pub use crate::codec::Codec;
+    #[cfg(feature = "permessage-deflate")]
+    pub use crate::link::inflate::replay_permessage_deflate;
 }

@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tungstenite::{Bytes, Utf8Bytes};
 
 use crate::clock::Stamp;
+use crate::error::Error;
 
 /// One received message. Text and binary are kept apart; binary data is never
 /// altered (no lossy UTF-8 conversion), whatever it contains.
@@ -41,6 +42,28 @@ enum Repr {
     /// why. Boxed: it is rare, and a smaller message moves faster on the hot
     /// path (with the receive time, a message stays at 56 bytes).
     Undecoded(Box<(Bytes, String)>),
+    /// A broker's message: its payload (text or binary) and where it came from.
+    /// Boxed, so the WebSocket hot path keeps its small message.
+    #[cfg_attr(
+        not(any(
+            feature = "mqtt",
+            feature = "nats",
+            feature = "amqp",
+            feature = "kafka"
+        )),
+        allow(dead_code)
+    )]
+    Routed(Box<(Repr, Route)>),
+}
+
+/// Where a broker's message came from: its topic (MQTT topic, NATS subject,
+/// AMQP routing key, Kafka topic) and, for Kafka, its partition, offset and key.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Route {
+    pub(crate) topic: String,
+    pub(crate) partition: Option<i32>,
+    pub(crate) offset: Option<i64>,
+    pub(crate) key: Option<Vec<u8>>,
 }
 
 impl Message {
@@ -76,11 +99,66 @@ impl Message {
         Message(Repr::Undecoded(Box::new((raw, error))), rx)
     }
 
+    /// A broker's message: text when the payload is UTF-8, else binary;
+    /// received now.
+    #[cfg_attr(
+        not(any(
+            feature = "mqtt",
+            feature = "nats",
+            feature = "amqp",
+            feature = "kafka"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn routed(payload: Vec<u8>, route: Route) -> Message {
+        let body = match String::from_utf8(payload) {
+            Ok(s) => Repr::Text(Utf8Bytes::from(s)),
+            Err(e) => Repr::Binary(Bytes::from(e.into_bytes())),
+        };
+        Message(Repr::Routed(Box::new((body, route))), Stamp::now())
+    }
+
+    fn body(&self) -> &Repr {
+        match &self.0 {
+            Repr::Routed(r) => &r.0,
+            other => other,
+        }
+    }
+
+    fn route(&self) -> Option<&Route> {
+        match &self.0 {
+            Repr::Routed(r) => Some(&r.1),
+            _ => None,
+        }
+    }
+
+    /// For a broker's message: the topic it was published to (the MQTT
+    /// topic, NATS subject, AMQP routing key or Kafka topic), which with a
+    /// wildcard subscription tells which one matched. `None` for other schemes.
+    pub fn topic(&self) -> Option<&str> {
+        self.route().map(|r| r.topic.as_str())
+    }
+
+    /// For a Kafka record: its partition.
+    pub fn partition(&self) -> Option<i32> {
+        self.route().and_then(|r| r.partition)
+    }
+
+    /// For a Kafka record: its offset in the partition.
+    pub fn offset(&self) -> Option<i64> {
+        self.route().and_then(|r| r.offset)
+    }
+
+    /// For a Kafka record: its key, when it has one.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.route().and_then(|r| r.key.as_deref())
+    }
+
     /// When the message was read from the socket, on the monotonic clock:
     /// `m.received().elapsed()` is how long it has waited since. Messages
     /// that arrived together in one read of the socket share it. For a
     /// message made with [`Message::text`] or [`Message::binary`]: when it was
-    /// made.
+    /// made; for a broker's message: when its driver received it.
     pub fn received(&self) -> Instant {
         self.1.instant()
     }
@@ -110,7 +188,7 @@ impl Message {
 
     /// True for a text message (a WebSocket text frame, or inflated data that is UTF-8).
     pub fn is_text(&self) -> bool {
-        matches!(self.0, Repr::Text(_))
+        matches!(self.body(), Repr::Text(_))
     }
 
     /// True for a binary message.
@@ -120,18 +198,19 @@ impl Message {
 
     /// The text, for a text message; `None` for binary data.
     pub fn as_text(&self) -> Option<&str> {
-        match &self.0 {
+        match self.body() {
             Repr::Text(t) => Some(t.as_str()),
-            Repr::Binary(_) | Repr::Undecoded(..) => None,
+            _ => None,
         }
     }
 
     /// The bytes of the message, text or binary.
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
+        match self.body() {
             Repr::Text(t) => t.as_bytes(),
             Repr::Binary(b) => b,
             Repr::Undecoded(u) => &u.0,
+            Repr::Routed(_) => &[],
         }
     }
 
@@ -147,18 +226,23 @@ impl Message {
 
     /// The bytes, owned.
     pub fn into_bytes(self) -> Vec<u8> {
-        match self.0 {
+        let body = match self.0 {
+            Repr::Routed(r) => r.0,
+            other => other,
+        };
+        match body {
             Repr::Text(t) => Bytes::from(t).into(),
             Repr::Binary(b) => b.into(),
             Repr::Undecoded(u) => u.0.into(),
+            Repr::Routed(_) => Vec::new(),
         }
     }
 
     /// The text for a text message; the message back for binary data.
     pub fn into_text(self) -> Result<String, Message> {
-        match self.0 {
+        match self.body() {
             Repr::Text(t) => Ok(t.as_str().to_owned()),
-            Repr::Binary(_) | Repr::Undecoded(..) => Err(self),
+            _ => Err(self),
         }
     }
 }
@@ -166,7 +250,10 @@ impl Message {
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 64;
-        match &self.0 {
+        if let Some(r) = self.route() {
+            write!(f, "[{}] ", r.topic)?;
+        }
+        match self.body() {
             Repr::Text(t) => {
                 let s = t.as_str();
                 let cut = s.char_indices().nth(MAX).map_or(s.len(), |(i, _)| i);
@@ -178,6 +265,7 @@ impl fmt::Debug for Message {
             }
             Repr::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
             Repr::Undecoded(u) => write!(f, "Undecoded({} bytes: {})", u.0.len(), u.1),
+            Repr::Routed(_) => Ok(()),
         }
     }
 }
@@ -196,10 +284,22 @@ pub enum Cause {
     Protocol,
     /// Nothing was received for the `idle` time.
     Idle,
+    /// Nothing at all arrived within `ping_timeout` of a keepalive (the
+    /// default liveness check of a WebSocket: a connection that died without
+    /// closing, or a peer that stopped answering).
+    PingTimeout,
     /// The program called [`Conn::close`](crate::Conn::close) (or dropped the connection).
     ClosedByUser,
-    /// Reconnecting gave up after `retry` failed attempts.
+    /// Reconnecting gave up after `retry` failed attempts (with the last
+    /// attempt's HTTP status, when the server refused it with one).
     GaveUp,
+    /// The server refused a reconnect attempt's handshake with an HTTP status
+    /// instead of `101` (401, 403, 429, 503 …): [`Disconnect::http_status`]
+    /// has it, and [`Disconnect::retry_after`] the wait it asked for, which the
+    /// next attempt obeys. Reconnecting goes on. One such event per refused
+    /// attempt; a run of them that the program has not read yet is kept as
+    /// the newest one.
+    Refused,
 }
 
 /// A lost connection: the cause, the close code where the peer sent one, and the details.
@@ -211,6 +311,8 @@ struct DisconnectInner {
     cause: Cause,
     code: Option<u16>,
     detail: String,
+    status: Option<u16>,
+    retry_after: Option<Duration>,
 }
 
 impl Disconnect {
@@ -219,6 +321,20 @@ impl Disconnect {
             cause,
             code: None,
             detail: detail.into(),
+            status: None,
+            retry_after: None,
+        }))
+    }
+
+    /// `cause`, for a dial that failed with `e`: its HTTP status and
+    /// `Retry-After` are kept.
+    pub(crate) fn after_dial(cause: Cause, detail: impl Into<String>, e: &Error) -> Disconnect {
+        Disconnect(Arc::new(DisconnectInner {
+            cause,
+            code: None,
+            detail: detail.into(),
+            status: e.http_status(),
+            retry_after: e.retry_after(),
         }))
     }
 
@@ -230,6 +346,8 @@ impl Disconnect {
                 "peer closed with code {code}{}{reason}",
                 if reason.is_empty() { "" } else { ": " }
             ),
+            status: None,
+            retry_after: None,
         }))
     }
 
@@ -241,6 +359,19 @@ impl Disconnect {
     /// The close code the peer sent, for [`Cause::ClosedByPeer`].
     pub fn close_code(&self) -> Option<u16> {
         self.0.code
+    }
+
+    /// The HTTP status of a refused handshake, for [`Cause::Refused`] (and
+    /// [`Cause::GaveUp`] when the last attempt was refused with one).
+    pub fn http_status(&self) -> Option<u16> {
+        self.0.status
+    }
+
+    /// For [`Cause::Refused`]: the wait the server asked for in its
+    /// `Retry-After` header (seconds or an HTTP date; at most a day). The
+    /// next attempt waits at least this long.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
     }
 
     /// A human-readable description.
@@ -267,7 +398,8 @@ pub enum Event {
     /// A message, in arrival order.
     Message(Message),
     /// The connection was lost (the model platform's empty string). Arrives once
-    /// per lost connection, after every message that arrived before the loss.
+    /// per lost connection, after every message that arrived before the loss,
+    /// and once per reconnect attempt the server refuses ([`Cause::Refused`]).
     /// Without `reconnect` it is returned again by every later read.
     Disconnected(Disconnect),
 }
@@ -305,6 +437,31 @@ mod tests {
         let m = Message::binary(raw.clone());
         assert_eq!((m.as_text(), m.as_bytes()), (None, &raw[..]));
         assert_eq!(m.into_bytes(), raw);
+    }
+
+    #[test]
+    fn routed_messages_keep_payload_and_route() {
+        let route = Route {
+            topic: "orders/btc".into(),
+            partition: Some(2),
+            offset: Some(41),
+            key: Some(b"k".to_vec()),
+        };
+        let m = Message::routed(b"hello".to_vec(), route.clone());
+        assert_eq!(
+            (m.as_text(), m.topic()),
+            (Some("hello"), Some("orders/btc"))
+        );
+        assert_eq!(
+            (m.partition(), m.offset(), m.key()),
+            (Some(2), Some(41), Some(&b"k"[..]))
+        );
+        assert_eq!(m.clone().into_text().unwrap(), "hello");
+        let b = Message::routed(vec![0xff, 0], route);
+        assert!(b.is_binary());
+        assert_eq!(b.as_bytes(), [0xff, 0]);
+        assert_eq!(b.into_bytes(), [0xff, 0]);
+        assert_eq!(Message::text("x").topic(), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! | `counters` | the received ones (and the round trip): whoever reads the connection's source, one thread at a time; the rest: anyone, adding | [`Seam::stats`] |
 //! | `state` | the driver (up, reconnecting, lost); `Conn::close` (closed) | anyone |
 //! | `since` | the driver, when a connection is up ([`Seam::up`], [`Seam::rotated`]) | [`Seam::stats`] |
-//! | `protocol` | the driver, at each connect | `Conn::protocol` |
+//! | `protocol`, `extensions` | the driver, at each connect | `Conn::protocol`, `Conn::extensions` |
 //! | `subscriptions` | `Conn::subscribe`/`unsubscribe` ([`Seam::subscribe`], [`Seam::unsubscribe`]); the driver marks a greeting | the driver, at each connect |
 //!
 //! No program code (a hook) runs under the inbox's lock, the outbox's or the
@@ -96,6 +96,17 @@ pub(crate) trait Driver: Send + Sync {
     /// arrives next wakes the inbox's watchers (before `select` waits on them).
     fn release_direct(&self) {}
     /// Hands a message to the connection: its length, or 0 when it is not up.
+    /// Runs one database statement; only a database driver has them.
+    fn exec(
+        &self,
+        _sql: &str,
+        _params: &[crate::db::Value],
+    ) -> Result<crate::db::Rows, crate::error::Error> {
+        Err(crate::error::Error::new(
+            crate::error::ErrorKind::Unsupported,
+            "exec runs SQL on a database connection (sqlite3://, postgres://, mysql://, clickhouse://); this connection is not one",
+        ))
+    }
     fn send(&self, m: Outgoing) -> usize;
     /// Asks the driver to stop (the seam is already marked closed) and wakes
     /// whatever of its own it has waiting.
@@ -185,6 +196,7 @@ pub(crate) struct Seam {
     /// When the current connection came up (`clock::mono_now`).
     since: AtomicU64,
     protocol: Mutex<Option<String>>,
+    extensions: Mutex<Option<String>>,
 }
 
 impl Seam {
@@ -200,6 +212,7 @@ impl Seam {
             state: AtomicU8::new(State::Connected as u8),
             since: AtomicU64::new(clock::mono_now()),
             protocol: Mutex::new(protocol),
+            extensions: Mutex::new(None),
         }
     }
 
@@ -229,6 +242,13 @@ impl Seam {
         self.leave(State::Connected, next);
         self.leave(State::Reconnecting, next);
         self.inbox.lost(d, terminal);
+    }
+
+    /// A reconnect attempt was refused ([`Cause::Refused`]): a marker for
+    /// the program, which replaces a refusal it has not read yet.
+    pub(crate) fn refused(&self, d: Disconnect) {
+        self.inbox
+            .lost_merged(d, |prev| prev.cause() == Cause::Refused);
     }
 
     /// The connection is down for now (before `lost` says more).
@@ -328,6 +348,14 @@ impl Seam {
         *self.protocol.lock() = p.map(str::to_owned);
     }
 
+    pub(crate) fn extensions(&self) -> Option<String> {
+        self.extensions.lock().clone()
+    }
+
+    pub(crate) fn set_extensions(&self, e: Option<&str>) {
+        *self.extensions.lock() = e.map(str::to_owned);
+    }
+
     /// The counters, and what the buffer holds now: the one place `Stats` is made.
     pub(crate) fn stats(&self) -> Stats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -404,6 +432,24 @@ impl Subscriptions {
         let mark = SubMark {
             upto: st.next,
             removed: st.removed,
+        };
+        (list, mark)
+    }
+
+    /// What was subscribed since `mark`, in order, and the mark past them (a
+    /// paced greeting sends them before it catches up; `mark`'s unsubscribe
+    /// count is kept).
+    pub(crate) fn since(&self, mark: SubMark) -> (Vec<String>, SubMark) {
+        let st = self.0.lock();
+        let list = st
+            .list
+            .iter()
+            .filter(|(n, _)| *n >= mark.upto)
+            .map(|(_, t)| t.clone())
+            .collect();
+        let mark = SubMark {
+            upto: st.next,
+            removed: mark.removed,
         };
         (list, mark)
     }

@@ -134,7 +134,7 @@ fn malformed_addresses() {
             ),
             (
                 "ping_msg without ping",
-                "ws://127.0.0.1:1/|ping_msg=ping",
+                "ws://127.0.0.1:1/|ping=0&ping_msg=ping",
                 "needs `ping`",
             ),
         ];

@@ -112,7 +112,7 @@ fn bad_input_is_refused_before_any_connection() {
         let srv = command_server();
         let cases = [
             (srv.url("/|compres=gzip"), ErrorKind::Address),
-            (srv.url("/|enableCompression=true"), ErrorKind::Unsupported),
+            (srv.url("/|deflate_writes=false"), ErrorKind::Address),
             (
                 format!("tcp://{}|compress=gzip", srv.addr),
                 ErrorKind::Address,
@@ -124,7 +124,7 @@ fn bad_input_is_refused_before_any_connection() {
                 ErrorKind::Address,
             ),
             (
-                format!("ws://{}/|ping_msg=ping", srv.addr),
+                format!("ws://{}/|ping=0&ping_msg=ping", srv.addr),
                 ErrorKind::Address,
             ),
             (

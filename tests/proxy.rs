@@ -206,3 +206,37 @@ fn local_ip_with_a_proxy_is_refused() {
         .unwrap_err();
     assert_eq!((e.kind(), e.key()), (ErrorKind::Address, Some("local_ip")));
 }
+
+/// permessage-deflate through both proxies, to the Python server over TLS:
+/// agreed (the server says so), and a large message compressed both ways.
+#[cfg(feature = "permessage-deflate")]
+#[test]
+fn permessage_deflate_through_socks5_and_http_proxies() {
+    within(ms(30_000), || {
+        let (_socks, socks_port) = microsocks();
+        let (_http, http_port, _log) = tinyproxy();
+        let (wss, cert) = Peer::python_wss();
+        let body = r#"{"ch":"market.btcusdt.depth","bids":[[37000.5,1.25]]}"#.repeat(20_000);
+        for proxy in [
+            format!("proxy=socks5h://{}@127.0.0.1:{socks_port}", creds()),
+            format!("proxy=http://{USER}:{HTTP_PASS}@127.0.0.1:{http_port}"),
+        ] {
+            let c = wsdial::dial(&format!(
+                "wss://localhost:{}/|{proxy}&ca={}&enableCompression=true",
+                wss.port,
+                cert.display()
+            ))
+            .unwrap();
+            let hello: serde_json::Value =
+                serde_json::from_str(&text(&c.read_timeout(ms(5000)).unwrap())).unwrap();
+            let agreed = hello["extensions"].as_str().unwrap_or_default();
+            assert!(agreed.starts_with("permessage-deflate"), "{proxy}: {hello}");
+            c.write(&body);
+            assert_eq!(text(&c.read_timeout(ms(10_000)).unwrap()), body, "{proxy}");
+            c.write("?stats");
+            let stats: serde_json::Value =
+                serde_json::from_str(&text(&c.read_timeout(ms(5000)).unwrap())).unwrap();
+            assert_eq!(stats["compressed_in"], 2, "{proxy}: {stats}");
+        }
+    });
+}

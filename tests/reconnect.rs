@@ -294,7 +294,11 @@ fn a_fixed_interval_has_no_jitter() {
     within(ms(20_000), || {
         let (srv, times) = attempt_recorder();
         let c =
-            wsdial::dial(&srv.url("/|reconnect=true&interval=150&retry=4&timeout=1000")).unwrap();
+            // `max_interval` equal to `interval`: a fixed wait (without it, it backs off).
+            wsdial::dial(&srv.url(
+                "/|reconnect=true&interval=150&max_interval=150&retry=4&timeout=1000",
+            ))
+            .unwrap();
         while !matches!(c.read(), Event::Disconnected(d) if d.cause() == Cause::GaveUp) {}
         let t = times.lock().unwrap().clone();
         assert_eq!(t.len(), 5);

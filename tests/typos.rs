@@ -26,9 +26,9 @@ fn refused(address: &str, key: &str, text: &str) {
 #[test]
 fn a_misspelled_key_after_a_path_is_an_error() {
     refused(
-        "wss://x/ws|ca=/tmp/ca.pem&cert=/tmp/c.pem",
-        "cert",
-        "unknown option `cert`",
+        "wss://x/ws|ca=/tmp/ca.pem&crt=/tmp/c.pem",
+        "crt",
+        "did you mean `cert`",
     );
     refused(
         "wss://x/ws|ca=/tmp/ca.pem&reconect=true",

@@ -13,26 +13,6 @@ use wsdial::{Cause, ErrorKind, Event};
 /// What the hand-made servers send right after their `101`.
 const BAIT: &str = "read from a server that broke the handshake";
 
-/// Reads the request head; `None` when the client went away first.
-fn request_head(tcp: &mut TcpStream) -> Option<String> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tcp.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    Some(String::from_utf8_lossy(&got).into_owned())
-}
-
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
 /// Answers the handshake with a valid `101` plus `extra` header lines, then
 /// sends `BAIT` as a text frame, and holds the connection until the client
 /// closes it (or 2 s pass).

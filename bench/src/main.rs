@@ -1,9 +1,12 @@
 //! Load source and Rust clients for `scripts/bench`.
 //!
 //! `wsdial-bench server` listens on 127.0.0.1:0 (prints the port) and serves:
-//! - `/blast?size=S&count=N&gzip=0|1`: N copies of one pre-encoded message as fast
-//!   as the socket takes them (big writes of ready-made frames: the source is never
-//!   the bottleneck), then a close frame;
+//! - `/blast?size=S&count=N&gzip=0|1&book=0|1&pmd=0|1`: N copies of one pre-encoded
+//!   message as fast as the socket takes them (big writes of ready-made frames: the
+//!   source is never the bottleneck), then a close frame. `book=1`: the message is
+//!   a cycle of 256 order books of varied numbers instead of one padded message;
+//!   `pmd=1`: the server accepts permessage-deflate and sends them compressed
+//!   (with context takeover, as exchanges do);
 //! - `/rate?size=S&rate=R&count=N`: paced messages carrying `"t_us"` (send time);
 //! - `/echo`, `/idle` (upgrade, then nothing), `/drop?after=N&rate=R` (N paced
 //!   messages, then the TCP connection is dropped; again on every connection).
@@ -32,6 +35,45 @@ fn message(size: usize, seq: u64) -> String {
     let base = format!(r#"{{"ch":"market.btcusdt.ticker","seq":{seq},"t_us":{},"tick":{{"close":37000.5,"vol":1234.5}}"#, now_us());
     let pad = size.saturating_sub(base.len() + 10);
     format!(r#"{base},"pad":"{}"}}"#, "x".repeat(pad))
+}
+
+/// An order book of about `size` bytes: numbers that vary, as a market-data
+/// feed's do (padding would compress far better than a real feed).
+/// How many different order books `book=1` cycles through.
+const BOOKS: u64 = 256;
+
+fn book(size: usize, seed: u64) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut s = format!(r#"{{"ch":"market.btcusdt.depth.step0","seq":0,"t_us":{},"tick":{{"bids":["#, now_us());
+    let mut side = "bids";
+    while s.len() + 40 < size {
+        let price = 37000.0 + (next() % 200_000) as f64 / 100.0;
+        let qty = (next() % 100_000) as f64 / 10_000.0;
+        s.push_str(&format!("[{price:.2},{qty:.4}],"));
+        if side == "bids" && s.len() > size / 2 {
+            s.pop();
+            s.push_str(r#"],"asks":["#);
+            side = "asks";
+        }
+    }
+    s.pop();
+    s.push_str("]}}");
+    s
+}
+
+/// permessage-deflate's payload for `b`: raw DEFLATE, sync-flushed, the
+/// empty block's 4 bytes removed (RFC 7692 section 7.2.1).
+fn pmd(z: &mut flate2::Compress, b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() + 64);
+    z.compress_vec(b, &mut out, flate2::FlushCompress::Sync).unwrap();
+    out.truncate(out.len() - 4);
+    out
 }
 
 fn gzip(b: &[u8]) -> Vec<u8> {
@@ -73,18 +115,44 @@ fn server() {
 fn serve(tcp: TcpStream) {
     tcp.set_nodelay(true).unwrap();
     let mut path = String::new();
-    let cb = |req: &tungstenite::handshake::server::Request, resp| {
+    let cb = |req: &tungstenite::handshake::server::Request, mut resp: tungstenite::handshake::server::Response| {
         path = req.uri().to_string();
+        let offered = req.headers().get("Sec-WebSocket-Extensions").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if path.contains("pmd=1") && offered.contains("permessage-deflate") {
+            resp.headers_mut().insert("Sec-WebSocket-Extensions", "permessage-deflate".parse().unwrap());
+        }
         Ok(resp)
     };
     let Ok(mut ws) = tungstenite::accept_hdr(tcp, cb) else { return };
     let p = path.clone();
     if p.starts_with("/blast") {
         let (size, count, gz) = (query(&p, "size", 200) as usize, query(&p, "count", 1000), query(&p, "gzip", 0) == 1);
-        let body = message(size, 0);
-        let f = if gz { frame(2, &gzip(body.as_bytes())) } else { frame(1, body.as_bytes()) };
-        let per_chunk = (256 * 1024 / f.len()).max(1) as u64;
-        let chunk: Vec<u8> = f.iter().copied().cycle().take(f.len() * per_chunk as usize).collect();
+        // One message, or with book=1 a cycle of BOOKS different ones. With
+        // pmd=1 the cycle is compressed with context takeover, each message
+        // referring back only to those before it in the cycle, so the cycle
+        // can be sent again and again.
+        let bodies: Vec<String> = if query(&p, "book", 0) == 1 {
+            (0..BOOKS).map(|i| book(size, i)).collect()
+        } else {
+            vec![message(size, 0)]
+        };
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let frames: Vec<Vec<u8>> = bodies
+            .iter()
+            .map(|b| {
+                if gz {
+                    frame(2, &gzip(b.as_bytes()))
+                } else if query(&p, "pmd", 0) == 1 {
+                    frame(0x41, &pmd(&mut z, b.as_bytes()))
+                } else {
+                    frame(1, b.as_bytes())
+                }
+            })
+            .collect();
+        let cycle: Vec<u8> = frames.concat();
+        let cycles = (256 * 1024 / cycle.len()).max(1);
+        let per_chunk = (cycles * frames.len()) as u64;
+        let chunk = cycle.repeat(cycles);
         let mut sent = 0;
         let s = ws.get_mut();
         while sent + per_chunk <= count {
@@ -93,8 +161,8 @@ fn serve(tcp: TcpStream) {
             }
             sent += per_chunk;
         }
-        for _ in sent..count {
-            if s.write_all(&f).is_err() {
+        for i in 0..(count - sent) as usize {
+            if s.write_all(&frames[i % frames.len()]).is_err() {
                 return;
             }
         }
@@ -231,7 +299,13 @@ fn client(mode: &str, url: &str, args: &[String]) -> serde_json::Value {
             json!({"messages": count, "bytes": bytes, "secs": t0.map_or(0.0, |t| t.elapsed().as_secs_f64())})
         }
         "read" | "try" | "latest" => {
-            let addr = if gz { format!("{url}|compress=gzip&qsize=100000") } else { format!("{url}|qsize=100000") };
+            let addr = if gz {
+                format!("{url}|compress=gzip&qsize=100000")
+            } else if url.contains("pmd=1") {
+                format!("{url}|enableCompression=true&qsize=100000")
+            } else {
+                format!("{url}|qsize=100000")
+            };
             let c = wsdial::dial(&addr).unwrap();
             let (mut count, mut bytes, mut last_seq) = (0u64, 0u64, 0u64);
             let mut t0 = None;
@@ -373,7 +447,8 @@ fn client(mode: &str, url: &str, args: &[String]) -> serde_json::Value {
         "reconnect" => {
             let drops = n;
             let interval: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
-            let c = wsdial::dial(&format!("{url}|reconnect=true&interval={interval}")).unwrap();
+            // A fixed wait (`max_interval` = `interval`): the gap, not the backoff, is measured.
+            let c = wsdial::dial(&format!("{url}|reconnect=true&interval={interval}&max_interval={interval}")).unwrap();
             let (mut last_t, mut lost, mut gaps) = (0u64, false, Vec::new());
             while (gaps.len() as u64) < drops {
                 match c.read() {

@@ -560,6 +560,10 @@ fn run_feed(
             };
             for _ in 0..due {
                 if cfg.drop_after.is_some_and(|n| feed.seq >= n) {
+                    // What was due before the drop goes out first.
+                    for m in out.drain(..) {
+                        let _ = ws.write(m);
+                    }
                     let _ = ws.flush();
                     stats.drops.fetch_add(1, Ordering::Relaxed);
                     return Err("drop_after".into());

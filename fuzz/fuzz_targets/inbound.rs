@@ -1,6 +1,7 @@
 //! The inbound path: a fake server answers the handshake (correctly or not,
-//! chosen by the first byte) and then sends arbitrary bytes; the client must end
-//! in messages and a disconnect, or a typed dial error: never a panic or a hang.
+//! with permessage-deflate or not, chosen by the first byte) and then sends
+//! arbitrary bytes; the client must end in messages and a disconnect, or a
+//! typed dial error: never a panic or a hang.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::io::{Read, Write};
@@ -34,7 +35,13 @@ fuzz_target!(|data: &[u8]| {
         }
         if mode % 2 == 0 {
             let key = accept_key(&req).unwrap_or_default();
-            let head = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {key}\r\n\r\n");
+            // mode bit 4: permessage-deflate agreed (offered by the client then)
+            let ext = match mode >> 4 & 3 {
+                1 => "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+                3 => "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n",
+                _ => "",
+            };
+            let head = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {key}\r\n{ext}\r\n");
             let _ = tcp.write_all(head.as_bytes());
         }
         let _ = tcp.write_all(&body);
@@ -44,7 +51,8 @@ fuzz_target!(|data: &[u8]| {
         }
     });
     let compress = ["", "&compress=gzip", "&compress=auto", "&compress=gzip_raw"][(mode as usize >> 2) % 4];
-    let address = format!("ws://{addr}/|timeout=300&maxsize=65536&qsize=64{compress}");
+    let pmd = if mode & 16 != 0 { "&enableCompression=true" } else { "" };
+    let address = format!("ws://{addr}/|timeout=300&maxsize=65536&qsize=64{compress}{pmd}");
     let start = Instant::now();
     if let Ok(conn) = wsdial::dial(&address) {
         loop {

@@ -2,6 +2,10 @@
 //! blocking: it reads what has arrived, buffers what is sent, and flushes when
 //! the socket lets it. One worker serves every scheme through this trait.
 
+#[cfg(feature = "permessage-deflate")]
+pub(crate) mod inflate;
+#[cfg(feature = "permessage-deflate")]
+pub(crate) mod pmd;
 pub(crate) mod raw;
 mod stamp;
 pub(crate) mod ws;
@@ -24,6 +28,7 @@ pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<Box<AnyLink>, Error
             AnyLink::Raw(raw::RawLink::dial_stream(plan, deadline)?)
         }
         Scheme::Udp => AnyLink::Raw(raw::RawLink::dial_udp(plan, deadline)?),
+        s => unreachable!("{s}:// is not served by the socket driver"),
     }))
 }
 
@@ -77,6 +82,9 @@ impl Link for AnyLink {
     fn protocol(&self) -> Option<&str> {
         each!(self, l => l.protocol())
     }
+    fn extensions(&self) -> Option<&str> {
+        each!(self, l => l.extensions())
+    }
 }
 
 /// What one non-blocking read gave.
@@ -117,6 +125,10 @@ pub(crate) trait Link: Send {
     fn close(&mut self) -> Result<(), Disconnect>;
     /// The subprotocol the peer agreed to, for WebSocket.
     fn protocol(&self) -> Option<&str> {
+        None
+    }
+    /// The extensions the peer agreed to (its `Sec-WebSocket-Extensions`), for WebSocket.
+    fn extensions(&self) -> Option<&str> {
         None
     }
 }

@@ -1,18 +1,29 @@
 //! The WebSocket link: tungstenite over a [`Stream`], handshake included.
+//! With `enableCompression`, tungstenite reads through [`Inflating`], and the
+//! link compresses what it sends (see [`pmd`](super::pmd)).
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
 use tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
+#[cfg(feature = "permessage-deflate")]
+use tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
+#[cfg(feature = "permessage-deflate")]
+use tungstenite::protocol::frame::{Frame, FrameHeader};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
 
+#[cfg(feature = "permessage-deflate")]
+use super::inflate::{InflateError, Inflating};
+#[cfg(feature = "permessage-deflate")]
+use super::pmd::{self, Deflater};
 use super::stamp::Stamped;
 use super::{Incoming, Link, Outgoing};
+use crate::backoff;
 use crate::clock;
 use crate::codec::Codec;
 use crate::error::{Error, ErrorKind};
@@ -34,9 +45,19 @@ const READ_BUFFER: usize = 64 * 1024;
 /// ping period still gets measured, and one that never answers costs nothing.
 const PINGS_OUT: usize = 8;
 
+/// What tungstenite runs over: the stream, stamped at each read (see
+/// [`Stamped`]), under [`Inflating`], which with `enableCompression` inflates
+/// what arrives, and is the stamped stream otherwise.
+#[cfg(feature = "permessage-deflate")]
+type Wire = Inflating<Stamped<Stream>>;
+#[cfg(not(feature = "permessage-deflate"))]
+type Wire = Stamped<Stream>;
+
 pub(crate) struct WsLink {
-    ws: WebSocket<Stamped<Stream>>,
+    ws: WebSocket<Wire>,
     protocol: Option<String>,
+    /// The agreed `Sec-WebSocket-Extensions` value, if any.
+    extensions: Option<String>,
     /// `compress` for inbound binary frames (`mode=recv|dual`).
     inflate: Option<Codec>,
     /// `compress` for outbound messages (`mode=send|dual`).
@@ -50,87 +71,164 @@ pub(crate) struct WsLink {
     rtt: Option<Duration>,
     /// Bytes handed to tungstenite since its buffer was last flushed empty.
     unflushed: usize,
+    /// permessage-deflate for outbound messages, when agreed (and `deflate_writes`).
+    #[cfg(feature = "permessage-deflate")]
+    pmd: Option<Deflater>,
 }
 
 impl WsLink {
-    /// Opens the stream and runs the WebSocket handshake, all before `deadline`.
+    /// Opens the stream and runs the WebSocket handshake, all before
+    /// `deadline`; with `enableCompression`, offers permessage-deflate, checks
+    /// the answer as RFC 7692 says, and uses what was agreed.
     pub(crate) fn dial(plan: &Plan, deadline: Instant) -> Result<WsLink, Error> {
-        let url = plan.target.url();
-        let mut req = url.into_client_request().map_err(|e| {
-            Error::address(None, format!("`{url}` is not a valid WebSocket URL: {e}"))
+        #[cfg(feature = "permessage-deflate")]
+        {
+            let o = &plan.options;
+            let offer = o.enable_compression.then_some(pmd::OFFER);
+            let (mut ws, resp) = handshake(plan, deadline, offer)?;
+            let agreed = match offer {
+                None => None,
+                Some(_) => pmd::agreed(resp.headers(), true).map_err(|why| {
+                    Error::new(
+                        ErrorKind::Handshake,
+                        format!("{}: {why}", plan.target.url()),
+                    )
+                })?,
+            };
+            ws.get_mut().agree(agreed.as_ref(), o.maxsize);
+            let mut link = WsLink::new(plan, ws, &resp);
+            link.pmd = agreed
+                .filter(|_| o.deflate_writes)
+                .map(|a| Deflater::new(&a));
+            Ok(link)
+        }
+        #[cfg(not(feature = "permessage-deflate"))]
+        {
+            let (ws, resp) = handshake(plan, deadline, None)?;
+            Ok(WsLink::new(plan, ws, &resp))
+        }
+    }
+}
+
+/// Opens the stream and runs the WebSocket handshake (offering `extensions`),
+/// all before `deadline`. The response's extensions are checked against the
+/// offer.
+fn handshake(
+    plan: &Plan,
+    deadline: Instant,
+    extensions: Option<&'static str>,
+) -> Result<(WebSocket<Wire>, tungstenite::handshake::client::Response), Error> {
+    let url = plan.target.url();
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| Error::address(None, format!("`{url}` is not a valid WebSocket URL: {e}")))?;
+    let h = req.headers_mut();
+    for (name, value) in &plan.options.headers {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            Error::address(
+                Some("header"),
+                format!("`{name}` is not a valid header name"),
+            )
         })?;
-        let h = req.headers_mut();
-        for (name, value) in &plan.options.headers {
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                Error::address(
-                    Some("header"),
-                    format!("`{name}` is not a valid header name"),
-                )
-            })?;
-            let v = HeaderValue::from_str(value).map_err(|_| {
-                Error::address(
-                    Some("header"),
-                    format!("`{value}` is not a valid header value"),
-                )
-            })?;
-            h.insert(n, v);
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            Error::address(
+                Some("header"),
+                format!("`{value}` is not a valid header value"),
+            )
+        })?;
+        h.insert(n, v);
+    }
+    if !plan.options.protocols.is_empty() {
+        let v = HeaderValue::from_str(&plan.options.protocols.join(", "))
+            .map_err(|_| Error::address(Some("protocol"), "not a valid subprotocol list"))?;
+        h.insert("Sec-WebSocket-Protocol", v);
+    }
+    if let Some(offer) = extensions {
+        h.insert(EXTENSIONS, HeaderValue::from_static(offer));
+    }
+    let offered = offered_extensions(req.headers());
+    #[cfg(feature = "permessage-deflate")]
+    let stream = Inflating::new(Stamped::new(plan.open(deadline)?), extensions.is_some());
+    #[cfg(not(feature = "permessage-deflate"))]
+    let stream = Stamped::new(plan.open(deadline)?);
+    let max = Some(plan.options.maxsize);
+    let config = WebSocketConfig::default()
+        .max_message_size(max)
+        .max_frame_size(max)
+        .write_buffer_size(0)
+        .read_buffer_size(READ_BUFFER);
+    let (mut ws, resp) = match tungstenite::client::client_with_config(req, stream, Some(config)) {
+        Ok(ok) => ok,
+        Err(HandshakeError::Interrupted(_)) => {
+            return Err(Error::new(ErrorKind::Handshake, format!("{url}: timed out")).timed_out())
         }
-        if !plan.options.protocols.is_empty() {
-            let v = HeaderValue::from_str(&plan.options.protocols.join(", "))
-                .map_err(|_| Error::address(Some("protocol"), "not a valid subprotocol list"))?;
-            h.insert("Sec-WebSocket-Protocol", v);
+        Err(HandshakeError::Failure(e)) => {
+            let tls = plan.target.scheme().is_tls();
+            return Err(handshake_error(url, &plan.options.protocols, tls, e));
         }
-        let offered = offered_extensions(req.headers());
-        let stream = plan.open(deadline)?;
-        let max = Some(plan.options.maxsize);
-        let config = WebSocketConfig::default()
-            .max_message_size(max)
-            .max_frame_size(max)
-            .write_buffer_size(0)
-            .read_buffer_size(READ_BUFFER);
-        let (mut ws, resp) = match tungstenite::client::client_with_config(
-            req,
-            Stamped::new(stream),
-            Some(config),
-        ) {
-            Ok(ok) => ok,
-            Err(HandshakeError::Interrupted(_)) => {
-                return Err(
-                    Error::new(ErrorKind::Handshake, format!("{url}: timed out")).timed_out(),
-                )
-            }
-            Err(HandshakeError::Failure(e)) => {
-                return Err(handshake_error(url, &plan.options.protocols, e))
-            }
+    };
+    // Checked before anything is read: on failure the socket is dropped unread.
+    if let Err(why) = check_extensions(&offered, resp.headers()) {
+        return Err(Error::new(ErrorKind::Handshake, format!("{url}: {why}")));
+    }
+    #[cfg(feature = "permessage-deflate")]
+    ws.get_mut().get_mut().inner.finish_dial()?;
+    #[cfg(not(feature = "permessage-deflate"))]
+    ws.get_mut().inner.finish_dial()?;
+    Ok((ws, resp))
+}
+
+impl WsLink {
+    /// The stamped stream under tungstenite (and the inflater).
+    #[inline]
+    fn stamped(&self) -> &Stamped<Stream> {
+        #[cfg(feature = "permessage-deflate")]
+        return self.ws.get_ref().get_ref();
+        #[cfg(not(feature = "permessage-deflate"))]
+        return self.ws.get_ref();
+    }
+
+    fn new(
+        plan: &Plan,
+        ws: WebSocket<Wire>,
+        resp: &tungstenite::handshake::client::Response,
+    ) -> WsLink {
+        // Every line of the header, joined as one list.
+        let extensions = {
+            let mut values = resp
+                .headers()
+                .get_all(EXTENSIONS)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            values
+                .next()
+                .map(|first| values.fold(first.to_owned(), |all, v| all + ", " + v))
         };
-        // Checked before anything is read: on failure the socket is dropped unread.
-        if let Err(why) = check_extensions(&offered, resp.headers()) {
-            return Err(Error::new(ErrorKind::Handshake, format!("{url}: {why}")));
-        }
-        ws.get_mut().inner.finish_dial()?;
-        let protocol = resp
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         let o = &plan.options;
         let codec = |on: bool| o.compress.filter(|_| on).map(|c| Codec::new(c, o.maxsize));
-        Ok(WsLink {
+        WsLink {
             ws,
-            protocol,
+            protocol: resp
+                .headers()
+                .get("Sec-WebSocket-Protocol")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            extensions,
             inflate: codec(o.mode != Mode::Send),
             deflate: codec(o.mode != Mode::Recv),
             pings_out: VecDeque::new(),
             pings: 0,
             rtt: None,
             unflushed: 0,
-        })
+            #[cfg(feature = "permessage-deflate")]
+            pmd: None,
+        }
     }
 }
 
 /// The names of the extensions a request offers (`Sec-WebSocket-Extensions`,
-/// every line), lowercased. wsdial offers none of its own yet; an offer made
-/// with `header=` counts, and so will permessage-deflate once it is offered.
+/// every line), lowercased: permessage-deflate with `enableCompression`,
+/// else none (`header=` may not set the header).
 fn offered_extensions(h: &HeaderMap) -> Vec<String> {
     h.get_all(EXTENSIONS)
         .iter()
@@ -172,7 +270,7 @@ fn check_extensions(offered: &[String], resp: &HeaderMap) -> Result<(), String> 
     Ok(())
 }
 
-const EXTENSIONS: &str = "Sec-WebSocket-Extensions";
+pub(super) const EXTENSIONS: &str = "Sec-WebSocket-Extensions";
 
 /// The extension names of one `Sec-WebSocket-Extensions` value
 /// (`name; param=value, name2`): `Err(())` for an element that is not a token.
@@ -196,7 +294,7 @@ fn extension_names(list: &str) -> impl Iterator<Item = Result<&str, ()>> {
 
 /// `s` split at every `sep` that is not inside a quoted string (a parameter
 /// value may be one, RFC 6455 section 9.1).
-fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
+pub(super) fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
     let mut quoted = false;
     let mut escaped = false;
     s.split(move |c: char| {
@@ -220,7 +318,7 @@ fn is_token_byte(b: u8) -> bool {
 
 /// Peer-sent text as shown in a message: at most 200 characters, control
 /// characters escaped.
-fn shown(s: &str) -> String {
+pub(super) fn shown(s: &str) -> String {
     let mut out: String = s.chars().take(200).flat_map(char::escape_default).collect();
     if s.chars().count() > 200 {
         out.push('…');
@@ -228,11 +326,26 @@ fn shown(s: &str) -> String {
     out
 }
 
-fn handshake_error(url: &str, protocols: &[String], e: tungstenite::Error) -> Error {
+fn handshake_error(url: &str, protocols: &[String], tls: bool, e: tungstenite::Error) -> Error {
     use tungstenite::error::SubProtocolError as S;
     use tungstenite::Error as E;
     let offered = protocols.join(", ");
     match e {
+        E::Protocol(ProtocolError::HandshakeIncomplete) => {
+            // TLS 1.3 checks a client certificate after the client's part of
+            // the TLS handshake: a refusal shows here, as a closed connection.
+            let hint = if tls {
+                " (a TLS server that requires a client certificate does this when none is \
+                 presented, or one it does not trust: see `cert=` and `key=`)"
+            } else {
+                ""
+            };
+            Error::new(
+                ErrorKind::Handshake,
+                format!("{url}: the server closed the connection before answering the upgrade request{hint}"),
+            )
+            .with_source(e)
+        }
         E::Protocol(ProtocolError::SecWebSocketSubProtocolError(kind)) => {
             let why = match kind {
                 S::ServerSentSubProtocolNoneRequested => "the server's 101 response has a `Sec-WebSocket-Protocol` header, but the client offered none (offer some with `protocol=`)".to_owned(),
@@ -247,6 +360,14 @@ fn handshake_error(url: &str, protocols: &[String], e: tungstenite::Error) -> Er
         }
         E::Http(resp) => {
             let status = resp.status();
+            let wait = resp
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| backoff::retry_after(v, SystemTime::now()));
+            let asked = wait.map_or(String::new(), |w| {
+                format!("; it asks to wait {} s (Retry-After)", w.as_secs())
+            });
             let body = resp
                 .body()
                 .as_deref()
@@ -261,10 +382,11 @@ fn handshake_error(url: &str, protocols: &[String], e: tungstenite::Error) -> Er
             Error::new(
                 ErrorKind::Handshake,
                 format!(
-                    "{url}: server answered HTTP {status} instead of 101 Switching Protocols{body}"
+                    "{url}: server answered HTTP {status} instead of 101 Switching Protocols{body}{asked}"
                 ),
             )
             .with_status(status.as_u16())
+            .with_retry_after(wait)
         }
         E::Io(io) => Error::io(ErrorKind::Handshake, url, io),
         E::Url(u) => Error::address(None, format!("`{url}`: {u}")),
@@ -281,6 +403,13 @@ fn lost(e: tungstenite::Error) -> Disconnect {
             io::ErrorKind::UnexpectedEof => {
                 Disconnect::new(Cause::Eof, "peer closed the connection")
             }
+            #[cfg(feature = "permessage-deflate")]
+            _ if io
+                .get_ref()
+                .is_some_and(|e| e.downcast_ref::<InflateError>().is_some()) =>
+            {
+                Disconnect::new(Cause::Protocol, format!("permessage-deflate: {io}"))
+            }
             _ => Disconnect::new(Cause::Io, format!("i/o error: {io}")),
         },
         E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Disconnect::new(
@@ -296,6 +425,17 @@ fn lost(e: tungstenite::Error) -> Disconnect {
     }
 }
 
+/// A one-frame message whose payload permessage-deflate compressed (RSV1 set).
+#[cfg(feature = "permessage-deflate")]
+fn compressed(opcode: OpData, payload: Vec<u8>) -> WsMessage {
+    let header = FrameHeader {
+        rsv1: true,
+        opcode: OpCode::Data(opcode),
+        ..FrameHeader::default()
+    };
+    WsMessage::Frame(Frame::from_payload(header, payload.into()))
+}
+
 fn would_block(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
 }
@@ -307,7 +447,7 @@ impl WsLink {
         read: tungstenite::Result<WsMessage>,
         shared: bool,
     ) -> Result<Incoming, Disconnect> {
-        let rx = self.ws.get_ref().rx;
+        let rx = self.stamped().rx;
         match read {
             // Messages for the inbox are copied out of tungstenite's read buffer:
             // they wait there, and a slice of the buffer would keep it from being
@@ -372,7 +512,7 @@ impl WsLink {
 
 impl Link for WsLink {
     fn fd(&self) -> BorrowedFd<'_> {
-        self.ws.get_ref().inner.as_fd()
+        self.stamped().inner.as_fd()
     }
 
     #[inline]
@@ -380,10 +520,9 @@ impl Link for WsLink {
         // The hot case inline (a text frame for the program's thread), the rest
         // in `read_rest`, so this stays small enough to inline into the reader.
         match self.ws.read() {
-            Ok(WsMessage::Text(t)) if shared => Ok(Incoming::Message(Message::from_text(
-                t,
-                self.ws.get_ref().rx,
-            ))),
+            Ok(WsMessage::Text(t)) if shared => {
+                Ok(Incoming::Message(Message::from_text(t, self.stamped().rx)))
+            }
             other => self.read_rest(other, shared),
         }
     }
@@ -394,6 +533,12 @@ impl Link for WsLink {
             (Outgoing::Binary(b), Some(c)) => WsMessage::Binary(c.deflate(&b).into()),
             (Outgoing::Text(s), None) => WsMessage::Text(s.into()),
             (Outgoing::Binary(b), None) => WsMessage::Binary(b.into()),
+        };
+        #[cfg(feature = "permessage-deflate")]
+        let msg = match (&mut self.pmd, msg) {
+            (Some(d), WsMessage::Text(t)) => compressed(OpData::Text, d.compress(t.as_bytes())),
+            (Some(d), WsMessage::Binary(b)) => compressed(OpData::Binary, d.compress(&b)),
+            (_, msg) => msg,
         };
         self.unflushed += msg.len();
         match self.ws.write(msg) {
@@ -445,6 +590,10 @@ impl Link for WsLink {
 
     fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    fn extensions(&self) -> Option<&str> {
+        self.extensions.as_deref()
     }
 
     fn close(&mut self) -> Result<(), Disconnect> {

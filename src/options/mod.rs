@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::address::Scheme;
 use crate::proxy::Proxy;
 
 #[cfg(test)]
@@ -89,14 +90,25 @@ pub struct Options {
     pub reconnect: bool,
     /// `interval`: wait before a reconnect attempt.
     pub interval: Duration,
-    /// `max_interval`: cap of the exponential backoff; `None` means the same as `interval`.
+    /// `max_interval`: cap of the exponential backoff (30 s by default);
+    /// `None`, or a cap not above `interval`, keeps the wait fixed at `interval`.
     pub max_interval: Option<Duration>,
     /// `retry`: failed reconnect attempts in a row before giving up; 0 = never give up.
     pub retry: u32,
+    /// `retry_first`: a failed first dial is retried in the background under
+    /// the reconnect policy, instead of being the dial's error.
+    pub retry_first: bool,
     /// `payload`: messages sent after every successful connect, in order.
     pub payloads: Vec<String>,
+    /// `pace`: the least time between two messages sent at a connect
+    /// (`on_connect`'s, then the payloads); `None` = all at once.
+    pub pace: Option<Duration>,
     /// `proxy`: connect through this proxy.
     pub proxy: Option<Proxy>,
+    /// `proxy=env`: connect through the proxy the environment names
+    /// (`HTTPS_PROXY`, `ALL_PROXY` …, unless `NO_PROXY` lists the host), read
+    /// when dialing, as curl reads them.
+    pub proxy_from_env: bool,
     /// `header`: extra handshake headers, in order.
     pub headers: Vec<(String, String)>,
     /// `protocol`: the subprotocols offered in `Sec-WebSocket-Protocol`.
@@ -105,10 +117,18 @@ pub struct Options {
     pub insecure: bool,
     /// `ca`: a PEM file whose certificates are trusted besides the system's roots.
     pub ca: Option<PathBuf>,
-    /// `ping`: keepalive period; `None` = off.
+    /// `cert`: a PEM file with the client certificate (and its chain) to present.
+    pub cert: Option<PathBuf>,
+    /// `key`: a PEM file with the private key of `cert` (PKCS#8).
+    pub key: Option<PathBuf>,
+    /// `ping`: keepalive period; `None` = off. On by default for WebSocket
+    /// (20 s), off for raw sockets (see [`Options::for_scheme`]).
     pub ping: Option<Duration>,
     /// `ping_msg`: send this text message as the keepalive instead of a protocol Ping.
     pub ping_msg: Option<String>,
+    /// `ping_timeout`: nothing received within this long of a keepalive means
+    /// the connection is dead; `None` = off. Applies only while `ping` is on.
+    pub ping_timeout: Option<Duration>,
     /// `idle`: nothing received for this long means the connection is dead; `None` = off.
     pub idle: Option<Duration>,
     /// `max_age`: replace the connection, without a gap, before it is this old; `None` = off.
@@ -125,8 +145,10 @@ pub struct Options {
     pub timeout: Duration,
     /// `local_ip`: bind the local end of the connection to this address.
     pub local_ip: Option<IpAddr>,
-    /// `enableCompression`: negotiate permessage-deflate (not available yet).
+    /// `enableCompression`: offer permessage-deflate (RFC 7692).
     pub enable_compression: bool,
+    /// `deflate_writes`: with permessage-deflate agreed, compress what is sent.
+    pub deflate_writes: bool,
 }
 
 /// Default receive buffer capacity, messages (`qsize`).
@@ -141,6 +163,12 @@ pub const DEFAULT_MAXSIZE: usize = 64 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default wait before a reconnect attempt (`interval`).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(1000);
+/// Default cap of the reconnect backoff (`max_interval`).
+pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(30);
+/// Default keepalive period of a WebSocket (`ping`), as Python `websockets`.
+pub const DEFAULT_PING: Duration = Duration::from_secs(20);
+/// Default time a WebSocket keepalive waits for anything to arrive (`ping_timeout`).
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Default for Options {
     fn default() -> Options {
@@ -149,16 +177,22 @@ impl Default for Options {
             mode: Mode::Recv,
             reconnect: false,
             interval: DEFAULT_INTERVAL,
-            max_interval: None,
+            max_interval: Some(DEFAULT_MAX_INTERVAL),
             retry: 0,
+            retry_first: false,
             payloads: Vec::new(),
+            pace: None,
             proxy: None,
+            proxy_from_env: false,
             headers: Vec::new(),
             protocols: Vec::new(),
             insecure: false,
             ca: None,
-            ping: None,
+            cert: None,
+            key: None,
+            ping: Some(DEFAULT_PING),
             ping_msg: None,
+            ping_timeout: Some(DEFAULT_PING_TIMEOUT),
             idle: None,
             max_age: None,
             qsize: DEFAULT_QSIZE,
@@ -168,6 +202,7 @@ impl Default for Options {
             timeout: DEFAULT_TIMEOUT,
             local_ip: None,
             enable_compression: false,
+            deflate_writes: true,
         }
     }
 }
@@ -194,6 +229,27 @@ pub enum OptionValue {
 }
 
 impl Options {
+    /// The defaults for a scheme: [`Options::default`] for `ws` and `wss`; for
+    /// the raw schemes (`tcp`, `tls`, `udp`, `unix`) the same without the
+    /// keepalive (`ping` and `ping_timeout` off), since a raw socket has no
+    /// protocol Ping that every peer answers. A program may still set both
+    /// there, with `ping_msg`.
+    ///
+    /// ```
+    /// use wsdial::{Options, Scheme};
+    /// use std::time::Duration;
+    /// assert_eq!(Options::for_scheme(Scheme::Wss).ping, Some(Duration::from_secs(20)));
+    /// assert_eq!(Options::for_scheme(Scheme::Tcp).ping, None);
+    /// ```
+    pub fn for_scheme(scheme: Scheme) -> Options {
+        let mut o = Options::default();
+        if !scheme.is_websocket() {
+            o.ping = None;
+            o.ping_timeout = None;
+        }
+        o
+    }
+
     /// Every option's canonical key and effective value, in the order of the
     /// option table.
     ///
@@ -255,7 +311,10 @@ mod tests {
         // short words need to be one edit away: URL parameters such as `y`,
         // `id` or `page` are not taken for `ca` or `ping`
         assert_eq!(near_miss("cb"), Some("ca"));
-        for word in ["y", "id", "page", "type", "limit", "zzzzzzzz"] {
+        // nor are the words next to `pace`
+        for word in [
+            "y", "id", "page", "type", "limit", "zzzzzzzz", "price", "place", "space",
+        ] {
             assert_eq!(near_miss(word), None, "{word}");
         }
     }

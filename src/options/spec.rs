@@ -38,15 +38,23 @@ pub(crate) struct Spec {
 /// Which schemes an option applies to; a dial refuses it elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Schemes {
-    /// Every scheme.
+    /// Every scheme, databases included.
     All,
+    /// The schemes that deliver messages: sockets and brokers (not databases).
+    Stream,
+    /// The socket schemes: `ws`, `wss`, `tcp`, `tls`, `udp`, `unix`.
+    Socket,
     /// `ws://` and `wss://`.
     WebSocket,
-    /// `wss://` and `tls://`.
+    /// The schemes that run TLS and check a server certificate: `wss://`,
+    /// `tls://`, `mqtts://`, `amqps://` and `nats://` (when the server asks
+    /// for TLS).
     Tls,
-    /// The schemes that run over one TCP connection: all but `udp://` and `unix://`.
+    /// `wss://` and `tls://`.
+    TlsSocket,
+    /// The socket schemes that run over one TCP connection: `ws`, `wss`, `tcp`, `tls`.
     Tcp,
-    /// All but `unix://`.
+    /// The socket schemes that use the network: all but `unix://`.
     Network,
 }
 
@@ -55,10 +63,13 @@ impl Schemes {
     pub(crate) fn include(self, s: Scheme) -> bool {
         match self {
             Schemes::All => true,
+            Schemes::Stream => !s.is_database(),
+            Schemes::Socket => s.is_socket(),
             Schemes::WebSocket => s.is_websocket(),
-            Schemes::Tls => s.is_tls(),
-            Schemes::Tcp => !matches!(s, Scheme::Udp | Scheme::Unix),
-            Schemes::Network => s != Scheme::Unix,
+            Schemes::Tls => s.is_tls() || matches!(s, Scheme::Mqtts | Scheme::Amqps | Scheme::Nats),
+            Schemes::TlsSocket => s.is_tls(),
+            Schemes::Tcp => matches!(s, Scheme::Ws | Scheme::Wss | Scheme::Tcp | Scheme::Tls),
+            Schemes::Network => s.is_socket() && s != Scheme::Unix,
         }
     }
 
@@ -66,10 +77,13 @@ impl Schemes {
     pub(crate) fn describe(self) -> &'static str {
         match self {
             Schemes::All => "every scheme",
+            Schemes::Stream => "every scheme but the databases",
+            Schemes::Socket => "ws://, wss://, tcp://, tls://, udp:// and unix://",
             Schemes::WebSocket => "ws:// and wss://",
-            Schemes::Tls => "wss:// and tls://",
+            Schemes::Tls => "wss://, tls://, mqtts://, amqps:// and nats://",
+            Schemes::TlsSocket => "wss:// and tls://",
             Schemes::Tcp => "ws://, wss://, tcp:// and tls://",
-            Schemes::Network => "network schemes",
+            Schemes::Network => "ws://, wss://, tcp://, tls:// and udp://",
         }
     }
 }
@@ -164,26 +178,34 @@ pub(crate) fn lookup(key: &str) -> Option<&'static Spec> {
 
 /// The known key nearest to an unknown one, if any is close enough to be a typo.
 pub(crate) fn suggest(key: &str) -> Option<&'static str> {
-    nearest(key)
+    nearest(key, &[])
         .filter(|&(_, d)| d <= 2.max(key.len() / 4))
         .map(|(name, _)| name)
 }
 
+/// Keys that ordinary words of query strings and payloads sit one or two
+/// edits from (`page`, `price`, `place`, `space` … from `pace`): an `&word=`
+/// near them inside free text is not worth a warning.
+const NOT_NEAR: &[&str] = &["pace"];
+
 /// The option that `word`, found as `&word=` inside free text, nearly spells:
 /// one edit away for words of up to four letters, two for longer ones. A
-/// known key itself is not a near miss (it would have ended the text).
+/// known key itself is not a near miss (it would have ended the text), nor is
+/// a word near only a key of [`NOT_NEAR`].
 pub(crate) fn near_miss(word: &str) -> Option<&'static str> {
     let most = if word.chars().count() <= 4 { 1 } else { 2 };
-    nearest(word)
+    nearest(word, NOT_NEAR)
         .filter(|&(_, d)| (1..=most).contains(&d))
         .map(|(name, _)| name)
 }
 
-/// The canonical name of the key or alias nearest to `key`, and its edit distance.
-fn nearest(key: &str) -> Option<(&'static str, usize)> {
+/// The canonical name of the key or alias nearest to `key`, and its edit
+/// distance; the options named in `skip` are left out.
+fn nearest(key: &str, skip: &[&str]) -> Option<(&'static str, usize)> {
     let lower = key.to_ascii_lowercase();
     SPECS
         .iter()
+        .filter(|s| !skip.contains(&s.name))
         .flat_map(|s| s.keys().map(move |k| (s.name, k)))
         .map(|(name, k)| (name, edit_distance(&lower, &k.to_ascii_lowercase())))
         .min_by_key(|&(_, d)| d)

@@ -24,14 +24,19 @@ pub(crate) const SPECS: &[&Spec] = &[
     &INTERVAL,
     &MAX_INTERVAL,
     &RETRY,
+    &RETRY_FIRST,
     &PAYLOAD,
+    &PACE,
     &PROXY,
     &HEADER,
     &PROTOCOL,
     &INSECURE,
     &CA,
+    &CERT,
+    &KEY,
     &PING,
     &PING_MSG,
+    &PING_TIMEOUT,
     &IDLE,
     &MAX_AGE,
     &QSIZE,
@@ -41,6 +46,7 @@ pub(crate) const SPECS: &[&Spec] = &[
     &TIMEOUT,
     &LOCAL_IP,
     &ENABLE_COMPRESSION,
+    &DEFLATE_WRITES,
 ];
 
 pub(crate) const COMPRESS: Spec = Spec {
@@ -98,7 +104,7 @@ pub(crate) const INTERVAL: Spec = Spec {
     name: "interval",
     aliases: &[],
     ty: Type::Millis { nonzero: false },
-    schemes: Schemes::All,
+    schemes: Schemes::Stream,
     accepts: "milliseconds, a whole number such as 1000",
     values: "ms",
     default: "`1000`",
@@ -115,11 +121,11 @@ pub(crate) const MAX_INTERVAL: Spec = Spec {
     name: "max_interval",
     aliases: &["maxInterval"],
     ty: Type::Millis { nonzero: false },
-    schemes: Schemes::All,
+    schemes: Schemes::Stream,
     accepts: "milliseconds, a whole number such as 30000",
     values: "ms",
-    default: "= `interval`",
-    meaning: "back off exponentially (doubling, jitter) up to this cap",
+    default: "`30000`",
+    meaning: "back off exponentially from `interval` (doubling, jitter) up to this cap; equal to `interval`: a fixed wait",
     get: |o| millis(o.max_interval.unwrap_or(o.interval)),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -135,7 +141,7 @@ pub(crate) const RETRY: Spec = Spec {
         min: 0,
         max: u32::MAX as u64,
     },
-    schemes: Schemes::All,
+    schemes: Schemes::Stream,
     accepts: "a count of attempts, 0 = unlimited",
     values: "count",
     default: "`0` = unlimited",
@@ -148,11 +154,28 @@ pub(crate) const RETRY: Spec = Spec {
     },
 };
 
+pub(crate) const RETRY_FIRST: Spec = Spec {
+    name: "retry_first",
+    aliases: &[],
+    ty: Type::Bool,
+    schemes: Schemes::Stream,
+    accepts: "true or false",
+    values: "`true`/`false`",
+    default: "`false`",
+    meaning: "a failed first dial is retried in the background as a reconnect is; the dial returns at once",
+    get: |o| OptionValue::Bool(o.retry_first),
+    set: |o, v| {
+        if let Value::Bool(b) = v {
+            o.retry_first = b;
+        }
+    },
+};
+
 pub(crate) const PAYLOAD: Spec = Spec {
     name: "payload",
     aliases: &[],
     ty: Type::Text,
-    schemes: Schemes::All,
+    schemes: Schemes::Stream,
     accepts: "any text (raw JSON, or percent-encoded); may repeat",
     values: "text; may repeat",
     default: "none",
@@ -165,20 +188,48 @@ pub(crate) const PAYLOAD: Spec = Spec {
     },
 };
 
+pub(crate) const PACE: Spec = Spec {
+    name: "pace",
+    aliases: &[],
+    ty: Type::Millis { nonzero: false },
+    schemes: Schemes::Stream,
+    accepts: "milliseconds between the messages sent at each connect, 0 = no wait",
+    values: "ms",
+    default: "`0` = off",
+    meaning:
+        "send the messages of each connect (`on_connect`'s, then the payloads, then the subscriptions) at least N ms apart",
+    get: |o| millis(o.pace.unwrap_or_default()),
+    set: |o, v| {
+        if let Value::Millis(d) = v {
+            o.pace = (!d.is_zero()).then_some(d);
+        }
+    },
+};
+
 pub(crate) const PROXY: Spec = Spec {
     name: "proxy",
     aliases: &[],
     ty: Type::Proxy,
     schemes: Schemes::Tcp,
-    accepts: "socks5://[user:pwd@]host:port, socks5h://[user:pwd@]host:port or http://[user:pwd@]host:port",
-    values: "`socks5://[u:p@]h:port`, `socks5h://…`, `http://…`",
+    accepts: "socks5://[user:pwd@]host:port, socks5h://[user:pwd@]host:port, http://[user:pwd@]host:port, or env (the environment's, as curl reads it)",
+    values: "`socks5://[u:p@]h:port`, `socks5h://…`, `http://…`, `env`",
     default: "none",
-    meaning: "connect through a proxy (write an `&` in the password as `%26`)",
-    get: |o| o.proxy.clone().map_or(OptionValue::Unset, OptionValue::Proxy),
-    set: |o, v| {
-        if let Value::Proxy(p) = v {
+    meaning: "connect through a proxy (write an `&` in the password as `%26`); `env`: the one `HTTPS_PROXY`, `ALL_PROXY`… name, unless `NO_PROXY` lists the host, as curl does",
+    get: |o| match (&o.proxy, o.proxy_from_env) {
+        (_, true) => text("env"),
+        (Some(p), false) => OptionValue::Proxy(p.clone()),
+        (None, false) => OptionValue::Unset,
+    },
+    set: |o, v| match v {
+        Value::Proxy(p) => {
             o.proxy = Some(p);
+            o.proxy_from_env = false;
         }
+        Value::ProxyEnv => {
+            o.proxy = None;
+            o.proxy_from_env = true;
+        }
+        _ => {}
     },
 };
 
@@ -260,16 +311,59 @@ pub(crate) const CA: Spec = Spec {
     },
 };
 
+pub(crate) const CERT: Spec = Spec {
+    name: "cert",
+    aliases: &[],
+    ty: Type::Path,
+    schemes: Schemes::TlsSocket,
+    accepts: "the path of a PEM file with the client certificate (and its chain)",
+    values: "path to a PEM file",
+    default: "none",
+    meaning: "present this client certificate (with `key`)",
+    get: |o| {
+        o.cert
+            .as_ref()
+            .map_or(OptionValue::Unset, |p| text(&p.display().to_string()))
+    },
+    set: |o, v| {
+        if let Value::Path(p) = v {
+            o.cert = Some(p);
+        }
+    },
+};
+
+pub(crate) const KEY: Spec = Spec {
+    name: "key",
+    aliases: &[],
+    ty: Type::Path,
+    schemes: Schemes::TlsSocket,
+    accepts: "the path of a PEM file with the private key of `cert` (PKCS#8: BEGIN PRIVATE KEY)",
+    values: "path to a PEM file",
+    default: "none",
+    meaning: "the private key of `cert` (PKCS#8)",
+    get: |o| {
+        o.key
+            .as_ref()
+            .map_or(OptionValue::Unset, |p| text(&p.display().to_string()))
+    },
+    set: |o, v| {
+        if let Value::Path(p) = v {
+            o.key = Some(p);
+        }
+    },
+};
+
 pub(crate) const PING: Spec = Spec {
     name: "ping",
     aliases: &["pingInterval"],
     ty: Type::Millis { nonzero: false },
     // raw sockets too, with `ping_msg`: `check` in dialer.rs says so
-    schemes: Schemes::All,
+    schemes: Schemes::Socket,
     accepts: "milliseconds between keepalives, 0 = off",
     values: "ms",
-    default: "`0` = off",
-    meaning: "send a keepalive every N ms",
+    default: "`20000`",
+    meaning:
+        "send a keepalive every N ms; `0` = off (the default on raw sockets, which need `ping_msg`)",
     get: |o| millis(o.ping.unwrap_or_default()),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -282,7 +376,7 @@ pub(crate) const PING_MSG: Spec = Spec {
     name: "ping_msg",
     aliases: &["pingMessage"],
     ty: Type::Text,
-    schemes: Schemes::All,
+    schemes: Schemes::Socket,
     accepts: "the text sent as keepalive (for example `ping`)",
     values: "text",
     default: "none",
@@ -295,11 +389,28 @@ pub(crate) const PING_MSG: Spec = Spec {
     },
 };
 
+pub(crate) const PING_TIMEOUT: Spec = Spec {
+    name: "ping_timeout",
+    aliases: &["pingTimeout"],
+    ty: Type::Millis { nonzero: false },
+    schemes: Schemes::Socket,
+    accepts: "milliseconds to wait for anything after a keepalive, 0 = off",
+    values: "ms",
+    default: "`20000`",
+    meaning: "nothing received within N ms of a keepalive means the connection is dead; `0` = off (the default on raw sockets)",
+    get: |o| millis(o.ping_timeout.unwrap_or_default()),
+    set: |o, v| {
+        if let Value::Millis(d) = v {
+            o.ping_timeout = (!d.is_zero()).then_some(d);
+        }
+    },
+};
+
 pub(crate) const IDLE: Spec = Spec {
     name: "idle",
     aliases: &[],
     ty: Type::Millis { nonzero: false },
-    schemes: Schemes::All,
+    schemes: Schemes::Socket,
     accepts: "milliseconds of silence that mean the connection is dead, 0 = off",
     values: "ms",
     default: "`0` = off",
@@ -316,7 +427,7 @@ pub(crate) const MAX_AGE: Spec = Spec {
     name: "max_age",
     aliases: &["maxAge"],
     ty: Type::Millis { nonzero: false },
-    schemes: Schemes::All,
+    schemes: Schemes::Socket,
     accepts: "milliseconds a connection may live before it is replaced, 0 = off",
     values: "ms",
     default: "`0` = off",
@@ -339,7 +450,7 @@ pub(crate) const QSIZE: Spec = Spec {
         min: 1,
         max: USIZE_MAX,
     },
-    schemes: Schemes::All,
+    schemes: Schemes::Stream,
     accepts: "a count of messages, at least 1",
     values: "count, at least 1",
     default: "`2000`",
@@ -359,7 +470,7 @@ pub(crate) const QBYTES: Spec = Spec {
         min: 1,
         max: USIZE_MAX,
     },
-    schemes: Schemes::All,
+    schemes: Schemes::Stream,
     accepts: "a count of bytes, at least 1",
     values: "bytes, at least 1",
     default: "`16777216`",
@@ -379,7 +490,7 @@ pub(crate) const SENDQ: Spec = Spec {
         min: 1,
         max: USIZE_MAX,
     },
-    schemes: Schemes::All,
+    schemes: Schemes::Socket,
     accepts: "a count of bytes, at least 1",
     values: "bytes, at least 1",
     default: "`16777216`",
@@ -399,7 +510,7 @@ pub(crate) const MAXSIZE: Spec = Spec {
         min: 1,
         max: USIZE_MAX,
     },
-    schemes: Schemes::All,
+    schemes: Schemes::Socket,
     accepts: "a count of bytes, at least 1",
     values: "bytes, at least 1",
     default: "`67108864`",
@@ -434,7 +545,7 @@ pub(crate) const LOCAL_IP: Spec = Spec {
     aliases: &["localIp"],
     ty: Type::Ip,
     schemes: Schemes::Network,
-    accepts: "an IPv4 or IPv6 address",
+    accepts: "an IPv4 or IPv6 address (IPv6 with or without brackets: ::1 or [::1])",
     values: "IP",
     default: "none",
     meaning: "bind the local end (not with `proxy`)",
@@ -457,11 +568,29 @@ pub(crate) const ENABLE_COMPRESSION: Spec = Spec {
     accepts: "true or false",
     values: "`true`/`false`",
     default: "`false`",
-    meaning: "permessage-deflate (not available yet: `true` is refused)",
+    meaning: "offer permessage-deflate (RFC 7692); when the server agrees, compressed messages are inflated (each up to `maxsize`) and writes are compressed",
     get: |o| OptionValue::Bool(o.enable_compression),
     set: |o, v| {
         if let Value::Bool(b) = v {
             o.enable_compression = b;
+        }
+    },
+};
+
+pub(crate) const DEFLATE_WRITES: Spec = Spec {
+    name: "deflate_writes",
+    aliases: &["deflateWrites"],
+    ty: Type::Bool,
+    // with `enableCompression` only: `check` in dialer.rs says so
+    schemes: Schemes::WebSocket,
+    accepts: "true or false",
+    values: "`true`/`false`",
+    default: "`true`",
+    meaning: "with `enableCompression`: `false` sends messages uncompressed (received ones are still inflated)",
+    get: |o| OptionValue::Bool(o.deflate_writes),
+    set: |o, v| {
+        if let Value::Bool(b) = v {
+            o.deflate_writes = b;
         }
     },
 };

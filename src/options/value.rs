@@ -24,6 +24,8 @@ pub(crate) enum Value {
     Tokens(Vec<String>),
     Path(PathBuf),
     Proxy(Proxy),
+    /// `proxy=env`: the proxy the environment names, read at dial time.
+    ProxyEnv,
     Ip(IpAddr),
 }
 
@@ -50,9 +52,9 @@ pub(crate) enum Type {
     Tokens,
     /// A file path, not empty.
     Path,
-    /// A proxy URL, as [`Proxy::parse`] reads it.
+    /// A proxy URL, as [`Proxy::parse`] reads it, or `env`.
     Proxy,
-    /// An IPv4 or IPv6 address.
+    /// An IPv4 or IPv6 address (IPv6 with or without brackets).
     Ip,
 }
 
@@ -123,8 +125,17 @@ impl Type {
             }
             Type::Tokens => Value::Tokens(text.split(',').map(|p| p.trim().to_owned()).collect()),
             Type::Path => Value::Path(PathBuf::from(text)),
+            Type::Proxy if text.eq_ignore_ascii_case("env") => Value::ProxyEnv,
             Type::Proxy => Value::Proxy(Proxy::parse(text).map_err(Unreadable::Said)?),
-            Type::Ip => Value::Ip(text.parse().map_err(|_| Unreadable::Value)?),
+            // An IPv6 address may be written in brackets, as in a URL.
+            Type::Ip => {
+                let bare = text
+                    .strip_prefix('[')
+                    .and_then(|t| t.strip_suffix(']'))
+                    .filter(|t| t.contains(':'))
+                    .unwrap_or(text);
+                Value::Ip(bare.parse().map_err(|_| Unreadable::Value)?)
+            }
         })
     }
 
@@ -152,7 +163,7 @@ impl Type {
             | (Type::Compression, Value::Compression(_))
             | (Type::Mode, Value::Mode(_))
             | (Type::Text, Value::Text(_))
-            | (Type::Proxy, Value::Proxy(_))
+            | (Type::Proxy, Value::Proxy(_) | Value::ProxyEnv)
             | (Type::Ip, Value::Ip(_)) => true,
             _ => false,
         }
@@ -174,6 +185,7 @@ impl fmt::Display for Value {
             Value::Tokens(list) => f.write_str(&list.join(",")),
             Value::Path(p) => write!(f, "{}", p.display()),
             Value::Proxy(p) => write!(f, "{}://{}:{}", p.scheme(), p.host(), p.port()),
+            Value::ProxyEnv => f.write_str("env"),
             Value::Ip(ip) => write!(f, "{ip}"),
         }
     }

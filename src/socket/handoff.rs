@@ -132,6 +132,9 @@ pub(crate) struct Slot {
     /// When anything last arrived (for `idle`; direct reads update it only
     /// when `idle` is set).
     pub(crate) last_rx: Instant,
+    /// Something arrived since the keepalive last cleared this (for
+    /// `ping_timeout`): a flag, so direct reads keep the clock off the hot path.
+    pub(crate) heard: bool,
     /// A duplicate of the socket for a reader that waits on it without holding
     /// the slot: the socket cannot close under it (made on the first such wait).
     pub(crate) sock: Option<Arc<OwnedFd>>,
@@ -154,6 +157,7 @@ impl Slot {
             link: None,
             failed: None,
             last_rx: Instant::now(),
+            heard: true,
             sock: None,
             watching: Watch::All,
         }
@@ -350,22 +354,38 @@ impl Handoff {
         Ok(slot)
     }
 
-    /// Something arrived: note the time for `idle` (only when set, to keep the
-    /// clock off the hot path).
-    fn note_rx(&self, last_rx: &mut Instant) {
+    /// Something arrived: note it for the keepalive, and the time for `idle`
+    /// (only when set, to keep the clock off the hot path).
+    fn note_rx(&self, last_rx: &mut Instant, heard: &mut bool) {
+        *heard = true;
         if self.track_rx {
             *last_rx = Instant::now();
         }
     }
 
-    /// Traffic that is not a message arrived: noted for `idle`, and when it
-    /// was a Pong that answered our Ping, its round trip goes to the counters.
+    /// Traffic that is not a message arrived: noted for `idle` and the
+    /// keepalive, and when it was a Pong that answered our Ping, its round
+    /// trip goes to the counters.
     #[cold]
-    fn note_control(&self, link: &mut AnyLink, last_rx: &mut Instant) {
+    #[inline(never)]
+    fn note_control(&self, link: &mut AnyLink, last_rx: &mut Instant, heard: &mut bool) {
         if let Some(rtt) = link.take_rtt() {
             self.seam.counters.pong(rtt);
         }
-        self.note_rx(last_rx);
+        self.note_rx(last_rx, heard);
+    }
+
+    /// A direct read got a message: `note_rx`, then `screen`.
+    #[inline]
+    fn arrived(
+        &self,
+        last_rx: &mut Instant,
+        heard: &mut bool,
+        link: &mut AnyLink,
+        m: &Message,
+    ) -> Result<bool, Disconnect> {
+        self.note_rx(last_rx, heard);
+        self.screen(link, m)
     }
 
     /// Runs `auto_reply` on a message, on the thread that read it; whether it
@@ -556,8 +576,7 @@ impl Handoff {
         for _ in 0..DIRECT_LIMIT {
             match link.read(true) {
                 Ok(Incoming::Message(m)) => {
-                    self.note_rx(&mut slot.last_rx);
-                    match self.screen(link, &m) {
+                    match self.arrived(&mut slot.last_rx, &mut slot.heard, link, &m) {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(d) => {
@@ -569,7 +588,9 @@ impl Handoff {
                     self.mark_direct(slot);
                     return Some(Direct::Message(m));
                 }
-                Ok(Incoming::Control) => self.note_control(link, &mut slot.last_rx),
+                Ok(Incoming::Control) => {
+                    self.note_control(link, &mut slot.last_rx, &mut slot.heard)
+                }
                 Ok(Incoming::WouldBlock) => return None,
                 Err(d) => {
                     self.end_direct(slot, Some(d));
@@ -620,8 +641,7 @@ impl Handoff {
             // time (measured: 2 KB frames twice as fast copied).
             match link.read(false) {
                 Ok(Incoming::Message(m)) => {
-                    self.note_rx(&mut slot.last_rx);
-                    match self.screen(link, &m) {
+                    match self.arrived(&mut slot.last_rx, &mut slot.heard, link, &m) {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(d) => {
@@ -645,7 +665,9 @@ impl Handoff {
                         older += 1;
                     }
                 }
-                Ok(Incoming::Control) => self.note_control(link, &mut slot.last_rx),
+                Ok(Incoming::Control) => {
+                    self.note_control(link, &mut slot.last_rx, &mut slot.heard)
+                }
                 Ok(Incoming::WouldBlock) => {
                     outcome = Some(None);
                     break;

@@ -10,7 +10,9 @@
 //! and greeted and read on the worker thread). None runs under a lock that
 //! another thread's `read` or `write` needs.
 
+mod greeting;
 mod handoff;
+mod keepalive;
 mod rotate;
 mod worker;
 
@@ -51,13 +53,30 @@ pub(crate) fn start(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, Box<dyn Driv
 /// `start`, with the driver's type known (the unit tests look at its state).
 fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
     let deadline = Instant::now() + plan.options.timeout;
-    let first = link::dial(&plan, deadline)?;
+    let url = plan.target.url();
+    let mut backoff = Backoff::new(&plan.options, url);
+    let (first, failed) = match link::dial(&plan, deadline) {
+        Ok(l) => (Some(l), None),
+        // The program asked for a first dial that keeps trying: the worker
+        // dials again, as for a reconnect; the connection is not up meanwhile.
+        Err(e) if plan.options.retry_first => {
+            log::warn!("{url}: first dial failed: {e}; retrying (retry_first)");
+            (None, Some(e))
+        }
+        Err(e) => return Err(e),
+    };
     let poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKE)?;
     let o = &plan.options;
-    let seam = Arc::new(
-        Seam::new(o.qsize, o.qbytes, first.protocol().map(str::to_owned)).with_send_limit(o.sendq),
-    );
+    let protocol = first.as_ref().and_then(|l| l.protocol().map(str::to_owned));
+    let seam = Arc::new(Seam::new(o.qsize, o.qbytes, protocol).with_send_limit(o.sendq));
+    if let Some(l) = &first {
+        seam.set_extensions(l.extensions());
+    }
+    if let Some(e) = failed {
+        seam.down();
+        crate::backoff::refused(&seam, &mut backoff, &e);
+    }
     let shared = Arc::new(Handoff::new(
         seam.clone(),
         hooks,
@@ -69,8 +88,8 @@ fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
         poll,
         events: Events::with_capacity(8),
         shared: shared.clone(),
-        backoff: Backoff::new(o, plan.target.url()),
-        rotation: Rotation::new(o.max_age),
+        backoff,
+        rotation: Rotation::new(o, plan.target.url()),
         plan: Arc::new(plan),
     };
     let thread = std::thread::Builder::new()

@@ -30,11 +30,14 @@
 //! connection and is not delivered.
 //!
 //! A replacement that cannot be dialed or greeted is logged, and tried again
-//! after `interval` (at least [`RETRY_MIN`]); the current connection goes on
-//! meanwhile. If the current connection is lost before the new one
+//! under the reconnect policy ([`backoff`](crate::backoff): `interval`, backing
+//! off to `max_interval`, at least what a refusal's `Retry-After` asked, and
+//! at least [`RETRY_MIN`]); the current connection goes on meanwhile, and a
+//! refusal is not an event (the program's connection is not lost). If the current connection is lost before the new one
 //! delivered anything, that is an ordinary loss (`Disconnected`, then
 //! reconnect as configured): the new one is dropped.
 
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -42,11 +45,14 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
+use super::greeting::send_all;
 use super::handoff::{Watch, SOCK};
 use super::worker::{Worker, CLOSE_LINGER};
-use crate::error::Error;
+use crate::backoff::Backoff;
+use crate::error::{Error, ErrorKind};
 use crate::link::{self, AnyLink, Incoming, Link, Outgoing};
 use crate::message::Message;
+use crate::options::Options;
 use crate::seam::SubMark;
 
 /// The poll token of the replacement link, before the switch.
@@ -66,6 +72,8 @@ const DRAIN_LIMIT: usize = 4096;
 /// The worker's rotation state; inert without `max_age`.
 pub(crate) struct Rotation {
     max_age: Option<Duration>,
+    /// The waits between failed replacements; starts over at each switch.
+    backoff: Backoff,
     /// When the current connection came up.
     born: Instant,
     /// When to dial its replacement (again).
@@ -83,10 +91,15 @@ enum Phase {
     Ready(Box<Next>),
 }
 
-/// A replacement link, greeted, and what it delivered so far.
+/// A replacement link, greeted (or being greeted, with `pace`), and what it
+/// delivered so far.
 struct Next {
     link: Box<AnyLink>,
     mark: SubMark,
+    /// With `pace`: the rest of its greeting, one sent each `pace`.
+    pending: VecDeque<String>,
+    /// When the next of `pending` may go.
+    next_send: Instant,
     held: Vec<(Message, bool)>,
     held_bytes: usize,
     /// `OVERLAP` after its first message.
@@ -94,9 +107,10 @@ struct Next {
 }
 
 impl Rotation {
-    pub(crate) fn new(max_age: Option<Duration>) -> Rotation {
+    pub(crate) fn new(o: &Options, url: &str) -> Rotation {
         Rotation {
-            max_age,
+            max_age: o.max_age,
+            backoff: Backoff::new(o, url),
             born: Instant::now(),
             due: None,
             phase: Phase::Idle,
@@ -126,7 +140,8 @@ impl Rotation {
             Phase::Dialing(_) => None,
             Phase::Ready(n) => {
                 let by_age = self.max_age.map(|a| self.born + a);
-                [n.switch_at, by_age].into_iter().flatten().min()
+                let send = (!n.pending.is_empty()).then_some(n.next_send);
+                [n.switch_at, by_age, send].into_iter().flatten().min()
             }
         };
         [phase, self.closing.as_ref().map(|c| c.1)]
@@ -185,7 +200,13 @@ impl Worker {
                     false
                 }
                 Err(TryRecvError::Disconnected) => self.retry("the dialing thread ended".into()),
-                Ok(Err(e)) => self.retry(e.to_string()),
+                Ok(Err(e)) => {
+                    // A refusal's `Retry-After` is obeyed.
+                    if e.kind() == ErrorKind::Handshake && e.http_status().is_some() {
+                        self.rotation.backoff.obey(e.retry_after());
+                    }
+                    self.retry(e.to_string())
+                }
                 Ok(Ok(link)) => match self.greet_next(link) {
                     Ok(next) => {
                         self.rotation.phase = Phase::Ready(next);
@@ -196,7 +217,10 @@ impl Worker {
                 },
             },
             Phase::Ready(mut next) => {
-                if let Err(why) = self.read_next(&mut next) {
+                if let Err(why) = self
+                    .read_next(&mut next)
+                    .and_then(|_| self.pace_next(&mut next))
+                {
                     let _ = self
                         .poll
                         .registry()
@@ -205,7 +229,7 @@ impl Worker {
                 }
                 let full = next.held.len() >= self.plan.options.qsize
                     || next.held_bytes >= self.plan.options.qbytes;
-                let due = next.switch_at.is_some_and(|t| now >= t)
+                let due = (next.switch_at.is_some_and(|t| now >= t) && next.pending.is_empty())
                     || now >= self.rotation.born + max_age
                     || full;
                 if due {
@@ -253,9 +277,9 @@ impl Worker {
     }
 
     /// The replacement failed: logged; the current connection goes on, and
-    /// the replacement is tried again after `interval`.
+    /// the replacement is tried again after the reconnect policy's next wait.
     fn retry(&mut self, why: String) -> bool {
-        let wait = self.plan.options.interval.max(RETRY_MIN);
+        let wait = self.rotation.backoff.next_delay().max(RETRY_MIN);
         log::warn!(
             "{}: the connection's replacement (max_age) failed: {why}; the connection goes on, another try in {wait:?}",
             self.plan.target.url()
@@ -266,12 +290,19 @@ impl Worker {
     }
 
     /// Greets a new link as every connection is greeted, and watches it.
+    /// With `pace`, only its first message goes now, the rest one each
+    /// `pace` (see [`Worker::pace_next`]), so the switch waits for them.
     fn greet_next(&mut self, mut link: Box<AnyLink>) -> Result<Box<Next>, String> {
-        let fresh = self.shared.hooks.on_connect.as_ref().map(|f| f());
-        let mark = self
-            .send_greeting(&mut link, fresh)
-            .and_then(|mark| link.flush().map(|_| mark))
-            .map_err(|d| format!("greeting the new connection: {d}"))?;
+        let (greeting, mark) = self.replacement_greeting();
+        let mut pending = VecDeque::from(greeting);
+        if self.plan.options.pace.is_some() {
+            let first: Vec<String> = pending.pop_front().into_iter().collect();
+            send_all(&mut link, first)
+        } else {
+            send_all(&mut link, pending.drain(..).collect())
+        }
+        .and_then(|_| link.flush().map(drop))
+        .map_err(|d| format!("greeting the new connection: {d}"))?;
         let fd = link.fd().as_raw_fd();
         self.poll
             .registry()
@@ -281,13 +312,42 @@ impl Worker {
                 Interest::READABLE | Interest::WRITABLE,
             )
             .map_err(|e| format!("cannot watch the new socket: {e}"))?;
+        let pace = self.plan.options.pace.unwrap_or_default();
         Ok(Box::new(Next {
             link,
             mark,
+            pending,
+            next_send: Instant::now() + pace,
             held: Vec::new(),
             held_bytes: 0,
             switch_at: None,
         }))
+    }
+
+    /// With `pace`: sends the next message of the replacement's greeting when
+    /// it is due, and when none is left, takes the subscriptions made since
+    /// as more of it (the greeting of a connection does the same).
+    fn pace_next(&self, next: &mut Next) -> Result<(), String> {
+        let Some(pace) = self.plan.options.pace else {
+            return Ok(());
+        };
+        if next.pending.is_empty() {
+            let (more, mark) = self.shared.seam.subscriptions.since(next.mark);
+            next.mark = mark;
+            next.pending.extend(more);
+        }
+        let now = Instant::now();
+        if now < next.next_send {
+            return Ok(());
+        }
+        if let Some(m) = next.pending.pop_front() {
+            next.link
+                .send(Outgoing::Text(m))
+                .and_then(|_| next.link.flush().map(drop))
+                .map_err(|d| format!("greeting the new connection: {d}"))?;
+            next.next_send = now + pace;
+        }
+        Ok(())
     }
 
     /// Reads what the replacement has (holding its messages) and flushes it.
@@ -352,20 +412,24 @@ impl Worker {
                 }
             }
         }
-        // The subscriptions made since the greeting; writes queued until now
-        // go to the old connection first (a subscription among them is then
-        // not sent twice on the new one).
+        // A switch forced before a paced greeting ended (`max_age` reached,
+        // the buffer full, the old connection lost) sends the rest at once.
+        // Then the subscriptions made since the greeting; writes queued until
+        // now go to the old connection first (a subscription among them is
+        // then not sent twice on the new one).
+        let rest: Vec<String> = next.pending.drain(..).collect();
         let link = &mut next.link;
         let old_alive = slot.failed.is_none();
         let old = slot.link.as_deref_mut().filter(|_| old_alive);
-        let caught = seam
-            .subscriptions
-            .catch_up(
-                next.mark,
-                false,
-                || hand_queued(seam, old),
-                |t| link.send(Outgoing::Text(t.to_owned())),
-            )
+        let caught = send_all(link, rest)
+            .and_then(|_| {
+                seam.subscriptions.catch_up(
+                    next.mark,
+                    false,
+                    || hand_queued(seam, old),
+                    |t| link.send(Outgoing::Text(t.to_owned())),
+                )
+            })
             .and_then(|exact| link.flush().map(|_| exact));
         let why = match caught {
             Ok(true) => None,
@@ -410,6 +474,7 @@ impl Worker {
         self.rotation.fd = Some(new_fd);
         self.rotation
             .start(Instant::now(), self.plan.options.timeout);
+        self.rotation.backoff = Backoff::new(&self.plan.options, self.plan.target.url());
         log::info!(
             "{}: rotated to a new connection (max_age)",
             self.plan.target.url()

@@ -86,6 +86,21 @@ fn reader(c: &Arc<Conn>) -> thread::JoinHandle<Event> {
     })
 }
 
+/// Reads the server's "first" message on the socket itself: a reader thread
+/// waits on the socket, then `go` lets the server send it. The program is then
+/// the socket's reader (`Program`).
+fn read_first_directly(c: Conn, h: &Handoff, go: &mpsc::Sender<()>) -> Arc<Conn> {
+    let c = Arc::new(c);
+    let first = reader(&c);
+    eventually(ms(5_000), "the reader waits on the socket", || {
+        h.reader.get() == Reader::Waiting
+    });
+    go.send(()).unwrap();
+    assert_eq!(text(Some(first.join().unwrap())), "first");
+    assert_eq!(h.reader.get(), Reader::Program);
+    c
+}
+
 fn next_data(ws: &mut Ws) -> Option<WsMsg> {
     loop {
         match ws.read() {
@@ -148,15 +163,7 @@ fn the_worker_takes_over_when_the_program_stalls() {
             ws.flush().unwrap();
             until_closed(&mut ws);
         });
-        // "first" is sent once this thread waits on the socket, so it reads it.
-        let c = Arc::new(c);
-        let first = reader(&c);
-        eventually(ms(5_000), "the reader waits on the socket", || {
-            h.reader.get() == Reader::Waiting
-        });
-        go_tx.send(()).unwrap();
-        assert_eq!(text(Some(first.join().unwrap())), "first");
-        assert_eq!(h.reader.get(), Reader::Program);
+        let c = read_first_directly(c, &h, &go_tx);
         // The program stops reading; what comes next must be buffered anyway.
         go_tx.send(()).unwrap();
         eventually(ms(5_000), "the worker buffers the next 50", || {
@@ -202,14 +209,7 @@ fn heartbeats_are_answered_while_the_program_stalls() {
             res_tx.send(answered).unwrap();
             until_closed(&mut ws);
         });
-        let c = Arc::new(c);
-        let first = reader(&c);
-        eventually(ms(5_000), "the reader waits on the socket", || {
-            h.reader.get() == Reader::Waiting
-        });
-        go_tx.send(()).unwrap();
-        assert_eq!(text(Some(first.join().unwrap())), "first");
-        assert_eq!(h.reader.get(), Reader::Program);
+        let c = read_first_directly(c, &h, &go_tx);
         let answered = res_rx.recv_timeout(ms(15_000)).unwrap();
         assert_eq!(answered, 5, "pings answered in time while nobody read");
         assert_eq!(c.stats().queued, 0, "the pings stay out of the buffer");

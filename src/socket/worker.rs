@@ -3,8 +3,9 @@
 //! It owns the connection's life. It waits for readiness, not for data: `mio`
 //! tells it when the socket is readable or writable, or when the program has
 //! queued a write or asked to close (a [`Waker`](mio::Waker)). The poll timeout
-//! is the nearest timer (ping, idle, takeover), so an idle connection with no
-//! timers never wakes up. After a lost connection it reconnects (when told to)
+//! is the nearest timer (the [`keepalive`](super::keepalive), idle, takeover,
+//! rotation), so an idle connection wakes once per keepalive period, and never
+//! without one. After a lost connection it reconnects (when told to)
 //! through the shared policy in [`backoff`](crate::backoff), and sends the
 //! on-connect messages, payloads and subscriptions again before any queued
 //! write. With `max_age` it replaces the connection before it gets that old
@@ -21,11 +22,11 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll};
 
 use super::handoff::{Handoff, Reader, Slot, Watch, SOCK, TAKEOVER, WAKE};
+use super::keepalive::Keepalive;
 use super::rotate::Rotation;
 use crate::backoff::{self, Backoff};
-use crate::link::{self, AnyLink, Incoming, Link, Outgoing};
+use crate::link::{self, AnyLink, Incoming, Link};
 use crate::message::{Cause, Disconnect, Message};
-use crate::seam::SubMark;
 use crate::transport::Plan;
 
 /// How long `close()` waits for the peer to answer our close frame.
@@ -52,7 +53,7 @@ struct Takeover {
 }
 
 /// What one drain of the socket did.
-enum Drained {
+pub(super) enum Drained {
     /// Nothing arrived.
     Nothing,
     /// Something arrived; the socket is empty now.
@@ -62,10 +63,16 @@ enum Drained {
 }
 
 impl Worker {
-    pub(crate) fn run(mut self, first: Box<AnyLink>) {
+    /// Serves the connection until it is closed or lost for good. Without a
+    /// first link (`retry_first` after a failed first dial) it dials first,
+    /// as a reconnect does.
+    pub(crate) fn run(mut self, first: Option<Box<AnyLink>>) {
         let url = self.plan.target.url().to_owned();
         let seam = self.shared.seam.clone();
-        let mut link = first;
+        let Some(mut link) = first.or_else(|| self.redial(&url)) else {
+            self.shared.set_done();
+            return;
+        };
         loop {
             let started = Instant::now();
             let lost = self.session(link);
@@ -92,30 +99,39 @@ impl Worker {
                 break;
             }
             self.backoff.connection_lasted(started.elapsed());
-            let Worker {
-                poll,
-                events,
-                plan,
-                backoff,
-                ..
-            } = &mut self;
-            let next = backoff::redial(
-                &seam,
-                &plan.options,
-                &url,
-                backoff,
-                |d| pause(poll, events, &seam, d),
-                |deadline| link::dial(plan, deadline),
-            );
-            match next {
-                Some(l) => {
-                    seam.set_protocol(l.protocol());
-                    link = l;
-                }
+            match self.redial(&url) {
+                Some(l) => link = l,
                 None => break,
             }
         }
         self.shared.set_done();
+    }
+
+    /// Dials again under the reconnect policy (see [`backoff::redial`]); the
+    /// new link, or `None` when closed or given up.
+    fn redial(&mut self, url: &str) -> Option<Box<AnyLink>> {
+        let Worker {
+            poll,
+            events,
+            plan,
+            backoff,
+            shared,
+            ..
+        } = self;
+        let seam = &shared.seam;
+        let next = backoff::redial(
+            seam,
+            &plan.options,
+            url,
+            backoff,
+            |d| pause(poll, events, seam, d),
+            |deadline| link::dial(plan, deadline),
+        );
+        if let Some(l) = &next {
+            seam.set_protocol(l.protocol());
+            seam.set_extensions(l.extensions());
+        }
+        next
     }
 
     /// Serves one live connection until it is lost or the program closes.
@@ -134,6 +150,7 @@ impl Worker {
             slot.link = Some(link);
             slot.failed = None;
             slot.last_rx = Instant::now();
+            slot.heard = true;
             slot.sock = None;
             slot.watching = Watch::All;
             self.shared.reader.reset();
@@ -159,45 +176,15 @@ impl Worker {
     /// worker thread, before the slot is taken.
     fn greet(&mut self) -> Result<(), Disconnect> {
         let fresh = self.shared.hooks.on_connect.as_ref().map(|f| f());
-        let seam = &self.shared.seam;
-        let mut slot = self.shared.slot.lock();
-        seam.up();
-        let link = slot.link()?;
-        let mark = self.send_greeting(link, fresh)?;
-        seam.subscriptions.catch_up(
-            mark,
-            true,
-            || {},
-            |t| link.send(Outgoing::Text(t.to_owned())),
-        )?;
-        link.flush().map(drop)
-    }
-
-    /// The greeting of every new connection: `fresh` (from `on_connect`),
-    /// the payloads, then the subscriptions, in order; the mark of the
-    /// subscriptions sent, to catch up from.
-    pub(crate) fn send_greeting(
-        &self,
-        link: &mut AnyLink,
-        fresh: Option<Vec<String>>,
-    ) -> Result<SubMark, Disconnect> {
-        for m in fresh.into_iter().flatten() {
-            link.send(Outgoing::Text(m))?;
-        }
-        for p in &self.plan.options.payloads {
-            link.send(Outgoing::Text(p.clone()))?;
-        }
-        let (subs, mark) = self.shared.seam.subscriptions.snapshot();
-        for s in subs {
-            link.send(Outgoing::Text(s))?;
-        }
-        Ok(mark)
+        let mut greeting: Vec<String> = fresh.into_iter().flatten().collect();
+        greeting.extend(self.plan.options.payloads.iter().cloned());
+        self.send_greeting(greeting)
     }
 
     fn serve(&mut self) -> Result<(), Disconnect> {
         let opts = &self.plan.options;
-        let (ping, ping_msg, idle) = (opts.ping, opts.ping_msg.clone(), opts.idle);
-        let mut next_ping = ping.map(|p| Instant::now() + p);
+        let idle = opts.idle;
+        let mut keepalive = Keepalive::new(opts, Instant::now());
         let mut takeover: Option<Takeover> = None;
         let mut batch = Vec::with_capacity(BATCH);
         let mut last_rx = Instant::now();
@@ -208,28 +195,20 @@ impl Worker {
             }
             if self.rotate() {
                 // A new connection: its timers start over.
-                next_ping = ping.map(|p| Instant::now() + p);
+                keepalive = Keepalive::new(&self.plan.options, Instant::now());
                 takeover = None;
                 called = true;
             }
             let now = Instant::now();
-            if !called && self.stand_aside(now, &mut takeover, next_ping, idle.map(|i| last_rx + i))
-            {
-                self.wait(idle.map(|i| last_rx + i), next_ping, takeover)?;
+            let idle_at = idle.map(|i| last_rx + i);
+            if !called && self.stand_aside(now, &mut takeover, keepalive.next(), idle_at) {
+                self.wait(idle_at, keepalive.next(), takeover)?;
                 called = false;
                 continue;
             }
             let shared = self.shared.clone();
             let mut slot = shared.slot.lock();
-            let step = self.step(
-                &mut slot,
-                &mut batch,
-                &mut takeover,
-                &mut next_ping,
-                ping_msg.as_deref(),
-                ping,
-                idle,
-            );
+            let step = self.step(&mut slot, &mut batch, &mut takeover, &mut keepalive, idle);
             last_rx = slot.last_rx;
             if let Err(d) = step {
                 // Nobody reads a failed link: it leaves the slot under the same lock.
@@ -241,7 +220,7 @@ impl Worker {
                         "{}: connection lost during its rotation: {d}",
                         self.plan.target.url()
                     );
-                    next_ping = ping.map(|p| Instant::now() + p);
+                    keepalive = Keepalive::new(&self.plan.options, Instant::now());
                     takeover = None;
                     called = true;
                     continue;
@@ -249,12 +228,13 @@ impl Worker {
                 return Err(d);
             }
             drop(slot);
-            called = self.wait(idle.map(|i| last_rx + i), next_ping, takeover)?;
+            called = self.wait(idle.map(|i| last_rx + i), keepalive.next(), takeover)?;
         }
     }
 
     /// True when this wake-up needs nothing from the worker: a program thread
-    /// reads the socket (or waits on it), nobody called, and no timer is due.
+    /// reads the socket (or waits on it), nobody called, and no timer is due
+    /// (`next_ping`: the keepalive's next time, a ping or the end of its wait).
     /// It then stays off the slot, so the reader never waits for it. Arms the
     /// takeover timer if it is not armed, and starts a new period when it is
     /// due and the program has read since (all without the slot).
@@ -329,15 +309,12 @@ impl Worker {
 
     /// One wake-up's work, holding the slot: queued writes, reading (unless a
     /// program thread is reading), flushing, and the timers.
-    #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
         slot: &mut Slot,
         batch: &mut Vec<(Message, bool)>,
         takeover: &mut Option<Takeover>,
-        next_ping: &mut Option<Instant>,
-        ping_msg: Option<&str>,
-        ping: Option<Duration>,
+        keepalive: &mut Keepalive,
         idle: Option<Duration>,
     ) -> Result<(), Disconnect> {
         if let Some(d) = slot.failed.take() {
@@ -389,9 +366,13 @@ impl Worker {
             shared.timer_off.store(true, Ordering::Relaxed);
             match self.drain(slot, batch)? {
                 Drained::Nothing => {}
-                Drained::Read => slot.last_rx = now,
+                Drained::Read => {
+                    slot.last_rx = now;
+                    slot.heard = true;
+                }
                 Drained::HandedOver => {
                     slot.last_rx = now;
+                    slot.heard = true;
                     shared.watch(slot, false);
                     *takeover = Some(Takeover {
                         at: Instant::now() + TAKEOVER,
@@ -416,15 +397,7 @@ impl Worker {
                 ));
             }
         }
-        if let (Some(p), Some(at)) = (ping, *next_ping) {
-            if now >= at {
-                let link = slot.link()?;
-                link.ping(ping_msg)?;
-                link.flush()?;
-                *next_ping = Some(now + p);
-            }
-        }
-        Ok(())
+        keepalive.tick(slot, now)
     }
 
     /// Hands the program's queued writes to the link.
@@ -447,7 +420,7 @@ impl Worker {
     /// back; and if a program thread is waiting to read with an empty inbox, it
     /// hands reading over to it (the program then reads at the speed of a
     /// plain loop). Hooks run here, on the worker thread.
-    fn drain(
+    pub(super) fn drain(
         &self,
         slot: &mut Slot,
         batch: &mut Vec<(Message, bool)>,

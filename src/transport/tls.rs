@@ -1,9 +1,12 @@
-//! TLS with native-tls: system roots, SNI, `insecure` and `ca`.
+//! TLS with native-tls: system roots, SNI, `insecure`, `ca`, and a client
+//! identity (`cert` and `key`).
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
+use std::path::Path;
+
+use native_tls::{Certificate, HandshakeError, Identity, TlsConnector, TlsStream};
 
 use super::remaining;
 use crate::error::{Error, ErrorKind};
@@ -30,8 +33,84 @@ pub(crate) fn connector(opts: &Options) -> Result<TlsConnector, Error> {
             b.add_root_certificate(c);
         }
     }
+    let mut with = String::new();
+    if let (Some(cert), Some(key)) = (&opts.cert, &opts.key) {
+        b.identity(identity(cert, key)?);
+        with = format!(" with cert {} and key {}", cert.display(), key.display());
+    }
+    // OpenSSL checks here that the key is the certificate's.
     b.build()
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("set up TLS: {e}")).with_source(e))
+        .map_err(|e| Error::new(ErrorKind::Tls, format!("set up TLS{with}: {e}")).with_source(e))
+}
+
+/// The client identity of `cert` (PEM: the certificate, then its chain) and
+/// `key` (PEM, PKCS#8 as native-tls reads it on every platform). Each error
+/// names the file and says what it should hold.
+fn identity(cert: &Path, key: &Path) -> Result<Identity, Error> {
+    let read = |what: &str, p: &Path| {
+        std::fs::read(p).map_err(|e| {
+            Error::io(
+                ErrorKind::Tls,
+                format!("read {what} file {}", p.display()),
+                e,
+            )
+        })
+    };
+    let (c, k) = (read("cert", cert)?, read("key", key)?);
+    let bad = |what: &str, p: &Path, why: &str| {
+        Err(Error::new(
+            ErrorKind::Tls,
+            format!("{what} file {}: {why}", p.display()),
+        ))
+    };
+    if !contains(&c, b"-----BEGIN CERTIFICATE-----") {
+        return bad(
+            "cert",
+            cert,
+            "no certificate found (expected a PEM file with -----BEGIN CERTIFICATE-----)",
+        );
+    }
+    if !contains(&k, b"-----BEGIN PRIVATE KEY-----") {
+        let kind = [
+            ("-----BEGIN ENCRYPTED PRIVATE KEY-----", "an encrypted key"),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----",
+                "an RSA key in the traditional form",
+            ),
+            (
+                "-----BEGIN EC PRIVATE KEY-----",
+                "an EC key in the traditional form",
+            ),
+        ]
+        .iter()
+        .find(|(head, _)| contains(&k, head.as_bytes()))
+        .map(|(_, kind)| format!("{kind}; "))
+        .unwrap_or_default();
+        return bad(
+            "key",
+            key,
+            &format!(
+                "{kind}a PEM PKCS#8 key without a password is needed (-----BEGIN PRIVATE KEY-----): \
+                 `openssl pkcs8 -topk8 -nocrypt -in {} -out key.pem` makes one",
+                key.display()
+            ),
+        );
+    }
+    Identity::from_pkcs8(&c, &k).map_err(|e| {
+        Error::new(
+            ErrorKind::Tls,
+            format!(
+                "cert file {} and key file {}: {e}",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .with_source(e)
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Every certificate of a PEM bundle (native-tls reads one at a time).

@@ -135,18 +135,35 @@ pub fn silent_listener() -> (TcpListener, SocketAddr) {
     (l, a)
 }
 
+/// Reads the request head; `None` when the client went away first.
+pub fn request_head(tcp: &mut TcpStream) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&got).into_owned())
+}
+
+/// The value of a header in a request head (case-insensitive name).
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
 /// Reads the request head, answers with these raw bytes (any answer, valid or
 /// not), and closes when the client does, or after 300 ms.
 pub fn http_answer(response: &'static [u8]) -> Server {
     Server::raw(move |mut tcp, _| {
-        let mut buf = [0u8; 4096];
-        let mut got = Vec::new();
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            match tcp.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
+        if request_head(&mut tcp).is_none() {
+            return;
         }
+        let mut buf = [0u8; 64];
         let _ = tcp.write_all(response);
         let _ = tcp.flush();
         let _ = tcp.set_read_timeout(Some(ms(300)));

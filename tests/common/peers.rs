@@ -53,11 +53,27 @@ impl Peer {
         Peer::start(cmd)
     }
 
+    /// The Node `ws` server of tests/peers/ws_server.js (permessage-deflate on).
+    pub fn node_ws(args: &[&str]) -> Peer {
+        let mut cmd = Command::new("node");
+        cmd.env("NODE_PATH", peer_path("node/node_modules"))
+            .arg(root().join("tests/peers/ws_server.js"))
+            .args(args);
+        Peer::start(cmd)
+    }
+
     /// The Python `websockets` server over TLS, with the self-signed certificate
     /// from `scripts/peers`; returns the peer and the certificate's path.
     pub fn python_wss() -> (Peer, PathBuf) {
+        Peer::python_wss_with(&[])
+    }
+
+    /// `python_wss` with more arguments for the server.
+    pub fn python_wss_with(extra: &[&str]) -> (Peer, PathBuf) {
         let (cert, key) = (peer_path("cert.pem"), peer_path("key.pem"));
-        let peer = Peer::python_ws(&["--tls", cert.to_str().unwrap(), key.to_str().unwrap()]);
+        let mut args = vec!["--tls", cert.to_str().unwrap(), key.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let peer = Peer::python_ws(&args);
         (peer, cert)
     }
 }

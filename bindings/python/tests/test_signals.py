@@ -1,0 +1,69 @@
+"""Ctrl-C (SIGINT) ends a blocked read(), select() or a slow Dial() on the main
+thread within 100 ms, as KeyboardInterrupt: a child process is sent SIGINT
+while it waits, and reports when the exception reached Python."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import eventually, thread_stat
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time, wsdial
+    what, url = sys.argv[1], sys.argv[2]
+    try:
+        if what == "dial":
+            print("ready", flush=True)
+            wsdial.Dial(url, timeout=60)
+        else:
+            conn = wsdial.Dial(url)
+            print("ready", flush=True)
+            if what == "read":
+                conn.read()
+            elif what == "read_ms":
+                conn.read(60_000)
+            elif what == "select":
+                wsdial.select([conn, wsdial.Dial(url)])
+        print("returned", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", time.monotonic(), flush=True)
+    """
+)
+
+
+@pytest.fixture
+def silent_listener():
+    """Accepts TCP connections (in its backlog) and never answers a handshake."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield f"ws://127.0.0.1:{s.getsockname()[1]}/slow"
+
+
+@pytest.mark.parametrize("what", ["read", "read_ms", "select", "dial"])
+def test_ctrl_c_interrupts_a_wait_within_100_ms(sim, silent_listener, what):
+    url = silent_listener if what == "dial" else f"{sim}/echo"
+    p = subprocess.Popen(
+        [sys.executable, "-c", CHILD, what, url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert p.stdout.readline() == "ready\n"
+        # The main thread is asleep in the wait (not on its way to it).
+        eventually(lambda: thread_stat(p.pid, p.pid) == "S", what="the child to wait")
+        sent = time.monotonic()
+        os.kill(p.pid, signal.SIGINT)
+        line = p.stdout.readline().split()
+        assert line[:1] == ["interrupted"], line
+        took = float(line[1]) - sent
+        assert p.wait(10) == 0
+    finally:
+        p.kill()
+        p.wait()
+    print(f"{what}: KeyboardInterrupt {took * 1000:.1f} ms after SIGINT")
+    assert took < 0.1, f"KeyboardInterrupt {took * 1000:.0f} ms after SIGINT"

