@@ -19,8 +19,8 @@ enum Seen {
 }
 
 /// A server whose connection `i` sends `c{i}-{k}` every `every_ms` (never
-/// with 0) and reports what it receives.
-fn streaming_server(every_ms: u64) -> (Server, mpsc::Receiver<(usize, Seen)>) {
+/// with 0) and reports what it receives, and when.
+fn streaming_server(every_ms: u64) -> (Server, mpsc::Receiver<(usize, Seen, Instant)>) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     let srv = Server::ws(move |mut ws, i| {
@@ -38,11 +38,11 @@ fn streaming_server(every_ms: u64) -> (Server, mpsc::Receiver<(usize, Seen)>) {
             }
             match ws.read() {
                 Ok(WsMsg::Text(t)) => {
-                    let _ = tx.send((i, Seen::Text(t.as_str().to_owned())));
+                    let _ = tx.send((i, Seen::Text(t.as_str().to_owned()), Instant::now()));
                 }
                 Ok(WsMsg::Close(f)) => {
                     let code = f.map_or(1005, |f| u16::from(f.code));
-                    let _ = tx.send((i, Seen::Closed(code)));
+                    let _ = tx.send((i, Seen::Closed(code), Instant::now()));
                     until_closed(&mut ws);
                     return;
                 }
@@ -59,12 +59,25 @@ fn streaming_server(every_ms: u64) -> (Server, mpsc::Receiver<(usize, Seen)>) {
     (srv, rx)
 }
 
-fn by_connection(rx: &mpsc::Receiver<(usize, Seen)>) -> BTreeMap<usize, Vec<Seen>> {
+/// What each connection saw, once every one has seen its close (or 5 s
+/// passed): a server thread may read the close frame after `close()` returns.
+fn by_connection(rx: &mpsc::Receiver<(usize, Seen, Instant)>) -> BTreeMap<usize, Vec<Seen>> {
     let mut m: BTreeMap<usize, Vec<Seen>> = BTreeMap::new();
-    while let Ok((i, s)) = rx.try_recv() {
-        m.entry(i).or_default().push(s);
+    let deadline = Instant::now() + ms(5000);
+    loop {
+        while let Ok((i, s, _)) = rx.try_recv() {
+            m.entry(i).or_default().push(s);
+        }
+        let all_closed = m
+            .values()
+            .all(|v| matches!(v.last(), Some(Seen::Closed(_))));
+        if all_closed || Instant::now() >= deadline {
+            return m;
+        }
+        if let Ok((i, s, _)) = rx.recv_timeout(ms(50)) {
+            m.entry(i).or_default().push(s);
+        }
     }
-    m
 }
 
 #[test]
@@ -234,5 +247,114 @@ fn the_overlap_covers_an_old_connection_that_runs_behind() {
             .map(|w| w[0] - w[1] + 1)
             .sum();
         assert!(repeats > 0, "the overlap shows as messages seen twice");
+    });
+}
+
+#[test]
+fn pace_spaces_the_greeting_of_the_replacement_too() {
+    within(ms(60_000), || {
+        let (srv, seen) = streaming_server(2);
+        let c = Dialer::new()
+            .on_connect(|| vec!["login".to_owned()])
+            .dial(&srv.url("/|max_age=1500&pace=150&payload=p"))
+            .unwrap();
+        c.subscribe("s1");
+        let deadline = Instant::now() + ms(30_000);
+        while c.stats().rotations < 1 {
+            assert!(Instant::now() < deadline, "a rotation");
+            if let Some(Event::Disconnected(d)) = c.read_timeout(ms(5000)) {
+                panic!("a rotation is not a disconnect: {d}");
+            }
+        }
+        c.close();
+        drop(srv);
+        let mut greeting: Vec<(String, Instant)> = Vec::new();
+        while let Ok((i, s, at)) = seen.try_recv() {
+            if let (1, Seen::Text(t)) = (i, s) {
+                greeting.push((t, at));
+            }
+        }
+        let texts: Vec<&str> = greeting.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["login", "p", "s1"], "the replacement's greeting");
+        for w in greeting.windows(2) {
+            let gap = w[1].1.duration_since(w[0].1);
+            assert!(gap >= ms(140), "{texts:?}: gap {gap:?} under pace");
+        }
+    });
+}
+
+#[test]
+fn a_refused_replacement_waits_what_retry_after_asks() {
+    within(ms(30_000), || {
+        // Connection 1 (the first replacement) is refused with 429 and
+        // `Retry-After: 2`; the next one is a WebSocket again.
+        let times = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let t = times.clone();
+        let srv = Server::raw(move |tcp, i| {
+            t.lock().unwrap().push(Instant::now());
+            if i == 1 {
+                let mut tcp = tcp;
+                let _ = request_head(&mut tcp);
+                use std::io::Write;
+                let _ = tcp.write_all(
+                    b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n",
+                );
+                return;
+            }
+            let mut ws = tungstenite::accept(tcp).unwrap();
+            for k in 0.. {
+                if ws.send(WsMsg::text(format!("m{k}"))).is_err() {
+                    return;
+                }
+                std::thread::park_timeout(ms(5));
+            }
+        });
+        let c = wsdial::dial(&srv.url("/|max_age=200&interval=50")).unwrap();
+        let deadline = Instant::now() + ms(20_000);
+        while c.stats().rotations < 1 {
+            assert!(Instant::now() < deadline, "the rotation after the refusal");
+            if let Some(Event::Disconnected(d)) = c.read_timeout(ms(5000)) {
+                panic!("a refused replacement is no disconnect: {d}");
+            }
+        }
+        let times = times.lock().unwrap().clone();
+        let waited = times[2].duration_since(times[1]);
+        assert!(waited >= ms(1900), "retried after {waited:?}, asked 2 s");
+        assert_eq!(c.stats().reconnects, 0);
+    });
+}
+
+#[test]
+fn failed_replacements_back_off() {
+    within(ms(30_000), || {
+        // Every replacement is refused (503, no Retry-After): the tries come
+        // at `interval`, then twice that, and so on (less up to a quarter).
+        let times = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let t = times.clone();
+        let srv = Server::raw(move |tcp, i| {
+            t.lock().unwrap().push(Instant::now());
+            if i > 0 {
+                let mut tcp = tcp;
+                let _ = request_head(&mut tcp);
+                use std::io::Write;
+                let _ =
+                    tcp.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+                return;
+            }
+            let mut ws = tungstenite::accept(tcp).unwrap();
+            until_closed(&mut ws);
+        });
+        let c = wsdial::dial(&srv.url("/|max_age=200&interval=200&max_interval=5000")).unwrap();
+        eventually(ms(20_000), "five replacements tried", || {
+            times.lock().unwrap().len() >= 6
+        });
+        let times = times.lock().unwrap().clone();
+        let gaps: Vec<_> = times[1..].windows(2).map(|w| w[1] - w[0]).collect();
+        // 200, 400, 800, 1600 ms, each less up to 25%.
+        assert!(gaps[0] >= ms(140) && gaps[0] < ms(1000), "{gaps:?}");
+        assert!(gaps[3] >= ms(1150), "backing off: {gaps:?}");
+        assert!(gaps[3] > gaps[0] * 4, "backing off: {gaps:?}");
+        assert!(c.is_connected());
+        assert_eq!(c.stats().rotations, 0);
     });
 }

@@ -218,3 +218,48 @@ fn racing_reconnects_send_each_subscription_once_per_connection_in_order() {
         assert!(seen.len() > FLAKY, "{} connections", seen.len());
     });
 }
+
+#[test]
+fn pace_spaces_the_subscriptions_after_the_payloads() {
+    within(ms(30_000), || {
+        let (tx, log) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let srv = Server::ws(move |mut ws, i| {
+            let tx = tx.lock().unwrap().clone();
+            ws.send(WsMsg::text(format!("hello{i}"))).unwrap();
+            while let Some(m) = next_data(&mut ws) {
+                let t = m.into_text().unwrap().as_str().to_owned();
+                let drop = t == "cmd:drop";
+                let _ = tx.send((i, t, std::time::Instant::now()));
+                if drop {
+                    return;
+                }
+            }
+        });
+        let c = Dialer::new()
+            .dial(&srv.url("/|reconnect=true&interval=0&pace=300&payload=p1"))
+            .unwrap();
+        hello(&c, 0);
+        c.subscribe("s1");
+        c.subscribe("s2");
+        c.write("cmd:drop");
+        disconnected(&c);
+        // Made while the next connection's greeting goes on (or before it):
+        // paced as well.
+        c.subscribe("s3");
+        hello(&c, 1);
+        let mut got: Vec<(String, std::time::Instant)> = Vec::new();
+        while got.len() < 4 {
+            let (i, t, at) = log.recv_timeout(ms(5000)).expect("the greeting");
+            if i == 1 {
+                got.push((t, at));
+            }
+        }
+        let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["p1", "s1", "s2", "s3"]);
+        for w in got.windows(2) {
+            let gap = w[1].1.duration_since(w[0].1);
+            assert!(gap >= ms(280), "{texts:?}: gap {gap:?} under pace");
+        }
+    });
+}

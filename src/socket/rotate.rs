@@ -8,7 +8,9 @@
 //!    meanwhile; it hands the new link over and wakes the worker.
 //! 2. The worker greets the new link as every connection is greeted
 //!    (`on_connect`, the payloads, the subscriptions), on the worker thread,
-//!    and reads it, holding what it delivers.
+//!    and reads it, holding what it delivers. With `pace`, one message of the
+//!    greeting goes each `pace` (the worker wakes for it), subscriptions made
+//!    meanwhile included, and the switch waits until all have gone.
 //! 3. The switch comes [`OVERLAP`] after the new link's first message (or
 //!    when the current one reaches `max_age`, or is lost, or the held
 //!    messages reach the buffer's capacity). Holding the slot, the worker
@@ -33,9 +35,10 @@
 //! under the reconnect policy ([`backoff`](crate::backoff): `interval`, backing
 //! off to `max_interval`, at least what a refusal's `Retry-After` asked, and
 //! at least [`RETRY_MIN`]); the current connection goes on meanwhile, and a
-//! refusal is not an event (the program's connection is not lost). If the current connection is lost before the new one
-//! delivered anything, that is an ordinary loss (`Disconnected`, then
-//! reconnect as configured): the new one is dropped.
+//! refusal is not an event (the program's connection is not lost). The
+//! backoff starts over at each switch. If the current connection is lost
+//! before the new one delivered anything, that is an ordinary loss
+//! (`Disconnected`, then reconnect as configured): the new one is dropped.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
