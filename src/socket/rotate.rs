@@ -463,6 +463,7 @@ impl Worker {
             ));
         }
         seam.set_protocol(next.link.protocol());
+        seam.set_extensions(next.link.extensions());
         seam.outbox.set_in_link(next.link.unflushed());
         let old = slot.link.replace(next.link);
         let old_failed = slot.failed.take().is_some();
