@@ -606,3 +606,28 @@ fn millis(d: Duration) -> OptionValue {
 fn size(n: usize) -> OptionValue {
     OptionValue::Number(u64::try_from(n).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Scheme;
+
+    #[test]
+    fn sendq_and_max_age_apply_to_the_socket_schemes_only() {
+        // Only the socket driver honours them: a broker publishes through its
+        // own client, and a database connection has no stream to rotate.
+        for spec in [&SENDQ, &MAX_AGE] {
+            for s in [Scheme::Ws, Scheme::Wss, Scheme::Tcp, Scheme::Unix] {
+                assert!(spec.schemes.include(s), "{} on {s:?}", spec.name);
+            }
+            for s in [
+                Scheme::Mqtt,
+                Scheme::Kafka,
+                Scheme::Sqlite3,
+                Scheme::Postgres,
+            ] {
+                assert!(!spec.schemes.include(s), "{} on {s:?}", spec.name);
+            }
+        }
+    }
+}
