@@ -74,14 +74,36 @@ pub struct Stats {
     pub undecoded: u64,
     /// Successful reconnects.
     pub reconnects: u64,
+    /// Planned replacements of the connection without a gap (`max_age`); not
+    /// counted in `reconnects`, and no `Disconnected` is delivered for them.
+    pub rotations: u64,
     /// Messages written by the program and handed to the socket.
     pub sent: u64,
     /// Messages the program wrote that were not sent because the connection was lost first.
     pub unsent: u64,
+    /// Writes refused (they returned 0) because the send queue was full (`sendq`).
+    pub rejected: u64,
     /// Messages in the buffer now.
     pub queued: usize,
     /// Bytes in the buffer now.
     pub queued_bytes: usize,
+    /// Bytes written by the program and not yet written to the socket: the
+    /// send queue, bounded by `sendq`.
+    pub send_queued_bytes: usize,
+    /// When the newest message was read from the socket (see
+    /// [`Message::received`](crate::Message::received)); `None` before the
+    /// first. `last_message.map(|t| t.elapsed())` is how stale the feed is.
+    pub last_message: Option<std::time::Instant>,
+    /// When the current connection came up (a reconnect or a rotation starts
+    /// it again); `None` while there is none.
+    pub connected_since: Option<std::time::Instant>,
+    /// The round trip of the last protocol Ping the connection sent (`ping`
+    /// without `ping_msg`, WebSocket only): from its sending to its Pong's
+    /// arrival. `None` until a Pong answered one.
+    pub rtt: Option<Duration>,
+    /// The round trip smoothed over the Pongs so far (each new one weighs
+    /// 1/8, as TCP's smoothed RTT).
+    pub rtt_smoothed: Option<Duration>,
 }
 
 impl Conn {
@@ -213,6 +235,38 @@ impl Conn {
     /// Sends `data` as one binary message; like [`write`](Conn::write).
     pub fn write_binary(&self, data: &[u8]) -> usize {
         self.driver.send(Outgoing::Binary(data.to_vec()))
+    }
+
+    /// Sends `text` now, as [`write`](Conn::write) does, and again on every
+    /// later connection (after a reconnect or a rotation), after the
+    /// `payload`s and the `on_connect` messages, in the order subscribed. A
+    /// text already subscribed keeps its place and is sent again now.
+    ///
+    /// Returns its length when it is sent now (or goes out with the greeting
+    /// of a connection that just came up), 0 when there is no connection now
+    /// or the send queue is full: it is still recorded, and the next
+    /// connection sends it.
+    ///
+    /// ```no_run
+    /// let conn = wsdial::dial("wss://ws.okx.com:8443/ws/v5/public|reconnect=true")?;
+    /// conn.subscribe(r#"{"op":"subscribe","args":[{"channel":"tickers","instId":"ETH-USDT"}]}"#);
+    /// # Ok::<(), wsdial::Error>(())
+    /// ```
+    pub fn subscribe(&self, text: &str) -> usize {
+        self.seam
+            .subscribe(text, || self.driver.send(Outgoing::Text(text.to_owned())))
+    }
+
+    /// Stops sending `text` on later connections; false if it was not
+    /// subscribed. Sends nothing by itself: write your exchange's
+    /// unsubscribe message with [`write`](Conn::write).
+    pub fn unsubscribe(&self, text: &str) -> bool {
+        self.seam.unsubscribe(text)
+    }
+
+    /// What [`subscribe`](Conn::subscribe) recorded, in order.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.seam.subscriptions.list()
     }
 
     /// Runs one SQL statement on a database connection (`sqlite3://`,

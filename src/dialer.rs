@@ -135,6 +135,21 @@ impl Dialer {
         self.with(&options::QBYTES, count(n))
     }
 
+    /// Send queue capacity in bytes (`sendq=`, default 16 MiB; at least 1): what
+    /// the program wrote and the socket has not taken yet. A write that does
+    /// not fit returns 0 and is counted in [`Stats::rejected`](crate::Stats::rejected).
+    pub fn sendq(self, n: usize) -> Dialer {
+        self.with(&options::SENDQ, count(n))
+    }
+
+    /// Replace the connection before it is this old, make-before-break
+    /// (`max_age=`); `Duration::ZERO` turns it off. No `Disconnected` for a
+    /// rotation; around the switch the same data may be seen twice (see
+    /// [the crate docs](crate#rotation)).
+    pub fn max_age(self, d: Duration) -> Dialer {
+        self.with(&options::MAX_AGE, Value::Millis(d))
+    }
+
     /// Largest inbound message accepted (`maxsize=`, default 64 MiB; at least 1).
     pub fn maxsize(self, n: usize) -> Dialer {
         self.with(&options::MAXSIZE, count(n))

@@ -52,7 +52,7 @@
 //! | `retry` | count | `0` = unlimited | failed reconnect attempts in a row before giving up |
 //! | `retry_first` | `true`/`false` | `false` | a failed first dial is retried in the background as a reconnect is; the dial returns at once |
 //! | `payload` | text; may repeat | none | sent after every successful connect, in order |
-//! | `pace` | ms | `0` = off | send the messages of each connect (`on_connect`'s, then the payloads) at least N ms apart |
+//! | `pace` | ms | `0` = off | send the messages of each connect (`on_connect`'s, then the payloads, then the subscriptions) at least N ms apart |
 //! | `proxy` | `socks5://[u:p@]h:port`, `socks5h://…`, `http://…`, `env` | none | connect through a proxy (write an `&` in the password as `%26`); `env`: the one `HTTPS_PROXY`, `ALL_PROXY`… name, unless `NO_PROXY` lists the host, as curl does |
 //! | `header` (`headers`) | `Name: Value`; may repeat | none | extra handshake headers; a later one of the same name replaces an earlier one |
 //! | `protocol` (`protocols`, `subprotocol`) | comma list | none | `Sec-WebSocket-Protocol`; the agreed one is `Conn::protocol()` |
@@ -64,8 +64,10 @@
 //! | `ping_msg` (`pingMessage`) | text | none | send this text as the keepalive instead of a protocol Ping (OKX: `ping`) |
 //! | `ping_timeout` (`pingTimeout`) | ms | `20000` | nothing received within N ms of a keepalive means the connection is dead; `0` = off (the default on raw sockets) |
 //! | `idle` | ms | `0` = off | nothing received for N ms means the connection is dead |
+//! | `max_age` (`maxAge`) | ms | `0` = off | replace the connection before it is N ms old, without a gap: dial the new one, switch when it delivers, close the old |
 //! | `qsize` | count, at least 1 | `2000` | receive buffer capacity, messages |
 //! | `qbytes` | bytes, at least 1 | `16777216` | receive buffer capacity, bytes |
+//! | `sendq` (`send_queue`) | bytes, at least 1 | `16777216` | send queue capacity, bytes: a write that does not fit returns 0 (counted) |
 //! | `maxsize` (`max_size`) | bytes, at least 1 | `67108864` | largest inbound message accepted |
 //! | `timeout` | ms, at least 1 | `10000` | dial deadline: DNS, TCP, proxy, TLS and handshake together |
 //! | `local_ip` (`localIp`) | IP | none | bind the local end (not with `proxy`) |
@@ -110,6 +112,15 @@
 //! `reconnect` every later read returns it again. [`select`] waits on several
 //! connections at once.
 //!
+//! Every message carries the moment it was read from the socket, on the
+//! monotonic clock ([`Message::received`]) and the wall clock
+//! ([`Message::received_at`]), so a program that finds 2,000 messages
+//! waiting can tell how stale each is. [`Conn::stats`] says when the last
+//! message came ([`Stats::last_message`]), since when the connection is up
+//! ([`Stats::connected_since`]) and, with protocol pings on (`ping`), the
+//! round trip of the last Ping and its smoothed value ([`Stats::rtt`],
+//! [`Stats::rtt_smoothed`]).
+//!
 //! ## Reconnecting
 //!
 //! With `reconnect=true`, a lost connection is dialed again after `interval`
@@ -122,8 +133,10 @@
 //! next attempt waits at least what `Retry-After` asked. Other failed attempts
 //! are logged; `retry=N` gives up after N in a row ([`Cause::GaveUp`]).
 //!
-//! At every connect, `on_connect`'s messages and the payloads go out before
-//! anything the program wrote; `pace=MS` spaces them at least MS ms apart,
+//! At every connect, `on_connect`'s messages, the payloads and the
+//! subscriptions ([`Conn::subscribe`]) go out before anything the program
+//! wrote; `pace=MS` spaces them at least MS ms apart (a rotation's
+//! replacement too),
 //! and the connection is served meanwhile. `retry_first=true` applies the
 //! reconnect policy to the first dial: when it fails, `dial` returns the
 //! connection anyway (not up yet) and keeps dialing in the background.
@@ -132,8 +145,37 @@
 //!
 //! [`Conn::write`] hands a message to the connection and returns at once
 //! (its length, or 0 when there is no live connection), even while another
-//! thread is blocked in `read`. [`Conn::close`] sends a close frame, stops
-//! reconnecting and wakes blocked readers; dropping the `Conn` does the same.
+//! thread is blocked in `read`. What the socket has not taken yet waits in a
+//! send queue of at most `sendq` bytes: a write that does not fit returns 0
+//! and is counted ([`Stats::rejected`]), so a program writing into a dead or
+//! slow connection cannot grow memory without bound. [`Conn::close`] sends a
+//! close frame, stops reconnecting and wakes blocked readers; dropping the
+//! `Conn` does the same.
+//!
+//! [`Conn::subscribe`] sends a message now and again on every later
+//! connection, after the `payload`s, in the order subscribed;
+//! [`Conn::unsubscribe`] stops replaying it (the program writes its
+//! exchange's unsubscribe message itself).
+//!
+//! ## Rotation
+//!
+//! With `max_age=MS` the connection is replaced before it is MS old
+//! (Binance closes every connection at 24 h, at a time of its choosing),
+//! make-before-break: the new connection is dialed beside the old one (on a
+//! short-lived thread), greeted like every connection (`on_connect`, the
+//! payloads, the subscriptions), and read; 50 ms after it delivers its first
+//! message (or when the old one reaches `max_age`), reading switches to it:
+//! first what the old one still has, then everything the new one delivered,
+//! and the old one is closed. No `Disconnected` is delivered for a rotation;
+//! [`Stats::rotations`] counts them. Each connection's messages keep their
+//! order, but around the switch the program may see the same data twice:
+//! what both connections carried in those 50 ms (and whatever the new
+//! connection's server starts with, such as a snapshot) comes once from
+//! each. Nothing is skipped unless the old connection's server runs more
+//! than 50 ms behind the new one's. Writes go to the old connection until
+//! the switch, so a reply to a request written just before it may be lost
+//! with the old connection. A replacement that fails is logged and tried
+//! again after `interval`; the old connection goes on meanwhile.
 //!
 //! ## Connecting
 //!
@@ -197,6 +239,7 @@
 //!                socket, or a waker for queued writes and close; reads, answers
 //!                pings, writes, keeps timers, reconnects
 //!   handoff.rs   who reads the socket: the worker, or the program's thread
+//!   rotate.rs    max_age: a replacement dialed beside the connection, then the switch
 //!   keepalive.rs the ping every `ping` and the wait for its answer
 //!   greeting.rs  the messages of each connect, `pace`d
 //! link/        WebSocket (tungstenite, non-blocking) or raw tcp/tls/udp/unix;
@@ -227,6 +270,7 @@
 mod address;
 mod backoff;
 mod broker;
+mod clock;
 mod codec;
 mod conn;
 pub mod db;

@@ -2,10 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use tungstenite::{Bytes, Utf8Bytes};
 
+use crate::clock::Stamp;
 use crate::error::Error;
 
 /// One received message. Text and binary are kept apart; binary data is never
@@ -16,15 +17,31 @@ use crate::error::Error;
 /// plain tungstenite loop); a program that keeps a few messages out of many for
 /// a long time can keep its own copy ([`into_bytes`](Message::into_bytes),
 /// [`into_text`](Message::into_text)).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Message(Repr);
+///
+/// Every message carries the moment it was read from the socket
+/// ([`received`](Message::received), [`received_at`](Message::received_at)),
+/// so a program that finds many messages waiting can tell how stale each is.
+/// Two messages are equal when their kind and bytes are; the receive time is
+/// not compared.
+#[derive(Clone)]
+pub struct Message(Repr, Stamp);
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Message {}
 
 #[derive(Clone, PartialEq, Eq)]
 enum Repr {
     Text(Utf8Bytes),
     Binary(Bytes),
-    /// A frame that `compress` could not inflate: its bytes as received, and why.
-    Undecoded(Bytes, Arc<str>),
+    /// A frame that `compress` could not inflate: its bytes as received, and
+    /// why. Boxed: it is rare, and a smaller message moves faster on the hot
+    /// path (with the receive time, a message stays at 56 bytes).
+    Undecoded(Box<(Bytes, String)>),
     /// A broker's message: its payload (text or binary) and where it came from.
     /// Boxed, so the WebSocket hot path keeps its small message.
     #[cfg_attr(
@@ -50,33 +67,40 @@ pub(crate) struct Route {
 }
 
 impl Message {
-    /// A text message.
+    /// A text message, received now (as far as [`received`](Message::received) says).
     pub fn text(s: impl Into<String>) -> Message {
-        Message(Repr::Text(Utf8Bytes::from(s.into())))
+        Message(Repr::Text(Utf8Bytes::from(s.into())), Stamp::now())
     }
 
-    /// A binary message.
+    /// A binary message, received now.
     pub fn binary(b: impl Into<Vec<u8>>) -> Message {
-        Message(Repr::Binary(Bytes::from(b.into())))
+        Message(Repr::Binary(Bytes::from(b.into())), Stamp::now())
     }
 
-    pub(crate) fn from_text(t: Utf8Bytes) -> Message {
-        Message(Repr::Text(t))
+    #[inline]
+    pub(crate) fn from_text(t: Utf8Bytes, rx: Stamp) -> Message {
+        Message(Repr::Text(t), rx)
     }
 
-    pub(crate) fn from_bytes(b: Bytes) -> Message {
-        Message(Repr::Binary(b))
+    #[inline]
+    pub(crate) fn from_bytes(b: Bytes, rx: Stamp) -> Message {
+        Message(Repr::Binary(b), rx)
     }
 
     /// Inflated data: text when it is UTF-8, else binary.
-    pub(crate) fn from_inflated(v: Vec<u8>) -> Message {
+    pub(crate) fn from_inflated(v: Vec<u8>, rx: Stamp) -> Message {
         match String::from_utf8(v) {
-            Ok(s) => Message(Repr::Text(Utf8Bytes::from(s))),
-            Err(e) => Message(Repr::Binary(Bytes::from(e.into_bytes()))),
+            Ok(s) => Message(Repr::Text(Utf8Bytes::from(s)), rx),
+            Err(e) => Message(Repr::Binary(Bytes::from(e.into_bytes())), rx),
         }
     }
 
-    /// A broker's message: text when the payload is UTF-8, else binary.
+    pub(crate) fn undecoded(raw: Bytes, error: String, rx: Stamp) -> Message {
+        Message(Repr::Undecoded(Box::new((raw, error))), rx)
+    }
+
+    /// A broker's message: text when the payload is UTF-8, else binary;
+    /// received now.
     #[cfg_attr(
         not(any(
             feature = "mqtt",
@@ -91,7 +115,7 @@ impl Message {
             Ok(s) => Repr::Text(Utf8Bytes::from(s)),
             Err(e) => Repr::Binary(Bytes::from(e.into_bytes())),
         };
-        Message(Repr::Routed(Box::new((body, route))))
+        Message(Repr::Routed(Box::new((body, route))), Stamp::now())
     }
 
     fn body(&self) -> &Repr {
@@ -130,8 +154,25 @@ impl Message {
         self.route().and_then(|r| r.key.as_deref())
     }
 
-    pub(crate) fn undecoded(raw: Bytes, error: String) -> Message {
-        Message(Repr::Undecoded(raw, error.into()))
+    /// When the message was read from the socket, on the monotonic clock:
+    /// `m.received().elapsed()` is how long it has waited since. Messages
+    /// that arrived together in one read of the socket share it. For a
+    /// message made with [`Message::text`] or [`Message::binary`]: when it was
+    /// made; for a broker's message: when its driver received it.
+    pub fn received(&self) -> Instant {
+        self.1.instant()
+    }
+
+    /// When the message was read from the socket, on the wall clock (what
+    /// cryptofeed calls `receipt_timestamp`): the system time read when the
+    /// connection was made, plus the monotonic time since, so a step of the
+    /// system clock during a connection shows from the next one on.
+    pub fn received_at(&self) -> SystemTime {
+        self.1.system_time()
+    }
+
+    pub(crate) fn stamp(&self) -> Stamp {
+        self.1
     }
 
     /// For a binary frame that `compress` could not inflate (corrupt, truncated,
@@ -140,7 +181,7 @@ impl Message {
     /// [`Stats::undecoded`](crate::Stats::undecoded).
     pub fn decode_error(&self) -> Option<&str> {
         match &self.0 {
-            Repr::Undecoded(_, e) => Some(e),
+            Repr::Undecoded(u) => Some(&u.1),
             _ => None,
         }
     }
@@ -167,7 +208,8 @@ impl Message {
     pub fn as_bytes(&self) -> &[u8] {
         match self.body() {
             Repr::Text(t) => t.as_bytes(),
-            Repr::Binary(b) | Repr::Undecoded(b, _) => b,
+            Repr::Binary(b) => b,
+            Repr::Undecoded(u) => &u.0,
             Repr::Routed(_) => &[],
         }
     }
@@ -190,7 +232,8 @@ impl Message {
         };
         match body {
             Repr::Text(t) => Bytes::from(t).into(),
-            Repr::Binary(b) | Repr::Undecoded(b, _) => b.into(),
+            Repr::Binary(b) => b.into(),
+            Repr::Undecoded(u) => u.0.into(),
             Repr::Routed(_) => Vec::new(),
         }
     }
@@ -221,7 +264,7 @@ impl fmt::Debug for Message {
                 }
             }
             Repr::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
-            Repr::Undecoded(b, e) => write!(f, "Undecoded({} bytes: {e})", b.len()),
+            Repr::Undecoded(u) => write!(f, "Undecoded({} bytes: {})", u.0.len(), u.1),
             Repr::Routed(_) => Ok(()),
         }
     }
@@ -434,6 +477,19 @@ mod tests {
         );
         assert_eq!(m.clone().into_text().unwrap(), "héllo");
         assert_eq!(m.into_bytes(), "héllo".as_bytes());
+    }
+
+    #[test]
+    fn a_message_stays_small() {
+        // It moves by value through every read on the hot path: the receive
+        // time (16 bytes) fits in the room the boxed `Undecoded` left.
+        assert!(std::mem::size_of::<Message>() <= 56);
+        let m = Message::undecoded(vec![1u8, 2].into(), "bad".into(), Stamp::now());
+        assert_eq!(
+            (m.as_bytes(), m.decode_error()),
+            (&[1u8, 2][..], Some("bad"))
+        );
+        assert!(m.is_binary() && m.as_text().is_none());
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct Args {
     /// A live line on stderr: messages/s, bytes/s, drops, reconnects.
     #[arg(long)]
     stats: bool,
+    /// Start each line with the message's receive time: microseconds since
+    /// the Unix epoch (wall clock), then a tab.
+    #[arg(long)]
+    timestamps: bool,
     /// Do not send stdin lines.
     #[arg(long)]
     no_stdin: bool,
@@ -107,6 +111,13 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         };
         match ev {
             Some(Event::Message(m)) => {
+                if a.timestamps {
+                    let us = m
+                        .received_at()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_micros());
+                    write!(out, "{us}\t")?;
+                }
                 print_message(&mut out, &m, a.binary)?;
                 seen += 1;
                 last_rx = Instant::now();

@@ -77,6 +77,11 @@ struct ServeArgs {
     /// Exit stream: one exit_signal every N pnl_update messages.
     #[arg(long, default_value_t = 100)]
     exit_every: u64,
+    /// Number data messages from the simulator's start at --rate, the same for
+    /// every connection (as an exchange's update ids), instead of from 0 per
+    /// connection: a client's gaps and repeats across connections show.
+    #[arg(long)]
+    global_seq: bool,
 }
 
 /// How binary messages are printed.
@@ -161,6 +166,10 @@ fn main() -> ExitCode {
 }
 
 fn serve(a: ServeArgs) -> anyhow::Result<u8> {
+    if a.global_seq && a.rate == 0.0 {
+        eprintln!("wsdial: --global-seq needs a --rate above 0 (messages per second)");
+        return Ok(2);
+    }
     let cfg = sim::SimConfig {
         rate: a.rate,
         size: a.size,
@@ -169,6 +178,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<u8> {
         ping_every: a.ping_every,
         pong_deadline: a.pong_deadline,
         exit_every: a.exit_every,
+        global_seq: a.global_seq,
         ..sim::SimConfig::default()
     };
     let sim = sim::Sim::start(SocketAddr::from(([127, 0, 0, 1], a.port)), cfg.clone())?;

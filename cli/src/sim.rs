@@ -12,7 +12,11 @@
 //!
 //! Every data message carries `"seq"` (per connection, from 0) and `"t_us"` (the
 //! server's send time, microseconds since the Unix epoch) so a client can count
-//! losses and measure latency. `rate` (messages/s, 0 = as fast as the socket
+//! losses and measure latency. With `global_seq`, `seq` counts instead from the
+//! simulator's start at `rate`, the same for every connection, as an
+//! exchange's update ids do: message `n` is due `n / rate` seconds after the
+//! start, and a connection gets every message that falls due after it starts
+//! streaming, so two connections overlap exactly (a rotation's gap shows). `rate` (messages/s, 0 = as fast as the socket
 //! takes them), `size` (pads each data message to this many bytes), `drop_after`
 //! and `drop_every` make it a load source and a fault source.
 
@@ -53,6 +57,10 @@ pub struct SimConfig {
     pub token: String,
     /// Exit stream: one `exit_signal` every this many `pnl_update`s.
     pub exit_every: u64,
+    /// `seq` counts from `epoch` at `rate` for every connection (needs a rate).
+    pub global_seq: bool,
+    /// When the simulator started (`Sim::start` sets it).
+    pub epoch: Instant,
 }
 
 impl Default for SimConfig {
@@ -68,6 +76,8 @@ impl Default for SimConfig {
             api_key: "demo-key".into(),
             token: "demo-token".into(),
             exit_every: 100,
+            global_seq: false,
+            epoch: Instant::now(),
         }
     }
 }
@@ -88,7 +98,8 @@ pub struct Sim {
 }
 
 impl Sim {
-    pub fn start(bind: SocketAddr, cfg: SimConfig) -> io::Result<Sim> {
+    pub fn start(bind: SocketAddr, mut cfg: SimConfig) -> io::Result<Sim> {
+        cfg.epoch = Instant::now();
         let listener = TcpListener::bind(bind)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -184,7 +195,7 @@ type End = String;
 impl Feed {
     fn new(kind: Kind, cfg: Arc<SimConfig>) -> Feed {
         let now = Instant::now();
-        Feed {
+        let mut feed = Feed {
             kind,
             started: now,
             streaming: kind == Kind::Binance,
@@ -201,7 +212,12 @@ impl Feed {
             channels: Vec::new(),
             authed: false,
             cfg,
+        };
+        if feed.streaming {
+            feed.streaming = false;
+            feed.start_streaming();
         }
+        feed
     }
 
     fn greeting(&self) -> Vec<WsMsg> {
@@ -218,8 +234,15 @@ impl Feed {
     fn start_streaming(&mut self) {
         if !self.streaming {
             self.streaming = true;
-            self.stream_start = Instant::now();
-            self.seq = 0;
+            let now = Instant::now();
+            if self.cfg.global_seq && self.cfg.rate > 0.0 {
+                // The next message to fall due, counted from the simulator's start.
+                self.stream_start = self.cfg.epoch;
+                self.seq = ((now - self.cfg.epoch).as_secs_f64() * self.cfg.rate) as u64 + 1;
+            } else {
+                self.stream_start = now;
+                self.seq = 0;
+            }
         }
     }
 
@@ -665,5 +688,24 @@ mod tests {
         assert_eq!(t.len(), 2000);
         let v: Value = serde_json::from_str(t.as_str()).unwrap();
         assert_eq!(v["seq"], 0);
+    }
+
+    #[test]
+    fn global_seq_counts_from_the_start_for_every_connection() {
+        let cfg = Arc::new(SimConfig {
+            rate: 1000.0,
+            global_seq: true,
+            epoch: Instant::now() - Duration::from_secs(2),
+            ..SimConfig::default()
+        });
+        let f = Feed::new(Kind::Binance, cfg.clone());
+        assert!(
+            (2001..2100).contains(&f.seq),
+            "a connection made 2 s after the start begins near 2000: {}",
+            f.seq
+        );
+        assert_eq!(f.stream_start, cfg.epoch);
+        let per_connection = Feed::new(Kind::Binance, Arc::new(SimConfig::default()));
+        assert_eq!(per_connection.seq, 0);
     }
 }

@@ -97,6 +97,102 @@ fn count_prints_n_messages_as_lines() {
 }
 
 #[test]
+fn timestamps_prefix_each_line_with_the_receive_time_in_microseconds() {
+    let s = Serve::start(&["--rate", "500"]);
+    let mut c = bin();
+    c.args([
+        &format!("{}/binance", s.base),
+        "-n",
+        "25",
+        "--no-stdin",
+        "--timestamps",
+    ]);
+    let now_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+    };
+    let before = now_us();
+    let o = run(c, None, ms(20_000));
+    let after = now_us();
+    assert!(o.status.success(), "{o:?}");
+    let lines = stdout_lines(&o);
+    assert_eq!(lines.len(), 25);
+    let mut prev = before;
+    for (i, l) in lines.iter().enumerate() {
+        let (us, json) = l.split_once('\t').expect("a tab after the time");
+        let us: u64 = us.parse().expect("microseconds");
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["seq"], i as u64, "the message follows, intact");
+        let sent = v["t_us"].as_u64().unwrap();
+        assert!(
+            us >= sent,
+            "received ({us}) after the server sent it ({sent})"
+        );
+        assert!(
+            us >= prev && us <= after,
+            "{before} <= {us} <= {after}, in order"
+        );
+        prev = us;
+    }
+}
+
+#[test]
+fn rotation_under_a_1000_msg_s_feed_leaves_no_gap_and_no_disconnect() {
+    // `--global-seq`: every connection numbers the feed alike, so a message
+    // lost in a switch shows as a gap, one seen twice as a step back.
+    let s = Serve::start(&["--rate", "1000", "--global-seq"]);
+    let url = format!("{}/binance|max_age=400", s.base);
+    common::within(ms(90_000), move || {
+        let _server = s;
+        let c = wsdial::dial(&url).unwrap();
+        let started = std::time::Instant::now();
+        let mut seqs: Vec<u64> = Vec::new();
+        while c.stats().rotations < 8 {
+            assert!(started.elapsed() < ms(60_000), "8 rotations in 60 s");
+            match c.read_timeout(ms(5000)).expect("the feed keeps coming") {
+                wsdial::Event::Message(m) => {
+                    let v: serde_json::Value = serde_json::from_slice(m.as_bytes()).unwrap();
+                    seqs.push(v["seq"].as_u64().unwrap());
+                }
+                wsdial::Event::Disconnected(d) => panic!("a rotation is not a disconnect: {d}"),
+            }
+        }
+        let (mut gaps, mut repeats, mut switches) = (0, 0, 0);
+        for w in seqs.windows(2) {
+            if w[1] > w[0] + 1 {
+                gaps += w[1] - w[0] - 1;
+                eprintln!("gap: {} then {}", w[0], w[1]);
+            }
+            if w[1] <= w[0] {
+                repeats += w[0] - w[1] + 1;
+                switches += 1;
+            }
+        }
+        let st = c.stats();
+        eprintln!(
+            "rotation: {} messages, {} rotations, {switches} switches seen as a step back, {repeats} seen twice, {gaps} missing",
+            seqs.len(),
+            st.rotations
+        );
+        assert_eq!(
+            gaps, 0,
+            "no message missing across {} rotations",
+            st.rotations
+        );
+        assert_eq!(st.reconnects, 0);
+        assert_eq!(st.dropped, 0);
+        assert!(
+            seqs.len() as f64 >= started.elapsed().as_secs_f64() * 1000.0 * 0.9,
+            "the feed kept its rate: {} in {:?}",
+            seqs.len(),
+            started.elapsed()
+        );
+    });
+}
+
+#[test]
 fn send_flags_then_stdin_lines() {
     let s = Serve::start(&[]);
     let mut c = bin();

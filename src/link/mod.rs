@@ -7,10 +7,11 @@ pub(crate) mod inflate;
 #[cfg(feature = "permessage-deflate")]
 pub(crate) mod pmd;
 pub(crate) mod raw;
+mod stamp;
 pub(crate) mod ws;
 
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::address::Scheme;
 use crate::error::Error;
@@ -66,6 +67,12 @@ impl Link for AnyLink {
     fn flush(&mut self) -> Result<bool, Disconnect> {
         each!(self, l => l.flush())
     }
+    fn unflushed(&self) -> usize {
+        each!(self, l => l.unflushed())
+    }
+    fn take_rtt(&mut self) -> Option<Duration> {
+        each!(self, l => l.take_rtt())
+    }
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {
         each!(self, l => l.ping(text))
     }
@@ -85,6 +92,9 @@ pub(crate) enum Incoming {
     /// A message for the inbox.
     Message(Message),
     /// Traffic that is not a message (a ping, a pong): the peer is alive.
+    /// A Pong that answered our Ping leaves its round trip in the link
+    /// ([`Link::take_rtt`]): this enum, returned for every message on the hot
+    /// path, stays as small as it was.
     Control,
     /// Nothing more until the socket is readable again.
     WouldBlock,
@@ -101,6 +111,14 @@ pub(crate) trait Link: Send {
     fn send(&mut self, m: Outgoing) -> Result<(), Disconnect>;
     /// Writes buffered output; `Ok(true)` when all of it went out.
     fn flush(&mut self) -> Result<bool, Disconnect>;
+    /// Bytes sent but not yet written to the socket (at most: since the last
+    /// flush that wrote everything), for the send queue's limit.
+    fn unflushed(&self) -> usize;
+    /// The round trip of a protocol Ping whose Pong was read since the last
+    /// call (after an `Incoming::Control`).
+    fn take_rtt(&mut self) -> Option<Duration> {
+        None
+    }
     /// Sends a keepalive: a protocol ping, or `text` as a message when given.
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect>;
     /// Starts an orderly close (a close frame for WebSocket).

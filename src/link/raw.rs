@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
 use super::{Incoming, Link, Outgoing};
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::message::{Cause, Disconnect, Message};
 use crate::transport::{Plan, Stream};
@@ -28,6 +29,10 @@ pub(crate) struct RawLink {
     written: usize,
     /// UDP datagrams not yet sent.
     dgrams: VecDeque<Vec<u8>>,
+    /// Their bytes.
+    dgram_bytes: usize,
+    /// Stamps every read with its receive time.
+    clock: Clock,
 }
 
 impl RawLink {
@@ -48,6 +53,8 @@ impl RawLink {
             out: Vec::new(),
             written: 0,
             dgrams: VecDeque::new(),
+            dgram_bytes: 0,
+            clock: Clock::new(),
         }
     }
 }
@@ -78,7 +85,10 @@ impl Link for RawLink {
             Sock::Udp(u) => u.recv(&mut self.buf),
         };
         match r {
-            Ok(n) => Ok(Incoming::Message(Message::binary(self.buf[..n].to_vec()))),
+            Ok(n) => Ok(Incoming::Message(Message::from_bytes(
+                self.buf[..n].to_vec().into(),
+                self.clock.now(),
+            ))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Incoming::WouldBlock),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Incoming::Control),
             Err(e) => Err(io_lost(e)),
@@ -92,7 +102,10 @@ impl Link for RawLink {
         };
         match self.sock {
             Sock::Stream(_) => self.out.extend_from_slice(&bytes),
-            Sock::Udp(_) => self.dgrams.push_back(bytes),
+            Sock::Udp(_) => {
+                self.dgram_bytes += bytes.len();
+                self.dgrams.push_back(bytes)
+            }
         }
         Ok(())
     }
@@ -120,7 +133,8 @@ impl Link for RawLink {
                 while let Some(d) = self.dgrams.front() {
                     match u.send(d) {
                         Ok(_) => {
-                            self.dgrams.pop_front();
+                            let sent = self.dgrams.pop_front().map_or(0, |d| d.len());
+                            self.dgram_bytes -= sent;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -130,6 +144,10 @@ impl Link for RawLink {
                 Ok(true)
             }
         }
+    }
+
+    fn unflushed(&self) -> usize {
+        self.out.len() - self.written + self.dgram_bytes
     }
 
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {

@@ -2,9 +2,10 @@
 //! With `enableCompression`, tungstenite reads through [`Inflating`], and the
 //! link compresses what it sends (see [`pmd`](super::pmd)).
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
@@ -20,8 +21,10 @@ use tungstenite::{error::ProtocolError, Message as WsMessage, WebSocket};
 use super::inflate::{InflateError, Inflating};
 #[cfg(feature = "permessage-deflate")]
 use super::pmd::{self, Deflater};
+use super::stamp::Stamped;
 use super::{Incoming, Link, Outgoing};
 use crate::backoff;
+use crate::clock;
 use crate::codec::Codec;
 use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect, Message};
@@ -38,12 +41,17 @@ use crate::transport::{Plan, Stream};
 /// at half the fill (about 0.9 µs here) per lone message.
 const READ_BUFFER: usize = 64 * 1024;
 
-/// What tungstenite runs over: the stream under [`Inflating`], which with
-/// `enableCompression` inflates what arrives, and is the stream otherwise.
+/// Unanswered Pings remembered for their round trip: a peer slower than the
+/// ping period still gets measured, and one that never answers costs nothing.
+const PINGS_OUT: usize = 8;
+
+/// What tungstenite runs over: the stream, stamped at each read (see
+/// [`Stamped`]), under [`Inflating`], which with `enableCompression` inflates
+/// what arrives, and is the stamped stream otherwise.
 #[cfg(feature = "permessage-deflate")]
-type Wire = Inflating<Stream>;
+type Wire = Inflating<Stamped<Stream>>;
 #[cfg(not(feature = "permessage-deflate"))]
-type Wire = Stream;
+type Wire = Stamped<Stream>;
 
 pub(crate) struct WsLink {
     ws: WebSocket<Wire>,
@@ -54,6 +62,15 @@ pub(crate) struct WsLink {
     inflate: Option<Codec>,
     /// `compress` for outbound messages (`mode=send|dual`).
     deflate: Option<Codec>,
+    /// Protocol Pings sent and not yet answered, oldest first (at most
+    /// [`PINGS_OUT`]): each one's number (its payload) and when it went out
+    /// (`clock::mono_now`), for the round trip.
+    pings_out: VecDeque<(u64, u64)>,
+    pings: u64,
+    /// The round trip of the last Pong that answered one, not yet taken.
+    rtt: Option<Duration>,
+    /// Bytes handed to tungstenite since its buffer was last flushed empty.
+    unflushed: usize,
     /// permessage-deflate for outbound messages, when agreed (and `deflate_writes`).
     #[cfg(feature = "permessage-deflate")]
     pmd: Option<Deflater>,
@@ -131,9 +148,9 @@ fn handshake(
     }
     let offered = offered_extensions(req.headers());
     #[cfg(feature = "permessage-deflate")]
-    let stream = Inflating::new(plan.open(deadline)?, extensions.is_some());
+    let stream = Inflating::new(Stamped::new(plan.open(deadline)?), extensions.is_some());
     #[cfg(not(feature = "permessage-deflate"))]
-    let stream = plan.open(deadline)?;
+    let stream = Stamped::new(plan.open(deadline)?);
     let max = Some(plan.options.maxsize);
     let config = WebSocketConfig::default()
         .max_message_size(max)
@@ -155,13 +172,22 @@ fn handshake(
         return Err(Error::new(ErrorKind::Handshake, format!("{url}: {why}")));
     }
     #[cfg(feature = "permessage-deflate")]
-    ws.get_mut().get_mut().finish_dial()?;
+    ws.get_mut().get_mut().inner.finish_dial()?;
     #[cfg(not(feature = "permessage-deflate"))]
-    ws.get_mut().finish_dial()?;
+    ws.get_mut().inner.finish_dial()?;
     Ok((ws, resp))
 }
 
 impl WsLink {
+    /// The stamped stream under tungstenite (and the inflater).
+    #[inline]
+    fn stamped(&self) -> &Stamped<Stream> {
+        #[cfg(feature = "permessage-deflate")]
+        return self.ws.get_ref().get_ref();
+        #[cfg(not(feature = "permessage-deflate"))]
+        return self.ws.get_ref();
+    }
+
     fn new(
         plan: &Plan,
         ws: WebSocket<Wire>,
@@ -190,6 +216,10 @@ impl WsLink {
             extensions,
             inflate: codec(o.mode != Mode::Send),
             deflate: codec(o.mode != Mode::Recv),
+            pings_out: VecDeque::new(),
+            pings: 0,
+            rtt: None,
+            unflushed: 0,
             #[cfg(feature = "permessage-deflate")]
             pmd: None,
         }
@@ -417,6 +447,7 @@ impl WsLink {
         read: tungstenite::Result<WsMessage>,
         shared: bool,
     ) -> Result<Incoming, Disconnect> {
+        let rx = self.stamped().rx;
         match read {
             // Messages for the inbox are copied out of tungstenite's read buffer:
             // they wait there, and a slice of the buffer would keep it from being
@@ -425,16 +456,19 @@ impl WsLink {
             // faster. A message read on the program's thread goes straight to it,
             // as in a plain tungstenite loop, and keeps the slice (`read` took
             // that case for text).
-            Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::text(t.as_str()))),
+            Ok(WsMessage::Text(t)) => Ok(Incoming::Message(Message::from_text(
+                t.as_str().to_owned().into(),
+                rx,
+            ))),
 
             Ok(WsMessage::Binary(b)) => Ok(Incoming::Message(match &mut self.inflate {
-                None if shared => Message::from_bytes(b),
-                None => Message::binary(&b[..]),
+                None if shared => Message::from_bytes(b, rx),
+                None => Message::from_bytes(b.to_vec().into(), rx),
                 Some(c) => match c.inflate(&b) {
-                    Ok(v) => Message::from_inflated(v),
+                    Ok(v) => Message::from_inflated(v, rx),
                     Err(e) => {
                         log::warn!("a {}-byte binary frame did not inflate: {e}", b.len());
-                        Message::undecoded(b, e.to_string())
+                        Message::undecoded(b, e.to_string(), rx)
                     }
                 },
             })),
@@ -443,7 +477,22 @@ impl WsLink {
                 self.flush()?;
                 Ok(Incoming::Control)
             }
-            Ok(WsMessage::Pong(_)) | Ok(WsMessage::Frame(_)) => Ok(Incoming::Control),
+            Ok(WsMessage::Pong(p)) => {
+                // The answer to one of our Pings: its round trip, from when it
+                // went out to when the Pong was read from the socket. Older
+                // unanswered ones are forgotten; other Pongs are only traffic.
+                let n = <[u8; 8]>::try_from(&p[..]).map(u64::from_be_bytes);
+                let at = n
+                    .ok()
+                    .and_then(|n| self.pings_out.iter().position(|o| o.0 == n));
+                if let Some(i) = at {
+                    let sent = self.pings_out[i].1;
+                    self.pings_out.drain(..=i);
+                    self.rtt = Some(Duration::from_nanos(rx.mono.saturating_sub(sent)));
+                }
+                Ok(Incoming::Control)
+            }
+            Ok(WsMessage::Frame(_)) => Ok(Incoming::Control),
             Ok(WsMessage::Close(frame)) => {
                 let _ = self.flush();
                 Err(match frame {
@@ -463,7 +512,7 @@ impl WsLink {
 
 impl Link for WsLink {
     fn fd(&self) -> BorrowedFd<'_> {
-        self.ws.get_ref().as_fd()
+        self.stamped().inner.as_fd()
     }
 
     #[inline]
@@ -471,7 +520,9 @@ impl Link for WsLink {
         // The hot case inline (a text frame for the program's thread), the rest
         // in `read_rest`, so this stays small enough to inline into the reader.
         match self.ws.read() {
-            Ok(WsMessage::Text(t)) if shared => Ok(Incoming::Message(Message::from_text(t))),
+            Ok(WsMessage::Text(t)) if shared => {
+                Ok(Incoming::Message(Message::from_text(t, self.stamped().rx)))
+            }
             other => self.read_rest(other, shared),
         }
     }
@@ -489,6 +540,7 @@ impl Link for WsLink {
             (Some(d), WsMessage::Binary(b)) => compressed(OpData::Binary, d.compress(&b)),
             (_, msg) => msg,
         };
+        self.unflushed += msg.len();
         match self.ws.write(msg) {
             Ok(()) => Ok(()),
             Err(e) if would_block(&e) => Ok(()),
@@ -498,17 +550,36 @@ impl Link for WsLink {
 
     fn flush(&mut self) -> Result<bool, Disconnect> {
         match self.ws.flush() {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.unflushed = 0;
+                Ok(true)
+            }
             Err(e) if would_block(&e) => Ok(false),
             Err(e) => Err(lost(e)),
         }
     }
 
+    fn unflushed(&self) -> usize {
+        self.unflushed
+    }
+
+    fn take_rtt(&mut self) -> Option<Duration> {
+        self.rtt.take()
+    }
+
     fn ping(&mut self, text: Option<&str>) -> Result<(), Disconnect> {
-        // A text keepalive goes out as plain text, never compressed.
+        // A text keepalive goes out as plain text, never compressed. A
+        // protocol Ping carries its number, so its Pong gives the round trip.
         let msg = match text {
             Some(t) => WsMessage::Text(t.to_owned().into()),
-            None => WsMessage::Ping(Default::default()),
+            None => {
+                self.pings += 1;
+                if self.pings_out.len() == PINGS_OUT {
+                    self.pings_out.pop_front();
+                }
+                self.pings_out.push_back((self.pings, clock::mono_now()));
+                WsMessage::Ping(self.pings.to_be_bytes().to_vec().into())
+            }
         };
         match self.ws.write(msg) {
             Ok(()) => Ok(()),

@@ -131,10 +131,14 @@ pub struct Options {
     pub ping_timeout: Option<Duration>,
     /// `idle`: nothing received for this long means the connection is dead; `None` = off.
     pub idle: Option<Duration>,
+    /// `max_age`: replace the connection, without a gap, before it is this old; `None` = off.
+    pub max_age: Option<Duration>,
     /// `qsize`: receive buffer capacity in messages.
     pub qsize: usize,
     /// `qbytes`: receive buffer capacity in bytes.
     pub qbytes: usize,
+    /// `sendq`: send queue capacity in bytes; a write that does not fit returns 0.
+    pub sendq: usize,
     /// `maxsize`: largest inbound message accepted, bytes.
     pub maxsize: usize,
     /// `timeout`: the dial deadline (DNS, TCP, proxy, TLS and handshake together).
@@ -151,6 +155,8 @@ pub struct Options {
 pub const DEFAULT_QSIZE: usize = 2000;
 /// Default receive buffer capacity, bytes (`qbytes`).
 pub const DEFAULT_QBYTES: usize = 16 * 1024 * 1024;
+/// Default send queue capacity, bytes (`sendq`).
+pub const DEFAULT_SENDQ: usize = 16 * 1024 * 1024;
 /// Default largest inbound message, bytes (`maxsize`).
 pub const DEFAULT_MAXSIZE: usize = 64 * 1024 * 1024;
 /// Default dial deadline (`timeout`).
@@ -188,8 +194,10 @@ impl Default for Options {
             ping_msg: None,
             ping_timeout: Some(DEFAULT_PING_TIMEOUT),
             idle: None,
+            max_age: None,
             qsize: DEFAULT_QSIZE,
             qbytes: DEFAULT_QBYTES,
+            sendq: DEFAULT_SENDQ,
             maxsize: DEFAULT_MAXSIZE,
             timeout: DEFAULT_TIMEOUT,
             local_ip: None,

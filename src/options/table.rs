@@ -38,8 +38,10 @@ pub(crate) const SPECS: &[&Spec] = &[
     &PING_MSG,
     &PING_TIMEOUT,
     &IDLE,
+    &MAX_AGE,
     &QSIZE,
     &QBYTES,
+    &SENDQ,
     &MAXSIZE,
     &TIMEOUT,
     &LOCAL_IP,
@@ -195,7 +197,7 @@ pub(crate) const PACE: Spec = Spec {
     values: "ms",
     default: "`0` = off",
     meaning:
-        "send the messages of each connect (`on_connect`'s, then the payloads) at least N ms apart",
+        "send the messages of each connect (`on_connect`'s, then the payloads, then the subscriptions) at least N ms apart",
     get: |o| millis(o.pace.unwrap_or_default()),
     set: |o, v| {
         if let Value::Millis(d) = v {
@@ -421,6 +423,23 @@ pub(crate) const IDLE: Spec = Spec {
     },
 };
 
+pub(crate) const MAX_AGE: Spec = Spec {
+    name: "max_age",
+    aliases: &["maxAge"],
+    ty: Type::Millis { nonzero: false },
+    schemes: Schemes::Socket,
+    accepts: "milliseconds a connection may live before it is replaced, 0 = off",
+    values: "ms",
+    default: "`0` = off",
+    meaning: "replace the connection before it is N ms old, without a gap: dial the new one, switch when it delivers, close the old",
+    get: |o| millis(o.max_age.unwrap_or_default()),
+    set: |o, v| {
+        if let Value::Millis(d) = v {
+            o.max_age = (!d.is_zero()).then_some(d);
+        }
+    },
+};
+
 /// The largest `usize`, as a count's `max`.
 const USIZE_MAX: u64 = usize::MAX as u64;
 
@@ -460,6 +479,26 @@ pub(crate) const QBYTES: Spec = Spec {
     set: |o, v| {
         if let Value::Count(n) = v {
             o.qbytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+    },
+};
+
+pub(crate) const SENDQ: Spec = Spec {
+    name: "sendq",
+    aliases: &["send_queue"],
+    ty: Type::Count {
+        min: 1,
+        max: USIZE_MAX,
+    },
+    schemes: Schemes::Socket,
+    accepts: "a count of bytes, at least 1",
+    values: "bytes, at least 1",
+    default: "`16777216`",
+    meaning: "send queue capacity, bytes: a write that does not fit returns 0 (counted)",
+    get: |o| size(o.sendq),
+    set: |o, v| {
+        if let Value::Count(n) = v {
+            o.sendq = usize::try_from(n).unwrap_or(usize::MAX);
         }
     },
 };
@@ -566,4 +605,29 @@ fn millis(d: Duration) -> OptionValue {
 
 fn size(n: usize) -> OptionValue {
     OptionValue::Number(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Scheme;
+
+    #[test]
+    fn sendq_and_max_age_apply_to_the_socket_schemes_only() {
+        // Only the socket driver honours them: a broker publishes through its
+        // own client, and a database connection has no stream to rotate.
+        for spec in [&SENDQ, &MAX_AGE] {
+            for s in [Scheme::Ws, Scheme::Wss, Scheme::Tcp, Scheme::Unix] {
+                assert!(spec.schemes.include(s), "{} on {s:?}", spec.name);
+            }
+            for s in [
+                Scheme::Mqtt,
+                Scheme::Kafka,
+                Scheme::Sqlite3,
+                Scheme::Postgres,
+            ] {
+                assert!(!spec.schemes.include(s), "{} on {s:?}", spec.name);
+            }
+        }
+    }
 }

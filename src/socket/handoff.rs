@@ -44,7 +44,7 @@ use crate::hooks::{Hooks, Reply};
 use crate::inbox::Wait;
 use crate::link::{AnyLink, Incoming, Link};
 use crate::message::{Cause, Disconnect, Message};
-use crate::seam::{Direct, Outgoing, Seam};
+use crate::seam::{Direct, Outgoing, Pushed, Seam};
 
 pub(crate) const SOCK: Token = Token(0);
 pub(crate) const WAKE: Token = Token(1);
@@ -222,7 +222,8 @@ impl Handoff {
         }
     }
 
-    /// Hands a message to the link; its length, or 0 when there is no live connection.
+    /// Hands a message to the link; its length, or 0 when there is no live
+    /// connection or the send queue is full (counted).
     pub(crate) fn send(&self, m: Outgoing) -> usize {
         if !self.seam.is_connected() {
             return 0;
@@ -235,7 +236,13 @@ impl Handoff {
             if let Some(mut slot) = self.slot.try_lock() {
                 if self.seam.outbox.is_empty() && slot.failed.is_none() {
                     if let Some(link) = slot.link.as_deref_mut() {
-                        match link.send(m).and_then(|_| link.flush()) {
+                        if !self.seam.outbox.fits(len) {
+                            c.add(&c.rejected, 1);
+                            return 0;
+                        }
+                        let sent = link.send(m).and_then(|_| link.flush());
+                        self.seam.outbox.set_in_link(link.unflushed());
+                        match sent {
                             Ok(true) => {}
                             // The rest goes out when the socket is writable again.
                             Ok(false) => self.wake_worker(),
@@ -252,8 +259,13 @@ impl Handoff {
                 }
             }
         }
-        if self.seam.outbox.push(m) {
-            self.wake_worker();
+        match self.seam.outbox.push(m) {
+            Pushed::First => self.wake_worker(),
+            Pushed::More => {}
+            Pushed::Full => {
+                c.add(&c.rejected, 1);
+                return 0;
+            }
         }
         len
     }
@@ -349,6 +361,18 @@ impl Handoff {
         if self.track_rx {
             *last_rx = Instant::now();
         }
+    }
+
+    /// Traffic that is not a message arrived: noted for `idle` and the
+    /// keepalive, and when it was a Pong that answered our Ping, its round
+    /// trip goes to the counters.
+    #[cold]
+    #[inline(never)]
+    fn note_control(&self, link: &mut AnyLink, last_rx: &mut Instant, heard: &mut bool) {
+        if let Some(rtt) = link.take_rtt() {
+            self.seam.counters.pong(rtt);
+        }
+        self.note_rx(last_rx, heard);
     }
 
     /// A direct read got a message: `note_rx`, then `screen`.
@@ -564,7 +588,9 @@ impl Handoff {
                     self.mark_direct(slot);
                     return Some(Direct::Message(m));
                 }
-                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx, &mut slot.heard),
+                Ok(Incoming::Control) => {
+                    self.note_control(link, &mut slot.last_rx, &mut slot.heard)
+                }
                 Ok(Incoming::WouldBlock) => return None,
                 Err(d) => {
                     self.end_direct(slot, Some(d));
@@ -639,7 +665,9 @@ impl Handoff {
                         older += 1;
                     }
                 }
-                Ok(Incoming::Control) => self.note_rx(&mut slot.last_rx, &mut slot.heard),
+                Ok(Incoming::Control) => {
+                    self.note_control(link, &mut slot.last_rx, &mut slot.heard)
+                }
                 Ok(Incoming::WouldBlock) => {
                     outcome = Some(None);
                     break;

@@ -5,12 +5,15 @@
 //!
 //! Hooks run on whichever thread reads the socket: the worker thread, or the
 //! program's thread during a direct read (`auto_reply`, `priority`); and on
-//! the worker thread at each connect (`on_connect`). None runs under a lock
-//! that another thread's `read` or `write` needs.
+//! the worker thread at each connect (`on_connect`), a rotation's replacement
+//! included ([`rotate`]: it is dialed on a short-lived `wsdial-rotate` thread,
+//! and greeted and read on the worker thread). None runs under a lock that
+//! another thread's `read` or `write` needs.
 
 mod greeting;
 mod handoff;
 mod keepalive;
+mod rotate;
 mod worker;
 
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use crate::transport::Plan;
 pub(crate) use worker::CLOSE_LINGER;
 
 use handoff::{Handoff, WAKE};
+use rotate::Rotation;
 use worker::Worker;
 
 /// A connection's socket driver: the hand-off state and the worker's thread.
@@ -65,7 +69,7 @@ fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
     let waker = Waker::new(poll.registry(), WAKE)?;
     let o = &plan.options;
     let protocol = first.as_ref().and_then(|l| l.protocol().map(str::to_owned));
-    let seam = Arc::new(Seam::new(o.qsize, o.qbytes, protocol));
+    let seam = Arc::new(Seam::new(o.qsize, o.qbytes, protocol).with_send_limit(o.sendq));
     if let Some(l) = &first {
         seam.set_extensions(l.extensions());
     }
@@ -85,7 +89,8 @@ fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
         events: Events::with_capacity(8),
         shared: shared.clone(),
         backoff,
-        plan,
+        rotation: Rotation::new(o, plan.target.url()),
+        plan: Arc::new(plan),
     };
     let thread = std::thread::Builder::new()
         .name("wsdial-worker".into())

@@ -3,12 +3,14 @@
 //! It owns the connection's life. It waits for readiness, not for data: `mio`
 //! tells it when the socket is readable or writable, or when the program has
 //! queued a write or asked to close (a [`Waker`](mio::Waker)). The poll timeout
-//! is the nearest timer (the [`keepalive`](super::keepalive), idle, takeover),
-//! so an idle connection wakes once per keepalive period, and never without one. After a lost connection it reconnects (when told to)
+//! is the nearest timer (the [`keepalive`](super::keepalive), idle, takeover,
+//! rotation), so an idle connection wakes once per keepalive period, and never
+//! without one. After a lost connection it reconnects (when told to)
 //! through the shared policy in [`backoff`](crate::backoff), and sends the
-//! on-connect messages and payloads again before any queued write. When a
-//! program thread reads the socket itself, it stands aside (see
-//! [`handoff`](super::handoff)).
+//! on-connect messages, payloads and subscriptions again before any queued
+//! write. With `max_age` it replaces the connection before it gets that old
+//! (see [`rotate`](super::rotate)). When a program thread reads the socket
+//! itself, it stands aside (see [`handoff`](super::handoff)).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -21,6 +23,7 @@ use mio::{Events, Interest, Poll};
 
 use super::handoff::{Handoff, Reader, Slot, Watch, SOCK, TAKEOVER, WAKE};
 use super::keepalive::Keepalive;
+use super::rotate::Rotation;
 use crate::backoff::{self, Backoff};
 use crate::link::{self, AnyLink, Incoming, Link};
 use crate::message::{Cause, Disconnect, Message};
@@ -37,8 +40,9 @@ pub(crate) struct Worker {
     pub(crate) poll: Poll,
     pub(crate) events: Events,
     pub(crate) shared: Arc<Handoff>,
-    pub(crate) plan: Plan,
+    pub(crate) plan: Arc<Plan>,
     pub(crate) backoff: Backoff,
+    pub(crate) rotation: Rotation,
 }
 
 /// The takeover timer: when, and the direct reads seen when it was set.
@@ -74,6 +78,7 @@ impl Worker {
             let lost = self.session(link);
             seam.down();
             let unsent = seam.outbox.take().len() as u64;
+            seam.outbox.set_in_link(0);
             if unsent > 0 {
                 seam.counters.add(&seam.counters.unsent, unsent);
                 log::warn!(
@@ -111,6 +116,7 @@ impl Worker {
             plan,
             backoff,
             shared,
+            ..
         } = self;
         let seam = &shared.seam;
         let next = backoff::redial(
@@ -149,13 +155,13 @@ impl Worker {
             slot.watching = Watch::All;
             self.shared.reader.reset();
         }
+        self.rotation_begin();
         let lost = match self.greet() {
-            Ok(()) => {
-                self.shared.seam.up();
-                self.serve().unwrap_err()
-            }
+            Ok(()) => self.serve().unwrap_err(),
             Err(d) => d,
         };
+        self.rotation_end();
+        let fd = self.rotation.current_fd(fd);
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         // The socket closes here, outside the lock.
         let link = self.shared.slot.lock().link.take();
@@ -164,9 +170,10 @@ impl Worker {
         lost
     }
 
-    /// Sends the on-connect messages, then the payloads, before anything the
-    /// program queued. `on_connect` runs here, on the worker thread, before the
-    /// slot is taken.
+    /// Marks the seam up, then sends the on-connect messages, the payloads
+    /// and the subscriptions, holding the slot, so anything the program
+    /// writes meanwhile queues behind them. `on_connect` runs here, on the
+    /// worker thread, before the slot is taken.
     fn greet(&mut self) -> Result<(), Disconnect> {
         let fresh = self.shared.hooks.on_connect.as_ref().map(|f| f());
         let mut greeting: Vec<String> = fresh.into_iter().flatten().collect();
@@ -186,6 +193,12 @@ impl Worker {
             if self.shared.seam.is_closed() {
                 return Err(self.close_link(&mut batch));
             }
+            if self.rotate() {
+                // A new connection: its timers start over.
+                keepalive = Keepalive::new(&self.plan.options, Instant::now());
+                takeover = None;
+                called = true;
+            }
             let now = Instant::now();
             let idle_at = idle.map(|i| last_rx + i);
             if !called && self.stand_aside(now, &mut takeover, keepalive.next(), idle_at) {
@@ -202,6 +215,16 @@ impl Worker {
                 let dead = slot.link.take();
                 drop(slot);
                 drop(dead);
+                if self.rotate_on_loss() {
+                    log::info!(
+                        "{}: connection lost during its rotation: {d}",
+                        self.plan.target.url()
+                    );
+                    keepalive = Keepalive::new(&self.plan.options, Instant::now());
+                    takeover = None;
+                    called = true;
+                    continue;
+                }
                 return Err(d);
             }
             drop(slot);
@@ -268,6 +291,7 @@ impl Worker {
     ) -> Result<bool, Disconnect> {
         let timeout = [idle_at, next_ping, takeover.map(|t| t.at)]
             .into_iter()
+            .chain([self.rotation.deadline()])
             .flatten()
             .min()
             .map(|t| t.saturating_duration_since(Instant::now()));
@@ -363,6 +387,7 @@ impl Worker {
         if !slot.link()?.flush()? {
             shared.watch_writes(slot);
         }
+        shared.seam.outbox.set_in_link(slot.link()?.unflushed());
         let now = Instant::now();
         if let Some(idle) = idle {
             if now >= slot.last_rx + idle {
@@ -425,7 +450,12 @@ impl Worker {
                         }
                     }
                 }
-                Ok(Incoming::Control) => any = true,
+                Ok(Incoming::Control) => {
+                    any = true;
+                    if let Some(rtt) = link.take_rtt() {
+                        shared.seam.counters.pong(rtt);
+                    }
+                }
                 Ok(Incoming::WouldBlock) => {
                     break Ok(if any { Drained::Read } else { Drained::Nothing })
                 }

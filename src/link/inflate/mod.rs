@@ -186,6 +186,10 @@ impl<S> Inflating<S> {
     pub(crate) fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
+
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl Pmd {
