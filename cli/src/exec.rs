@@ -9,9 +9,6 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use serde_json::{json, Map, Value as Json};
-use wsdial::db::{Rows, Value};
-
 /// Runs `statements` (or stdin's) against `address`.
 pub fn run(
     address: &str,
@@ -60,7 +57,8 @@ pub fn run(
     for sql in &statements {
         match conn.exec(sql) {
             Ok(rows) => {
-                serde_json::to_writer(&mut out, &rows_json(&rows))?;
+                // wsdial::db::Rows serialises to Dial's shape (and `affected`).
+                serde_json::to_writer(&mut out, &rows)?;
                 out.write_all(b"\n")?;
                 out.flush()?;
             }
@@ -71,48 +69,6 @@ pub fn run(
         }
     }
     Ok(0)
-}
-
-/// A result in Dial's shape, with `affected` when the database said.
-pub fn rows_json(r: &Rows) -> Json {
-    let mut m = Map::new();
-    m.insert("columns".into(), json!(r.columns));
-    m.insert(
-        "values".into(),
-        Json::Array(
-            r.values
-                .iter()
-                .map(|row| Json::Array(row.iter().map(value_json).collect()))
-                .collect(),
-        ),
-    );
-    if let Some(n) = r.affected {
-        m.insert("affected".into(), json!(n));
-    }
-    Json::Object(m)
-}
-
-/// One value as JSON: numbers as numbers, decimals as their exact text, bytes
-/// as base64, dates and times as ISO 8601 text, a float that JSON cannot
-/// hold (NaN, infinity) as its text.
-fn value_json(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => json!(b),
-        Value::Int(i) => json!(i),
-        Value::UInt(u) => json!(u),
-        Value::Float(f) if f.is_finite() => json!(f),
-        Value::Float(f) => json!(f.to_string()),
-        Value::Decimal(s)
-        | Value::Text(s)
-        | Value::Date(s)
-        | Value::Time(s)
-        | Value::DateTime(s) => {
-            json!(s)
-        }
-        Value::Bytes(b) => json!(data_encoding::BASE64.encode(b)),
-        other => json!(format!("{other:?}")),
-    }
 }
 
 /// Splits a script into statements, each ended by `;` outside quotes and
@@ -232,25 +188,5 @@ mod tests {
         );
         assert_eq!(split("select 'open;", false), ["select 'open;"]);
         assert_eq!(split("select 1 /* open", false), ["select 1 /* open"]);
-    }
-
-    #[test]
-    fn rows_in_dials_shape() {
-        let r = Rows {
-            columns: vec!["a".into(), "b".into()],
-            values: vec![
-                vec![Value::Int(1), Value::Text("x".into())],
-                vec![
-                    Value::Null,
-                    Value::Decimal("12345678901234567890.123".into()),
-                ],
-                vec![Value::Bytes(vec![0, 1]), Value::Float(f64::NAN)],
-            ],
-            affected: None,
-        };
-        assert_eq!(
-            serde_json::to_string(&rows_json(&r)).unwrap(),
-            r#"{"columns":["a","b"],"values":[[1,"x"],[null,"12345678901234567890.123"],["AAE=","NaN"]]}"#
-        );
     }
 }

@@ -362,4 +362,64 @@ mod tests {
         let (sql, _) = insert(Scheme::Sqlite3, "t", &rows);
         assert!(sql.ends_with("VALUES (?, ?, ?, 0), (?, ?, ?, 1)"), "{sql}");
     }
+
+    fn count(r: &Recorder) -> i64 {
+        let rows = r
+            .conn
+            .exec(&format!("SELECT count(*) FROM {}", r.table))
+            .unwrap();
+        match rows.values[0][0] {
+            Value::Int(n) => n,
+            ref v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn rows_go_in_batches_of_at_most_batch_rows() {
+        let mut r = Recorder::open("sqlite3://:memory:?table=ticks", None).unwrap();
+        for i in 0..BATCH_ROWS {
+            assert!(matches!(
+                r.offer(Message::text(format!("{i}")), "ws://x").unwrap(),
+                Offer::Taken
+            ));
+        }
+        // Nothing is written before the batch is full or due.
+        assert_eq!((r.rows(), count(&r)), (0, 0));
+        // A full batch is written at the next tick, whatever its age.
+        r.tick().unwrap();
+        assert_eq!(
+            (r.rows(), count(&r)),
+            (BATCH_ROWS as u64, BATCH_ROWS as i64)
+        );
+        // The next message starts a batch due within BATCH_LATENCY.
+        r.offer(Message::binary(vec![0u8, 1]), "ws://x").unwrap();
+        let due = r.due().expect("a batch waits");
+        assert!(due <= Instant::now() + BATCH_LATENCY);
+        r.finish().unwrap();
+        assert_eq!(count(&r), BATCH_ROWS as i64 + 1);
+        let last = r
+            .conn
+            .exec("SELECT source, payload, is_binary FROM ticks WHERE is_binary = 1")
+            .unwrap();
+        assert_eq!(
+            last.values,
+            [[
+                Value::Text("ws://x".into()),
+                Value::Text("AAE=".into()),
+                Value::Int(1)
+            ]]
+        );
+    }
+
+    #[test]
+    fn a_batch_is_bounded_in_bytes_too() {
+        let mut r = Recorder::open("sqlite3://:memory:", None).unwrap();
+        let big = "x".repeat(BATCH_BYTES / 2 + 1);
+        r.offer(Message::text(big.clone()), "u").unwrap();
+        r.offer(Message::text(big.clone()), "u").unwrap();
+        // Two rows make the batch full by bytes: the third offer writes it first.
+        r.offer(Message::text(big), "u").unwrap();
+        assert_eq!(r.rows(), 2);
+        assert_eq!(r.table, DEFAULT_TABLE);
+    }
 }

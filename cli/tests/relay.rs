@@ -1,92 +1,15 @@
-//! `wsdial FROM --to TO` (the relay) and `wsdial exec`, end to end: the
+//! `wsdial FROM --to TO` (the relay) and its help, end to end: the
 //! binary against its own simulator and sinks made here, all on 127.0.0.1.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 use common::{ms, next_data, Server, WsMsg};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wsdial"))
-}
-
-/// Runs a command to completion (stdin written then closed); kills it and
-/// fails the test after `limit`.
-fn run(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut w = child.stdin.take().unwrap();
-    if let Some(input) = stdin {
-        w.write_all(input.as_bytes()).unwrap();
-    }
-    drop(w);
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
-    match rx.recv_timeout(limit) {
-        Ok(out) => out,
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("watchdog: {cmd:?} did not finish within {limit:?}");
-        }
-    }
-}
-
-/// `wsdial serve --port 0 …`; killed on drop.
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Serve {
-    fn start(args: &[&str]) -> Serve {
-        let mut child = bin()
-            .args(["serve", "--port", "0", "--tcp-port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-        assert!(base.starts_with("ws://127.0.0.1:"), "{line}");
-        Serve { child, base }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn seq(line: &str) -> u64 {
-    let v: serde_json::Value =
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    v["seq"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no seq: {line}"))
-}
-
-/// The last line of `--stats` output (the totals at the end).
-fn totals(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .lines()
-        .rfind(|l| l.contains("relayed "))
-        .unwrap_or_else(|| panic!("no stats line: {o:?}"))
-        .to_owned()
-}
+use std::time::Instant;
+use support::{bin, run, seq, totals, Serve};
 
 #[test]
 fn relay_into_a_websocket_sink_hands_on_every_message_in_order() {
@@ -439,18 +362,4 @@ fn help_shows_the_relay_and_exec() {
     ] {
         assert!(help.contains(want), "{want:?} missing from:\n{help}");
     }
-}
-
-#[test]
-fn exec_refuses_an_address_that_is_not_a_database() {
-    let mut c = bin();
-    c.args(["exec", "ws://127.0.0.1:1/", "select 1"]);
-    let o = run(c, None, ms(10_000));
-    assert_eq!(o.status.code(), Some(2), "{o:?}");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("sqlite3://, postgres://, mysql://, clickhouse://"),
-        "{err}"
-    );
-    assert!(o.stdout.is_empty());
 }
