@@ -31,7 +31,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// records one row per message: received_us, source (topic or FROM's URL),
 /// payload (binary as base64), is_binary; the table (default `messages`) is
 /// created if missing, rows are written in batches (one INSERT each, at most 500
-/// rows, within 200 ms).
+/// rows, within 200 ms). Ctrl-C ends a relay after TO got what it holds (exit 130).
 #[derive(Parser, Debug)]
 #[command(name = "wsdial", version, args_conflicts_with_subcommands = true)]
 struct Cli {

@@ -22,6 +22,7 @@
 //! any client's knowledge over WebSocket or TCP (no acknowledgement).
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wsdial::{Cause, Conn, Disconnect, Event, Message};
@@ -35,6 +36,13 @@ const TO_POLL: Duration = Duration::from_millis(10);
 const TO_EVENTS_EVERY: u64 = 64;
 /// How long the relay waits at its end for TO to send what it was handed.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
+/// Set by Ctrl-C (SIGINT), SIGTERM or SIGHUP: the relay ends as after `-n`.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// Longest the relay waits before it looks at [`STOP`].
+const STOP_POLL: Duration = Duration::from_millis(200);
+/// The exit status after a stop signal (128 + SIGINT, as shells report it).
+const STOPPED: u8 = 130;
 
 /// What the relay was asked to do (the client's flags, with `--to`).
 pub struct Plan {
@@ -182,6 +190,13 @@ pub fn run(p: Plan) -> anyhow::Result<u8> {
         Err(code) => return Ok(code),
     };
     let from_reconnect = address_reconnects(&p.from);
+    // A signal ends the relay as -n does: TO is given what it holds (a
+    // database its last batch) before the process exits.
+    if let Err(e) = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst)) {
+        log::warn!(
+            "no Ctrl-C handler ({e}): a signal ends the relay without writing what it holds"
+        );
+    }
     for s in &p.send {
         from.write(s);
     }
@@ -279,8 +294,12 @@ fn relay(
         if p.count.is_some_and(|n| relayed >= n) {
             return Ok((0, relayed));
         }
+        if STOP.load(Ordering::SeqCst) {
+            eprintln!("wsdial: stopped by a signal");
+            return Ok((STOPPED, relayed));
+        }
 
-        let mut wait = Duration::from_secs(3600);
+        let mut wait = STOP_POLL;
         if let Some(ms) = p.read_timeout {
             wait = wait.min(
                 (last_rx + Duration::from_millis(ms)).saturating_duration_since(Instant::now()),

@@ -264,3 +264,51 @@ fn exec_refuses_an_address_that_is_not_a_database() {
     );
     assert!(o.stdout.is_empty());
 }
+
+#[test]
+fn a_signal_ends_a_recording_with_every_relayed_row_written() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    common::within(ms(60_000), || {
+        let dir = TempDir::new("signal");
+        let db = dir.db("sig.db");
+        let s = Serve::start(&["--rate", "2000"]);
+        let mut relay = bin()
+            .args([&format!("{}/binance", s.base), "--to", &db, "--stats"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(relay.stderr.take().unwrap()).lines();
+        // The first stats line: the feed is being recorded.
+        let mut first = String::new();
+        while !first.contains("relayed ") {
+            first = lines.next().unwrap().unwrap();
+        }
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &relay.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = relay.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{rest:#?}");
+        assert!(
+            rest.iter().any(|l| l.contains("stopped by a signal")),
+            "{rest:#?}"
+        );
+        let t = rest
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("relayed "))
+            .unwrap();
+        let relayed: i64 = t.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(
+            relayed > 0 && t.contains(&format!("rows {relayed} ")),
+            "{t}"
+        );
+        let rows = int(&query(&db, "SELECT count(*) FROM messages")[0][0]);
+        assert_eq!(rows, relayed, "every relayed message is a row: {t}");
+    })
+}
