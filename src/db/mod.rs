@@ -22,6 +22,8 @@ mod clickhouse;
 mod mysql;
 mod postgres;
 mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod threaded;
 mod value;
 
 pub use value::{Rows, Value};
