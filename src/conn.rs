@@ -33,6 +33,24 @@ use crate::socket::CLOSE_LINGER;
 ///
 /// Without `reconnect`, once the buffer is empty every read returns
 /// `Event::Disconnected` again, at once.
+///
+/// ## Databases
+///
+/// A database connection (`sqlite3://`, `postgres://`, `mysql://`,
+/// `clickhouse://`) has no background thread and no inbox: statements go
+/// through [`exec`](Conn::exec) and [`exec_with`](Conn::exec_with), each run on
+/// the caller's thread, one at a time when several threads call at once. It
+/// is not read or written: every read returns, at once,
+/// `Event::Disconnected` whose [`cause`](crate::Disconnect::cause) is
+/// [`Cause::NotReadable`](crate::Cause::NotReadable) and whose detail says to
+/// use `exec`; [`write`](Conn::write) and [`write_binary`](Conn::write_binary)
+/// return 0 (and log a warning, once per `Conn`). `timeout=` bounds the dial
+/// and each statement (waiting for the statements before it included); with
+/// `reconnect=true`, a statement that finds the server connection lost opens a
+/// new one first (counted in [`Stats::reconnects`]; the other counters stay 0).
+/// [`is_connected`](Conn::is_connected) is false once the server connection
+/// is known lost (until a reopen) and after `close`. [`fd`](Conn::fd) gives a
+/// [`Handle`](crate::db::Handle) another thread dials to use the same session.
 pub struct Conn {
     seam: Arc<Seam>,
     driver: Box<dyn Driver>,
@@ -216,6 +234,17 @@ impl Conn {
         self.driver.exec(sql, params)
     }
 
+    /// A handle to this database connection's session, which
+    /// [`dial`](crate::dial) accepts (`handle.to_string()`, `handle://N`) from
+    /// any thread to get another `Conn` on the same session, even after this
+    /// one is closed: taking it keeps the session open until
+    /// [`Handle::release`](crate::db::Handle::release) (see
+    /// [`Handle`](crate::db::Handle)). `None` for a connection that is not a
+    /// database, and once this one is closed.
+    pub fn fd(&self) -> Option<crate::db::Handle> {
+        self.driver.handle()
+    }
+
     /// True while a connection is up (false while lost, reconnecting, or closed).
     pub fn is_connected(&self) -> bool {
         self.seam.is_connected()
@@ -248,6 +277,10 @@ impl Conn {
     /// `Event::Disconnected`), and ends the background thread, waiting for it a
     /// bounded time (about a second for the peer's close answer). Messages still
     /// in the buffer can be read afterwards. Idempotent; dropping does the same.
+    ///
+    /// On a database connection: no more statements through this `Conn`; the
+    /// database connection itself closes with the last `Conn` on its session,
+    /// unless a [`Handle`](crate::db::Handle) to it is held.
     pub fn close(&self) {
         if self.seam.close() {
             self.driver.close();

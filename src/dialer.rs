@@ -334,7 +334,15 @@ impl Dialer {
     /// the deadline (unless `retry_first` is on: then it keeps dialing in the
     /// background), or if the address or a builder setting is refused. Each of
     /// the address's [`warnings`](Address::warnings) is logged (`log::warn!`).
+    ///
+    /// `address` may also be a database [`Handle`](crate::db::Handle) as it
+    /// displays (`handle://N`, no options, no builder settings): the `Conn` is
+    /// on that handle's session.
     pub fn dial(&self, address: &str) -> Result<Conn, Error> {
+        if let Some(r) = crate::db::dial_handle(address, !self.settings.is_empty()) {
+            let (seam, driver, url) = r?;
+            return Ok(Conn::new(seam, driver, url));
+        }
         let addr = Address::parse(address)?;
         let mut options = self.try_options_for(&addr)?;
         if options.proxy_from_env && options::PROXY.schemes.include(addr.target().scheme()) {

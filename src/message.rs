@@ -257,6 +257,10 @@ pub enum Cause {
     /// attempt; a run of them that the program has not read yet is kept as
     /// the newest one.
     Refused,
+    /// The connection is a database (`sqlite3://`, `postgres://`, `mysql://`,
+    /// `clickhouse://`): it is not read; statements go through
+    /// [`Conn::exec`](crate::Conn::exec). Every read returns it at once.
+    NotReadable,
 }
 
 /// A lost connection: the cause, the close code where the peer sent one, and the details.

@@ -74,7 +74,6 @@ pub(crate) trait Driver: Send + Sync {
     /// Gives reading back to the driver's own thread at once, so that what
     /// arrives next wakes the inbox's watchers (before `select` waits on them).
     fn release_direct(&self) {}
-    /// Hands a message to the connection: its length, or 0 when it is not up.
     /// Runs one database statement; only a database driver has them.
     fn exec(
         &self,
@@ -86,6 +85,12 @@ pub(crate) trait Driver: Send + Sync {
             "exec runs SQL on a database connection (sqlite3://, postgres://, mysql://, clickhouse://); this connection is not one",
         ))
     }
+    /// A handle to this connection's database session ([`Conn::fd`](crate::Conn::fd));
+    /// only a database driver has one.
+    fn handle(&self) -> Option<crate::db::Handle> {
+        None
+    }
+    /// Hands a message to the connection: its length, or 0 when it is not up.
     fn send(&self, m: Outgoing) -> usize;
     /// Asks the driver to stop (the seam is already marked closed) and wakes
     /// whatever of its own it has waiting.

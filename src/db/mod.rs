@@ -8,8 +8,6 @@
 //! current-thread one) runs on a thread of its own, so `exec` also works
 //! inside a program's tokio runtime.
 
-#![allow(dead_code)] // Filled in database by database.
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +17,7 @@ use crate::options::Options;
 use crate::seam::{Driver, Seam};
 
 mod clickhouse;
+mod driver;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -26,6 +25,8 @@ mod sqlite;
 mod threaded;
 mod value;
 
+pub(crate) use driver::dial_handle;
+pub use driver::Handle;
 pub use value::{Rows, Value};
 
 /// One session with a database.
@@ -83,17 +84,20 @@ pub(crate) fn opener(target: &Target, options: &Options) -> Result<Box<dyn Opene
     }
 }
 
-/// Opens a database connection: the session, served on the caller's thread.
+/// Opens a database connection before `timeout=`: a session of its own,
+/// served on the callers' threads (see the `driver` module).
 pub(crate) fn start(
     target: &Target,
     options: &Options,
 ) -> Result<(Arc<Seam>, Box<dyn Driver>), Error> {
-    let _opener = opener(target, options)?;
-    Err(Error::new(
-        ErrorKind::Unsupported,
-        format!(
-            "{}://: the database driver is not built yet",
-            target.scheme()
-        ),
-    ))
+    let opener = opener(target, options)?;
+    let session = driver::Session::open(
+        target.url(),
+        target.scheme(),
+        opener,
+        options.timeout,
+        options.reconnect,
+    )?;
+    let (seam, driver, _url) = driver::attach(session);
+    Ok((seam, driver))
 }
