@@ -6,6 +6,19 @@
 //! connection's own, shared through its handle), and an SQLite URI,
 //! `sqlite3://file:test.db?cache=shared&mode=memory`, passed to SQLite as
 //! written.
+//!
+//! Types: SQLite stores dates, times and decimals as text and booleans as
+//! integers, so a value is read by its column's declared type: `BOOL…` as
+//! [`Value::Bool`](crate::db::Value::Bool), `DATETIME`/`TIMESTAMP`, `DATE`
+//! and `TIME` as those, `DECIMAL`/`NUMERIC` as
+//! [`Value::Decimal`](crate::db::Value::Decimal); the rest by what SQLite
+//! holds (integer, real, text, blob; text that is not UTF-8 as bytes).
+//! SQLite has no exact decimal: a column declared `DECIMAL` has NUMERIC
+//! affinity, and SQLite itself turns a decimal text of more than 15
+//! significant digits into a REAL. To keep every digit, declare the column
+//! `DECIMAL TEXT` (TEXT affinity, still read as a decimal). An unsigned
+//! integer beyond `i64::MAX` is refused as a parameter (SQLite's integers are
+//! 64-bit signed).
 
 use crate::address::Target;
 use crate::error::Error;
