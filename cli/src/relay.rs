@@ -189,6 +189,14 @@ pub fn run(p: Plan) -> anyhow::Result<u8> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    // A database is not read: it can be TO (recorded into), not FROM.
+    if from.fd().is_some() {
+        eprintln!(
+            "wsdial: FROM {} is a database: it is not read; record a feed into one with --to, run SQL with `wsdial exec`",
+            from.url()
+        );
+        return Ok(2);
+    }
     let from_reconnect = address_reconnects(&p.from);
     // A signal ends the relay as -n does: TO is given what it holds (a
     // database its last batch) before the process exits.

@@ -153,6 +153,16 @@ fn recording_refuses_a_bad_table_and_a_table_of_other_columns() {
         "{err}"
     );
 
+    // A database is not a feed: refused as FROM, with what to do instead.
+    let mut c = bin();
+    c.args([&db, "--to", &format!("{}/echo", s.base)]);
+    let o = run(c, None, ms(20_000));
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is a database: it is not read"),
+        "{o:?}"
+    );
+
     query(&db, "CREATE TABLE other (a INTEGER)");
     let mut c = bin();
     c.args([&from, "--to", &format!("{db}?table=other"), "-n", "3"]);
