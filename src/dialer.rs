@@ -411,7 +411,9 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             format!("option `{key}` does not apply to {scheme}://; it applies to {applies}"),
         ))
     };
-    let defaults = Options::default();
+    // Against the scheme's own defaults: a broker's `ping` is off by default,
+    // which is not a `ping` the program set.
+    let defaults = Options::for_scheme(scheme);
     for spec in options::SPECS {
         let set = (spec.get)(o) != (spec.get)(&defaults);
         if set && !spec.schemes.include(scheme) {
