@@ -12,9 +12,11 @@
 //! Positions: without a group, the session assigns every partition of the
 //! topic at an explicit offset looked up before `connect` returns (so what is
 //! published after the dial returns is read), and the next offset of each
-//! partition outlives the session: a reconnect goes on from there, or from
-//! the start of a partition whose offsets went back (a broker that lost the
-//! topic, such as tansu with its memory storage, after a restart). With a
+//! partition outlives the session: a reconnect goes on from there (and reads
+//! a partition that appeared meanwhile from its start). A connect that found
+//! the topic gone (a broker that lost it, such as tansu with its memory
+//! storage, after a restart) is refused by name; the first connect after it
+//! reads the new topic of that name from its start. With a
 //! group, the group's committed offsets decide (librdkafka commits
 //! automatically), and `offset=` applies where the group has none.
 //!
@@ -197,6 +199,7 @@ impl Kafka {
     ) -> Result<(), Error> {
         let topic = self.address.topic.as_str();
         let mut positions = self.positions.lock();
+        let first = positions.is_empty();
         let mut tpl = TopicPartitionList::new();
         for &p in parts {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -210,14 +213,19 @@ impl Kafka {
             let known = usize::try_from(p)
                 .ok()
                 .and_then(|i| positions.get(i))
-                .copied();
+                .copied()
+                .filter(|&n| n >= 0);
             let at = match known {
-                Some(_) if self.vanished => low,
-                // Where the last session stopped, if the partition still has it.
-                Some(n) if n >= 0 && n >= low && n <= high => n,
-                // The offsets went back: a new topic of the same name. All of it is new.
-                Some(n) if n > high => low,
-                _ => match self.address.start {
+                // A new topic of the same name: all of it is new.
+                _ if self.vanished => low,
+                // Where the last session stopped. (Not checked against the
+                // high watermark: tansu 0.6 reports the last batch's base
+                // offset + 1 there. Out of range, librdkafka resets it as
+                // `offset=` says.)
+                Some(n) => n,
+                // A partition that appeared since an earlier session: all of it is new.
+                None if !first => low,
+                None => match self.address.start {
                     Start::Earliest => low,
                     Start::Latest => high,
                 },
