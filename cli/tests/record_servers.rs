@@ -5,6 +5,8 @@
 //! `wsdial exec` against PostgreSQL.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+// Its servers are waited for by their stop commands and reaper shells.
+#[allow(clippy::zombie_processes)]
 #[path = "../../tests/common/sqldb.rs"]
 mod sqldb;
 mod support;
