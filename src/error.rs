@@ -25,7 +25,8 @@ pub enum ErrorKind {
     /// The TLS handshake failed (certificate, protocol, plain server).
     Tls,
     /// The WebSocket (HTTP upgrade) handshake failed; [`Error::http_status`] has
-    /// the status when the server answered with one.
+    /// the status when the server answered with one. Also a broker that
+    /// answered but refused the subscription (a Kafka topic it does not have).
     Handshake,
     /// The option is understood but its feature is not available in this build.
     Unsupported,

@@ -14,10 +14,14 @@ pub struct Args {
     /// The Dial address: URL|key=value&key=value.
     #[arg(required = true)]
     address: Option<String>,
+    /// Relay every message read from ADDRESS to TO (a writable address or a
+    /// database; see above) instead of printing it; stdin is not read.
+    #[arg(long, value_name = "TO")]
+    to: Option<String>,
     /// Send this text after connecting (repeatable, in order).
     #[arg(long = "send", value_name = "TEXT")]
     send: Vec<String>,
-    /// Exit 0 after N messages.
+    /// Exit 0 after N messages (printed, or relayed with --to).
     #[arg(short = 'n', long = "count", value_name = "N")]
     count: Option<u64>,
     /// Dial deadline in seconds (the address's timeout= wins).
@@ -44,10 +48,21 @@ pub struct Args {
     pub verbose: u8,
 }
 
-const STATS_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const STATS_EVERY: Duration = Duration::from_secs(1);
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
     let address = a.address.expect("clap requires it");
+    if let Some(to) = a.to {
+        return crate::relay::run(crate::relay::Plan {
+            from: address,
+            to,
+            send: a.send,
+            count: a.count,
+            timeout: a.timeout,
+            read_timeout: a.read_timeout,
+            stats: a.stats,
+        });
+    }
     let mut dialer = Dialer::new();
     if let Some(t) = a.timeout {
         dialer = dialer.timeout(t);

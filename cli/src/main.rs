@@ -3,7 +3,10 @@
 
 mod client;
 mod demo;
+mod exec;
 mod parse;
+mod record;
+mod relay;
 mod sim;
 
 use std::net::SocketAddr;
@@ -12,12 +15,23 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Dial a WebSocket (or raw socket) feed and print every message as a line.
+/// Dial a feed (WebSocket, raw socket, broker) and print every message as a line,
+/// or relay it into another connection or a database with --to.
 ///
 /// ADDRESS is a Dial address: URL|key=value&key=value (see `wsdial parse`).
 /// Each stdin line is sent as a message. Exit status: 0 after --count messages or
 /// a normal end, 1 when the dial fails, 2 for bad usage, 3 when --read-timeout
 /// passes with nothing received, 4 when the connection is lost for good.
+///
+/// `wsdial FROM --to TO` relays every message read from FROM to TO (any writable
+/// address), each side reconnecting when its own address says reconnect=true.
+/// While TO is down the relay stops reading FROM, whose buffer drops its oldest
+/// (FROM's qsize/qbytes), counted; --stats shows relayed, dropped, unsent and
+/// the reconnects of each side. A database TO (sqlite3://ticks.db?table=ticks)
+/// records one row per message: received_us, source (topic or FROM's URL),
+/// payload (binary as base64), is_binary; the table (default `messages`) is
+/// created if missing, rows are written in batches (one INSERT each, at most 500
+/// rows, within 200 ms). Ctrl-C ends a relay after TO got what it holds (exit 130).
 #[derive(Parser, Debug)]
 #[command(name = "wsdial", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -33,6 +47,22 @@ enum Command {
     Parse {
         /// The Dial address to check.
         address: String,
+    },
+    /// Run SQL statements on a database and print each result as a JSON line.
+    ///
+    /// Each result is {"columns": [...], "values": [[...], ...]} on one line
+    /// ("affected" too when the statement has no rows). With no SQL argument the
+    /// statements are read from stdin, each ended by `;` (not one inside quotes or
+    /// comments). The first statement that fails prints its error on stderr and
+    /// exits 1.
+    Exec {
+        /// The database's address (sqlite3://, postgres://, mysql://, clickhouse://).
+        address: String,
+        /// The statements, run in order; none: read them from stdin.
+        sql: Vec<String>,
+        /// Dial deadline in seconds (the address's timeout= wins).
+        #[arg(long, value_name = "SECS", value_parser = positive_seconds)]
+        timeout: Option<Duration>,
     },
     /// Run the local exchange simulator on 127.0.0.1.
     Serve(ServeArgs),
@@ -142,6 +172,11 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Some(Command::Parse { address }) => parse::run(&address),
+        Some(Command::Exec {
+            address,
+            sql,
+            timeout,
+        }) => exec::run(&address, sql, timeout),
         Some(Command::Serve(a)) => serve(a),
         Some(Command::Demo {
             seconds,

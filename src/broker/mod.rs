@@ -27,6 +27,7 @@ use crate::options::Options;
 use crate::seam::{Driver, Outgoing, Seam};
 
 mod amqp;
+mod driver;
 mod kafka;
 mod mqtt;
 mod nats;
@@ -88,17 +89,14 @@ pub(crate) fn start(
     options: &Options,
 ) -> Result<(Arc<Seam>, Box<dyn Driver>), Error> {
     let scheme = target.scheme();
-    let _protocol: Box<dyn Protocol> = match scheme {
+    let protocol: Box<dyn Protocol> = match scheme {
         Scheme::Mqtt | Scheme::Mqtts => mqtt::protocol(target, options)?,
         Scheme::Nats => nats::protocol(target, options)?,
         Scheme::Amqp | Scheme::Amqps => amqp::protocol(target, options)?,
         Scheme::Kafka => kafka::protocol(target, options)?,
         _ => unreachable!("not a broker scheme: {scheme}"),
     };
-    Err(Error::new(
-        ErrorKind::Unsupported,
-        format!("{scheme}://: the broker driver is not built yet"),
-    ))
+    driver::start(protocol, target.url(), options)
 }
 
 /// Placeholder address check until each protocol reads its own form: a URL

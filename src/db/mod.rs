@@ -21,6 +21,8 @@ mod driver;
 mod mysql;
 mod postgres;
 mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod threaded;
 mod value;
 
 pub(crate) use driver::dial_handle;

@@ -1,0 +1,86 @@
+//! What the tests of the relay and of `wsdial exec` share: the binary, a
+//! watchdog run, the simulator, and reading its output.
+#![allow(dead_code)]
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wsdial"))
+}
+
+/// Runs a command to completion (stdin written then closed); kills it and
+/// fails the test after `limit`.
+pub fn run(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        w.write_all(input.as_bytes()).unwrap();
+    }
+    drop(w);
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => out,
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("watchdog: {cmd:?} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// `wsdial serve --port 0 …`; killed on drop.
+pub struct Serve {
+    child: Child,
+    pub base: String,
+}
+
+impl Serve {
+    pub fn start(args: &[&str]) -> Serve {
+        let mut child = bin()
+            .args(["serve", "--port", "0", "--tcp-port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(base.starts_with("ws://127.0.0.1:"), "{line}");
+        Serve { child, base }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn seq(line: &str) -> u64 {
+    let v: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    v["seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no seq: {line}"))
+}
+
+/// The last line of `--stats` output (the totals at the end).
+pub fn totals(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .rfind(|l| l.contains("relayed "))
+        .unwrap_or_else(|| panic!("no stats line: {o:?}"))
+        .to_owned()
+}

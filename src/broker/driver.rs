@@ -1,0 +1,406 @@
+//! The broker driver: one thread per connection ("wsdial-broker") around a
+//! [`Protocol`], the same for every broker.
+//!
+//! The thread makes the first connection (the dial waits for its result, at
+//! most `timeout` and a little grace), then loops on [`Session::recv`] and
+//! hands what arrives to the seam in batches (counted, drop-oldest). On a
+//! lost connection it marks the seam (one `Disconnected` per lost connection,
+//! after the messages that came before it) and, with `reconnect`, dials again
+//! under the shared [`backoff`](crate::backoff) policy; the protocol's
+//! `connect` subscribes again, and the `payload`s are published again (at
+//! least `pace` apart) before anything the program writes.
+//!
+//! The program's writes are published on the program's thread through the
+//! session's [`Publish`] handle; a write made while the payloads are still
+//! going out waits in the outbox and follows them.
+//!
+//! `recv` waits at most [`RECV_SLICE`] at a time: that slice is how long
+//! `close()` may wait for the thread to notice (plus the session's own polite
+//! close, bounded by [`CLOSE_LINGER`]), and an idle connection wakes
+//! `1 / RECV_SLICE` times a second.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::{Protocol, Publish, Session};
+use crate::backoff::{self, Backoff};
+use crate::error::{Error, ErrorKind};
+use crate::message::{Disconnect, Message};
+use crate::options::Options;
+use crate::seam::{Driver, Outgoing, Seam};
+
+/// The longest one `recv` waits: the close latency and the idle wake-up period.
+pub(crate) const RECV_SLICE: Duration = Duration::from_millis(100);
+
+/// How long a session may take to end politely at close.
+pub(crate) const CLOSE_LINGER: Duration = Duration::from_millis(1000);
+
+/// Messages taken from the session before they are handed to the seam together.
+const BATCH: usize = 64;
+
+/// Where writes go now.
+enum Out {
+    /// No session: a write returns 0.
+    Down,
+    /// A session is up and its payloads are going out: writes wait in the outbox.
+    Greeting,
+    /// Up: writes are published through this handle (`None`: nothing to publish to).
+    Up(Option<Arc<dyn Publish>>),
+}
+
+/// What the driver's thread and the program's threads share.
+struct Shared {
+    seam: Arc<Seam>,
+    out: Mutex<Out>,
+    /// Set by `close`; wakes the thread's pauses.
+    stop: Mutex<bool>,
+    stop_cond: Condvar,
+    done: Mutex<bool>,
+    done_cond: Condvar,
+}
+
+impl Shared {
+    fn set_done(&self) {
+        *self.done.lock() = true;
+        self.done_cond.notify_all();
+    }
+
+    /// Waits `d` unless closed meanwhile; false if closed.
+    fn pause(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        let mut stop = self.stop.lock();
+        while !*stop && !self.seam.is_closed() {
+            if self.stop_cond.wait_until(&mut stop, until).timed_out() {
+                break;
+            }
+        }
+        !*stop && !self.seam.is_closed()
+    }
+}
+
+/// A broker connection's driver: the shared state and the thread.
+pub(crate) struct BrokerDriver {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The first connection's outcome, as the thread tells the dial.
+enum First {
+    Up,
+    /// It failed and `retry_first` is on: the thread keeps dialing.
+    Retrying,
+    Failed(Error),
+}
+
+/// Starts the driver's thread for `protocol` and waits for the first
+/// connection: its error is the dial's, unless `retry_first`.
+pub(crate) fn start(
+    protocol: Box<dyn Protocol>,
+    url: &str,
+    options: &Options,
+) -> Result<(Arc<Seam>, Box<dyn Driver>), Error> {
+    let seam = Arc::new(Seam::new(options.qsize, options.qbytes, None));
+    let shared = Arc::new(Shared {
+        seam: seam.clone(),
+        out: Mutex::new(Out::Down),
+        stop: Mutex::new(false),
+        stop_cond: Condvar::new(),
+        done: Mutex::new(false),
+        done_cond: Condvar::new(),
+    });
+    let (tx, rx) = mpsc::sync_channel(1);
+    let thread = Thread {
+        shared: shared.clone(),
+        protocol,
+        options: options.clone(),
+        url: url.to_owned(),
+        backoff: Backoff::new(options, url),
+    };
+    let handle = std::thread::Builder::new()
+        .name("wsdial-broker".into())
+        .spawn(move || thread.run(tx))?;
+    let driver = BrokerDriver {
+        shared,
+        thread: Mutex::new(Some(handle)),
+    };
+    // The protocol is given `timeout`; the grace covers a client that
+    // overshoots it a little. Past that the dial gives up on it.
+    let grace = Duration::from_secs(1);
+    match rx.recv_timeout(options.timeout + grace) {
+        Ok(First::Up) | Ok(First::Retrying) => Ok((seam, Box::new(driver))),
+        Ok(First::Failed(e)) => {
+            driver.join(grace);
+            Err(e)
+        }
+        Err(_) => {
+            // Still dialing (or the thread died): it stops at its next look at the seam.
+            seam.close();
+            driver.close();
+            Err(Error::new(
+                ErrorKind::Tcp,
+                format!(
+                    "{url}: no connection to the broker within the timeout ({:?})",
+                    options.timeout
+                ),
+            )
+            .timed_out())
+        }
+    }
+}
+
+impl Driver for BrokerDriver {
+    fn send(&self, m: Outgoing) -> usize {
+        let seam = &self.shared.seam;
+        if !seam.is_connected() {
+            return 0;
+        }
+        let c = &seam.counters;
+        let publisher = match &*self.shared.out.lock() {
+            Out::Down | Out::Up(None) => return 0,
+            Out::Greeting => {
+                let len = m.len();
+                seam.outbox.push(m);
+                return len;
+            }
+            Out::Up(Some(p)) => p.clone(),
+        };
+        if publisher.publish(&m) {
+            c.add(&c.sent, 1);
+            m.len()
+        } else {
+            c.add(&c.unsent, 1);
+            0
+        }
+    }
+
+    fn close(&self) {
+        *self.shared.stop.lock() = true;
+        self.shared.stop_cond.notify_all();
+    }
+
+    fn join(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut done = self.shared.done.lock();
+        while !*done {
+            if self
+                .shared
+                .done_cond
+                .wait_until(&mut done, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        let finished = *done;
+        drop(done);
+        // A thread still in a connect finishes it on its own and exits.
+        if finished {
+            if let Some(h) = self.thread.lock().take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// The driver's thread.
+struct Thread {
+    shared: Arc<Shared>,
+    protocol: Box<dyn Protocol>,
+    options: Options,
+    url: String,
+    backoff: Backoff,
+}
+
+impl Thread {
+    fn run(mut self, first: mpsc::SyncSender<First>) {
+        let seam = self.shared.seam.clone();
+        let url = self.url.clone();
+        let connected = self.protocol.connect(Instant::now() + self.options.timeout);
+        let session = match connected {
+            Ok(s) => {
+                // Writes made as soon as the dial returns wait for the payloads.
+                *self.shared.out.lock() = Out::Greeting;
+                let _ = first.send(First::Up);
+                Some(s)
+            }
+            Err(e) if self.options.retry_first => {
+                log::warn!("{url}: first connect failed: {e}; retrying (retry_first)");
+                seam.down();
+                backoff::refused(&seam, &mut self.backoff, &e);
+                let _ = first.send(First::Retrying);
+                None
+            }
+            Err(e) => {
+                seam.down();
+                let _ = first.send(First::Failed(e));
+                self.shared.set_done();
+                return;
+            }
+        };
+        drop(first);
+        let Some(mut session) = session.or_else(|| self.redial()) else {
+            self.shared.set_done();
+            return;
+        };
+        loop {
+            let started = Instant::now();
+            let lost = self.serve(&mut *session);
+            *self.shared.out.lock() = Out::Down;
+            seam.down();
+            self.count_unsent();
+            if seam.is_closed() {
+                session.close(Instant::now() + CLOSE_LINGER);
+                log::debug!("{url}: closed");
+                break;
+            }
+            drop(session);
+            let reconnect = self.options.reconnect;
+            log::warn!(
+                "{url}: disconnected: {lost}{}",
+                if reconnect { "; reconnecting" } else { "" }
+            );
+            seam.lost(lost, !reconnect);
+            if !reconnect {
+                break;
+            }
+            self.backoff.connection_lasted(started.elapsed());
+            match self.redial() {
+                Some(s) => session = s,
+                None => break,
+            }
+        }
+        self.shared.set_done();
+    }
+
+    /// Dials again under the reconnect policy; `None` when closed or given up.
+    fn redial(&mut self) -> Option<Box<dyn Session>> {
+        let Thread {
+            shared,
+            protocol,
+            options,
+            url,
+            backoff,
+        } = self;
+        backoff::redial(
+            &shared.seam,
+            options,
+            url,
+            backoff,
+            |d| shared.pause(d),
+            |deadline| protocol.connect(deadline),
+        )
+    }
+
+    /// Writes queued while the connection was going down are not sent: counted.
+    fn count_unsent(&self) {
+        let seam = &self.shared.seam;
+        let n = seam.outbox.take().len() as u64;
+        if n > 0 {
+            seam.counters.add(&seam.counters.unsent, n);
+            log::warn!(
+                "{}: {n} queued message(s) not published before the connection was lost",
+                self.url
+            );
+        }
+    }
+
+    /// Serves one session: the payloads, then what the program queued meanwhile,
+    /// then reads until it is lost or the program closes (`Err` either way).
+    fn serve(&mut self, session: &mut dyn Session) -> Disconnect {
+        let seam = self.shared.seam.clone();
+        let publisher = session.publisher();
+        *self.shared.out.lock() = Out::Greeting;
+        if !seam.up() {
+            return closed();
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        let payloads = self.options.payloads.clone();
+        for (i, p) in payloads.into_iter().enumerate() {
+            if let (Some(pace), true) = (self.options.pace, i > 0) {
+                if let Err(d) = self.read_for(session, &mut batch, pace) {
+                    return d;
+                }
+            }
+            match &publisher {
+                Some(pb) if pb.publish(&Outgoing::Text(p)) => {}
+                Some(_) => return Disconnect::new(crate::message::Cause::Io, "publish failed"),
+                None => log::warn!("{}: a payload has no topic to be published to", self.url),
+            }
+        }
+        {
+            // What the program wrote meanwhile follows, in order; from now on
+            // it publishes on its own thread.
+            let mut out = self.shared.out.lock();
+            for m in seam.outbox.take() {
+                let c = &seam.counters;
+                match &publisher {
+                    Some(pb) if pb.publish(&m) => c.add(&c.sent, 1),
+                    _ => c.add(&c.unsent, 1),
+                }
+            }
+            *out = Out::Up(publisher);
+        }
+        loop {
+            if let Err(d) = self.read_for(session, &mut batch, RECV_SLICE) {
+                return d;
+            }
+        }
+    }
+
+    /// Reads for about `d` (one `recv` wait, then what is ready), handing
+    /// what arrives to the seam. `Err` when lost or closed.
+    fn read_for(
+        &mut self,
+        session: &mut dyn Session,
+        batch: &mut Vec<(Message, bool)>,
+        d: Duration,
+    ) -> Result<(), Disconnect> {
+        let until = Instant::now() + d;
+        loop {
+            if self.shared.seam.is_closed() {
+                return Err(closed());
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            let got = session.recv(left);
+            let mut lost = None;
+            match got {
+                Ok(Some(m)) => {
+                    batch.push((m, false));
+                    while batch.len() < BATCH {
+                        match session.recv(Duration::ZERO) {
+                            Ok(Some(m)) => batch.push((m, false)),
+                            Ok(None) => break,
+                            Err(d) => {
+                                lost = Some(d);
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(d) => lost = Some(d),
+            }
+            if !batch.is_empty() {
+                self.shared.seam.deliver(batch);
+                batch.clear();
+            }
+            if let Some(d) = lost {
+                return Err(d);
+            }
+            if Instant::now() >= until {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn closed() -> Disconnect {
+    Disconnect::new(crate::message::Cause::ClosedByUser, "closed by the program")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,664 @@
+//! The `kafka://` client: rdkafka's synchronous `BaseConsumer` (polled by
+//! [`Session::recv`] on the connection's thread) and `BaseProducer` (the
+//! [`Publish`] handle, used from any thread), over the vendored librdkafka.
+//!
+//! librdkafka dials, retries and reconnects by itself, forever. This module
+//! bounds it: a connect that has no answer from the cluster by its deadline
+//! fails (and fails at once when every bootstrap broker refused the
+//! connection); a session whose brokers are all down ends with one
+//! `Disconnect`, and the driver's reconnect (with the shared backoff) makes
+//! a new client, which carries on from where the old one stopped.
+//!
+//! Positions: without a group, the session assigns every partition of the
+//! topic at an explicit offset looked up before `connect` returns (so what is
+//! published after the dial returns is read), and the next offset of each
+//! partition outlives the session: a reconnect goes on from there (and reads
+//! a partition that appeared meanwhile from its start). A connect that found
+//! the topic gone (a broker that lost it, such as tansu with its memory
+//! storage, after a restart) is refused by name; the first connect after it
+//! reads the new topic of that name from its start. With a
+//! group, the group's committed offsets decide (librdkafka commits
+//! automatically), and `offset=` applies where the group has none.
+//!
+//! Group timings: `session.timeout.ms=6000` and `max.poll.interval.ms=7000`.
+//! Some brokers (tansu) hold a JoinGroup for the whole rebalance timeout,
+//! which is `max.poll.interval.ms` (300 s by default); the connection's
+//! thread polls all the time, whatever the program does, so a short value
+//! costs nothing here.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message as _};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::{KafkaAddress, Start};
+use crate::broker::{Protocol, Publish, Session};
+use crate::error::{Error, ErrorKind};
+use crate::message::{Cause, Disconnect, Message, Route};
+use crate::options::Options;
+use crate::seam::Outgoing;
+
+/// How long one metadata request may take before the connect looks at what
+/// librdkafka reported meanwhile (a refused connection ends it early).
+const SLICE: Duration = Duration::from_millis(200);
+
+/// The `kafka://` protocol: one address, and the positions that outlive a session.
+pub(crate) struct Kafka {
+    address: KafkaAddress,
+    url: String,
+    /// Next offset of each partition (index = partition), without a group.
+    positions: Arc<Mutex<Vec<i64>>>,
+    /// A connect found the topic gone: the next one reads the new topic of
+    /// that name from its start, whatever its offsets.
+    vanished: bool,
+}
+
+impl Kafka {
+    pub(crate) fn new(address: KafkaAddress, _options: &Options) -> Kafka {
+        let url = format!("kafka://{}/{}", address.bootstrap(), address.topic);
+        Kafka {
+            address,
+            url,
+            positions: Arc::default(),
+            vanished: false,
+        }
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.address.bootstrap())
+            .set("client.id", "wsdial")
+            // Fail over to what the broker says quickly; retry the connection
+            // itself no slower than once a second while a session is up.
+            .set("reconnect.backoff.ms", "50")
+            .set("reconnect.backoff.max.ms", "1000")
+            .set_log_level(RDKafkaLogLevel::Warning);
+        c
+    }
+
+    fn consumer(&self, ctx: &Ctx) -> Result<BaseConsumer<Ctx>, Error> {
+        let mut c = self.config();
+        c.set("enable.partition.eof", "false")
+            // librdkafka's own prefetch queue, beside the inbox: 8 MiB per
+            // connection at most (the default is 64 MiB).
+            .set("queued.max.messages.kbytes", "8192")
+            .set(
+                "auto.offset.reset",
+                match self.address.start {
+                    Start::Earliest => "earliest",
+                    Start::Latest => "latest",
+                },
+            );
+        match &self.address.group {
+            Some(g) => {
+                c.set("group.id", g)
+                    .set("session.timeout.ms", "6000")
+                    .set("max.poll.interval.ms", "7000")
+                    .set("heartbeat.interval.ms", "1000");
+            }
+            // librdkafka wants a group id even for a consumer that assigns
+            // its own partitions; it joins nothing and commits nothing.
+            None => {
+                c.set("group.id", "wsdial")
+                    .set("enable.auto.commit", "false");
+            }
+        }
+        c.create_with_context(ctx.clone())
+            .map_err(|e| self.error(ErrorKind::Io, e, None))
+    }
+
+    fn producer(&self) -> Result<BaseProducer<Ctx>, Error> {
+        self.config()
+            .create_with_context(Ctx::default())
+            .map_err(|e| self.error(ErrorKind::Io, e, None))
+    }
+
+    fn error(&self, kind: ErrorKind, what: impl std::fmt::Display, ctx: Option<&Ctx>) -> Error {
+        let seen = ctx.and_then(Ctx::last_failure);
+        let seen = seen
+            .map(|s| format!(" (librdkafka: {s})"))
+            .unwrap_or_default();
+        Error::new(kind, format!("{}: {what}{seen}", self.url))
+    }
+
+    /// The topic's partitions, asking until `deadline`: an error at once when
+    /// every broker refused, a timeout when none answered.
+    fn partitions(
+        &mut self,
+        consumer: &BaseConsumer<Ctx>,
+        ctx: &Ctx,
+        deadline: Instant,
+    ) -> Result<Vec<i32>, Error> {
+        let topic = self.address.topic.as_str();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self
+                    .error(
+                        ErrorKind::Tcp,
+                        "no broker answered before the timeout",
+                        Some(ctx),
+                    )
+                    .timed_out());
+            }
+            match consumer.fetch_metadata(Some(topic), left.min(SLICE)) {
+                Ok(md) => {
+                    let t = md.topics().iter().find(|t| t.name() == topic);
+                    let parts: Vec<i32> = t
+                        .filter(|t| t.error().is_none())
+                        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+                        .unwrap_or_default();
+                    if !parts.is_empty() {
+                        return Ok(parts);
+                    }
+                    self.vanished = true;
+                    let why = t.and_then(|t| t.error()).map(RDKafkaErrorCode::from);
+                    return Err(Error::new(
+                        ErrorKind::Handshake,
+                        format!(
+                            "{}: the cluster has no topic `{topic}`{}; create it first (tansu: `tansu topic create {topic}`; Kafka: kafka-topics.sh --create)",
+                            self.url,
+                            why.map(|w| format!(" ({w})")).unwrap_or_default()
+                        ),
+                    ));
+                }
+                Err(_) => {
+                    // Error events (all brokers down) wait in the consumer's queue.
+                    while let Some(r) = consumer.poll(Duration::ZERO) {
+                        if let Err(KafkaError::MessageConsumption(
+                            RDKafkaErrorCode::AllBrokersDown,
+                        )) = r
+                        {
+                            return Err(self.error(
+                                ErrorKind::Tcp,
+                                "no broker of the address accepted a connection",
+                                Some(ctx),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Assigns every partition at an explicit offset (no group).
+    fn assign(
+        &mut self,
+        consumer: &BaseConsumer<Ctx>,
+        parts: &[i32],
+        ctx: &Ctx,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let topic = self.address.topic.as_str();
+        let mut positions = self.positions.lock();
+        let first = positions.is_empty();
+        let mut tpl = TopicPartitionList::new();
+        for &p in parts {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (low, high) = consumer.fetch_watermarks(topic, p, left).map_err(|e| {
+                self.error(
+                    ErrorKind::Tcp,
+                    format!("partition {p}'s offsets: {e}"),
+                    Some(ctx),
+                )
+            })?;
+            let known = usize::try_from(p)
+                .ok()
+                .and_then(|i| positions.get(i))
+                .copied()
+                .filter(|&n| n >= 0);
+            let at = match known {
+                // A new topic of the same name: all of it is new.
+                _ if self.vanished => low,
+                // Where the last session stopped. (Not checked against the
+                // high watermark: tansu 0.6 reports the last batch's base
+                // offset + 1 there. Out of range, librdkafka resets it as
+                // `offset=` says.)
+                Some(n) => n,
+                // A partition that appeared since an earlier session: all of it is new.
+                None if !first => low,
+                None => match self.address.start {
+                    Start::Earliest => low,
+                    Start::Latest => high,
+                },
+            };
+            if let Ok(i) = usize::try_from(p) {
+                if positions.len() <= i {
+                    positions.resize(i + 1, -1);
+                }
+                positions[i] = at;
+            }
+            tpl.add_partition_offset(topic, p, Offset::Offset(at))
+                .map_err(|e| self.error(ErrorKind::Io, e, None))?;
+        }
+        drop(positions);
+        consumer
+            .assign(&tpl)
+            .map_err(|e| self.error(ErrorKind::Io, e, Some(ctx)))?;
+        self.vanished = false;
+        Ok(())
+    }
+}
+
+impl Protocol for Kafka {
+    fn connect(&mut self, deadline: Instant) -> Result<Box<dyn Session>, Error> {
+        let ctx = Ctx::default();
+        let consumer = self.consumer(&ctx)?;
+        let parts = self.partitions(&consumer, &ctx, deadline)?;
+        let mut pending = VecDeque::new();
+        if self.address.group.is_some() {
+            consumer
+                .subscribe(&[&self.address.topic])
+                .map_err(|e| self.error(ErrorKind::Io, e, Some(&ctx)))?;
+            // Joined when the group has given this member its partitions.
+            loop {
+                if consumer.assignment().is_ok_and(|a| a.count() > 0) {
+                    break;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self
+                        .error(
+                            ErrorKind::Tcp,
+                            "the consumer group gave no partitions before the timeout",
+                            Some(&ctx),
+                        )
+                        .timed_out());
+                }
+                if let Some(Ok(m)) = consumer.poll(left.min(Duration::from_millis(100))) {
+                    pending.push_back(routed(&m));
+                }
+            }
+        } else {
+            self.assign(&consumer, &parts, &ctx, deadline)?;
+        }
+        let producer = self.producer()?;
+        Ok(Box::new(KafkaSession {
+            url: self.url.clone(),
+            consumer: Some(consumer),
+            ctx,
+            pending,
+            publisher: Arc::new(KafkaPublisher {
+                producer,
+                topic: self.address.topic.clone(),
+                alive: AtomicBool::new(true),
+            }),
+            positions: self.address.group.is_none().then(|| self.positions.clone()),
+            local: Vec::new(),
+        }))
+    }
+}
+
+/// What librdkafka tells a client through its callbacks (on librdkafka's threads).
+#[derive(Clone, Default)]
+struct Ctx {
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Ctx {
+    fn last_failure(&self) -> Option<String> {
+        self.failure.lock().clone()
+    }
+}
+
+impl ClientContext for Ctx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        // What failed (a refused connection, a lost broker) is kept for the
+        // error or disconnect it leads to; all of it goes to `log` at debug.
+        if (level as i32) <= (RDKafkaLogLevel::Error as i32) {
+            *self.failure.lock() = Some(msg.to_owned());
+        }
+        log::debug!(target: "wsdial::kafka", "{fac}: {msg}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        *self.failure.lock() = Some(reason.to_owned());
+        log::debug!(target: "wsdial::kafka", "{error}: {reason}");
+    }
+}
+
+impl ConsumerContext for Ctx {}
+
+impl ProducerContext for Ctx {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = r {
+            log::warn!(target: "wsdial::kafka", "a published message was not delivered: {e}");
+        }
+    }
+}
+
+/// A Kafka record as a routed message.
+fn routed(m: &BorrowedMessage<'_>) -> Message {
+    Message::routed(
+        m.payload().unwrap_or_default().to_vec(),
+        Route {
+            topic: m.topic().to_owned(),
+            partition: Some(m.partition()),
+            offset: Some(m.offset()),
+            key: m.key().map(<[u8]>::to_vec),
+        },
+    )
+}
+
+struct KafkaSession {
+    url: String,
+    consumer: Option<BaseConsumer<Ctx>>,
+    ctx: Ctx,
+    /// Messages that came while joining the group, before the first `recv`.
+    pending: VecDeque<Message>,
+    publisher: Arc<KafkaPublisher>,
+    /// Without a group: the protocol's positions, written back when the session ends.
+    positions: Option<Arc<Mutex<Vec<i64>>>>,
+    /// This session's next offsets (index = partition; -1 none yet).
+    local: Vec<i64>,
+}
+
+impl KafkaSession {
+    fn save_positions(&mut self) {
+        if let Some(shared) = &self.positions {
+            let mut shared = shared.lock();
+            for (i, &n) in self.local.iter().enumerate() {
+                if n >= 0 {
+                    if shared.len() <= i {
+                        shared.resize(i + 1, -1);
+                    }
+                    shared[i] = n;
+                }
+            }
+        }
+        self.local.clear();
+    }
+}
+
+impl Session for KafkaSession {
+    fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
+        // Delivery reports and the producer's errors are served here.
+        self.publisher.producer.poll(Duration::ZERO);
+        if let Some(m) = self.pending.pop_front() {
+            return Ok(Some(m));
+        }
+        let Some(consumer) = &self.consumer else {
+            return Err(Disconnect::new(Cause::ClosedByUser, "closed"));
+        };
+        match consumer.poll(timeout) {
+            None => Ok(None),
+            Some(Ok(m)) => {
+                if self.positions.is_some() {
+                    if let Ok(i) = usize::try_from(m.partition()) {
+                        if self.local.len() <= i {
+                            self.local.resize(i + 1, -1);
+                        }
+                        self.local[i] = m.offset() + 1;
+                    }
+                }
+                Ok(Some(routed(&m)))
+            }
+            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown))) => {
+                let why = self
+                    .ctx
+                    .last_failure()
+                    .unwrap_or_else(|| "all brokers are down".into());
+                Err(Disconnect::new(
+                    Cause::Io,
+                    format!("{}: lost every broker: {why}", self.url),
+                ))
+            }
+            Some(Err(e @ KafkaError::MessageConsumptionFatal(_))) => Err(Disconnect::new(
+                Cause::Protocol,
+                format!("{}: {e}", self.url),
+            )),
+            // Transient (one broker's connection, a partition moving):
+            // librdkafka retries by itself.
+            Some(Err(e)) => {
+                log::debug!(target: "wsdial::kafka", "{}: {e}", self.url);
+                Ok(None)
+            }
+        }
+    }
+
+    fn publisher(&self) -> Option<Arc<dyn Publish>> {
+        Some(self.publisher.clone())
+    }
+
+    fn close(&mut self, deadline: Instant) {
+        self.publisher.alive.store(false, Ordering::Release);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(e) = self.publisher.producer.flush(left) {
+            let n = self.publisher.producer.in_flight_count();
+            log::warn!(target: "wsdial::kafka", "{}: {n} published message(s) not delivered at close: {e}", self.url);
+        }
+        self.save_positions();
+        if let Some(consumer) = self.consumer.take() {
+            end_consumer(consumer, deadline);
+        }
+    }
+}
+
+impl Drop for KafkaSession {
+    fn drop(&mut self) {
+        self.save_positions();
+        self.publisher.alive.store(false, Ordering::Release);
+        if let Some(consumer) = self.consumer.take() {
+            end_consumer(consumer, Instant::now() + Duration::from_millis(500));
+        }
+    }
+}
+
+/// Leaves the group (if any) by `deadline`; a consumer that cannot is
+/// dropped on a thread of its own, so the caller never waits longer.
+fn end_consumer(consumer: BaseConsumer<Ctx>, deadline: Instant) {
+    if consumer.close_queue().is_ok() {
+        while !consumer.closed() && Instant::now() < deadline {
+            consumer.poll(Duration::from_millis(50));
+        }
+    }
+    if consumer.closed() {
+        drop(consumer);
+    } else {
+        let _ = std::thread::Builder::new()
+            .name("wsdial-kafka-close".into())
+            .spawn(move || drop(consumer));
+    }
+}
+
+struct KafkaPublisher {
+    producer: BaseProducer<Ctx>,
+    topic: String,
+    alive: AtomicBool,
+}
+
+impl Publish for KafkaPublisher {
+    fn publish(&self, m: &Outgoing) -> bool {
+        if !self.alive.load(Ordering::Acquire) {
+            return false;
+        }
+        let payload: &[u8] = match m {
+            Outgoing::Text(s) => s.as_bytes(),
+            Outgoing::Binary(b) => b,
+        };
+        let mut tries = 0;
+        loop {
+            let record = BaseRecord::<(), [u8], ()>::to(&self.topic).payload(payload);
+            match self.producer.send(record) {
+                Ok(()) => return true,
+                // librdkafka's queue is full: serve delivery reports a moment, once.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                    if tries == 0 =>
+                {
+                    tries += 1;
+                    self.producer.poll(Duration::from_millis(100));
+                }
+                Err((e, _)) => {
+                    log::warn!(target: "wsdial::kafka", "publish to {}: {e}", self.topic);
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The protocol alone (no driver) against tansu, installed by scripts/peers.
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    struct Broker(Child, u16);
+
+    impl Broker {
+        fn start_on(port: u16) -> Broker {
+            let tansu = concat!(env!("CARGO_MANIFEST_DIR"), "/.peers/bin/tansu");
+            assert!(
+                std::path::Path::new(tansu).exists(),
+                "{tansu} is missing: run scripts/peers"
+            );
+            let url = format!("tcp://127.0.0.1:{port}");
+            let child = Command::new(tansu)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                ])
+                .args(["--storage-engine", "memory://tansu/", "--silent"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "tansu did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Broker(child, port)
+        }
+
+        /// A topic of one partition: its offsets are the order of publishing.
+        fn topic(&self, name: &str) {
+            let tansu = concat!(env!("CARGO_MANIFEST_DIR"), "/.peers/bin/tansu");
+            let url = format!("tcp://127.0.0.1:{}", self.1);
+            let ok = Command::new(tansu)
+                .args([
+                    "topic",
+                    "create",
+                    name,
+                    "--partitions",
+                    "2",
+                    "--broker",
+                    &url,
+                ])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+    }
+
+    impl Drop for Broker {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    fn kafka(port: u16, topic: &str) -> Kafka {
+        let a = KafkaAddress::parse(&format!("kafka://127.0.0.1:{port}/{topic}")).unwrap();
+        Kafka::new(a, &Options::default())
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(10)
+    }
+
+    /// The next message within 10 s, skipping empty polls.
+    fn next(s: &mut Box<dyn Session>) -> Message {
+        let deadline = soon();
+        loop {
+            assert!(Instant::now() < deadline, "no message in 10 s");
+            if let Some(m) = s.recv(Duration::from_millis(100)).unwrap() {
+                return m;
+            }
+        }
+    }
+
+    #[test]
+    fn session_publishes_reads_loses_and_resumes_on_a_new_topic() {
+        let port = free_port();
+        let broker = Broker::start_on(port);
+        broker.topic("s");
+        let mut k = kafka(port, "s");
+        let mut s = k.connect(soon()).unwrap();
+        let p = s.publisher().unwrap();
+        assert!(p.publish(&Outgoing::Text("one".into())));
+        assert!(p.publish(&Outgoing::Binary(vec![0xff, 0])));
+        let (a, b) = (next(&mut s), next(&mut s));
+        let mut got = [a.as_bytes().to_vec(), b.as_bytes().to_vec()];
+        got.sort();
+        assert_eq!(got, [b"one".to_vec(), vec![0xff, 0]]);
+        assert_eq!(a.topic(), Some("s"));
+
+        drop(broker);
+        // Every broker gone: one Err, soon.
+        let deadline = soon();
+        let lost = loop {
+            assert!(
+                Instant::now() < deadline,
+                "the loss was not reported in 10 s"
+            );
+            match s.recv(Duration::from_millis(100)) {
+                Ok(None) => {}
+                Ok(Some(m)) => panic!("unexpected {m:?}"),
+                Err(d) => break d,
+            }
+        };
+        assert_eq!(lost.cause(), Cause::Io, "{lost:?}");
+        s.close(Instant::now() + Duration::from_secs(1));
+        assert!(
+            !p.publish(&Outgoing::Text("late".into())),
+            "a closed session's publisher refuses"
+        );
+
+        // Down: a connect fails fast and names the address.
+        let t0 = Instant::now();
+        let e = k.connect(soon()).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Tcp, "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+
+        // Back without the topic: refused by name; once it exists, read from
+        // its start (offsets 0..3, though the old topic's next offset was 2).
+        let broker = Broker::start_on(port);
+        let e = k.connect(soon()).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Handshake, "{e}");
+        assert!(e.to_string().contains("no topic `s`"), "{e}");
+        broker.topic("s");
+        let mut other = kafka(port, "s").connect(soon()).unwrap();
+        let po = other.publisher().unwrap();
+        for i in 0..3 {
+            assert!(po.publish(&Outgoing::Text(format!("new-{i}"))));
+        }
+        other.close(soon());
+        let mut s = k.connect(soon()).unwrap();
+        let mut got: Vec<String> = (0..3)
+            .map(|_| next(&mut s).as_text().unwrap().to_owned())
+            .collect();
+        got.sort();
+        assert_eq!(got, ["new-0", "new-1", "new-2"]);
+        s.close(soon());
+    }
+}

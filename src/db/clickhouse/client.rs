@@ -1,0 +1,445 @@
+//! ClickHouse over its HTTP interface: each statement is one POST (the
+//! connection kept alive by `ureq`'s agent), on the caller's thread; no
+//! runtime, no thread of its own. Results come as
+//! `TabSeparatedWithNamesAndTypes` (exact text, read by the column's type:
+//! decimals keep every digit); credentials go in ClickHouse's
+//! `X-ClickHouse-User` / `X-ClickHouse-Key` headers.
+//!
+//! Parameters are bound on the client: every `?` outside quotes and comments
+//! is replaced by a literal (strings quoted with `\` and `'` escaped, bytes as
+//! `\xHH`, decimals checked to be numbers), because ClickHouse 18 (Debian's)
+//! has no server-side parameters. A statement's deadline bounds the request
+//! and is passed as `max_execution_time`, so the server stops it too.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use super::ChAddress;
+use crate::db::{Database, Opener, Rows, Value};
+use crate::error::{Error, ErrorKind};
+
+/// Opens sessions to one ClickHouse server's HTTP interface.
+pub(crate) struct ChOpener {
+    a: ChAddress,
+    base: String,
+}
+
+impl ChOpener {
+    pub(crate) fn new(a: ChAddress) -> ChOpener {
+        let host = if a.host.contains(':') {
+            format!("[{}]", a.host)
+        } else {
+            a.host.clone()
+        };
+        let mut base = format!(
+            "http://{host}:{}/?default_format=TabSeparatedWithNamesAndTypes",
+            a.port
+        );
+        if let Some(db) = &a.database {
+            base.push_str("&database=");
+            base.extend(url::form_urlencoded::byte_serialize(db.as_bytes()));
+        }
+        ChOpener { a, base }
+    }
+}
+
+impl Opener for ChOpener {
+    fn open(&self, deadline: Instant) -> Result<Box<dyn Database>, Error> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut s = ChSession {
+            agent,
+            base: self.base.clone(),
+            user: self.a.user.clone(),
+            password: self.a.password.clone(),
+            address: format!("{}:{}", self.a.host, self.a.port),
+        };
+        // HTTP is stateless: check the server and the credentials now.
+        s.exec("SELECT 1", &[], Some(deadline))?;
+        Ok(Box::new(s))
+    }
+}
+
+struct ChSession {
+    agent: ureq::Agent,
+    base: String,
+    user: Option<String>,
+    password: Option<String>,
+    address: String,
+}
+
+impl Database for ChSession {
+    fn exec(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        deadline: Option<Instant>,
+    ) -> Result<Rows, Error> {
+        let sql = bind(sql.trim().trim_end_matches(';'), params)?;
+        let mut url = self.base.clone();
+        let mut req = self.agent.post(&url);
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorKind::Database,
+                    "clickhouse: the deadline passed before the statement was sent",
+                )
+                .timed_out());
+            }
+            let _ = write!(
+                url,
+                "&max_execution_time={}",
+                left.as_secs_f64().ceil().max(1.0)
+            );
+            req = self
+                .agent
+                .post(&url)
+                .config()
+                .timeout_global(Some(left))
+                .build();
+        }
+        if let Some(u) = &self.user {
+            req = req.header("X-ClickHouse-User", u);
+        }
+        if let Some(p) = &self.password {
+            req = req.header("X-ClickHouse-Key", p);
+        }
+        let mut resp = req.send(sql.as_bytes()).map_err(|e| self.http_error(e))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .map_err(|e| self.http_error(e))?;
+        if status != 200 {
+            return Err(server_error(status, &String::from_utf8_lossy(&body)));
+        }
+        parse_tsv(&body)
+    }
+}
+
+impl ChSession {
+    fn http_error(&self, e: ureq::Error) -> Error {
+        let a = &self.address;
+        match e {
+            ureq::Error::Timeout(_) => Error::new(
+                ErrorKind::Database,
+                format!(
+                    "clickhouse {a}: the statement did not finish before its deadline (timeout=)"
+                ),
+            )
+            .timed_out(),
+            ureq::Error::HostNotFound => {
+                Error::new(ErrorKind::Dns, format!("clickhouse {a}: host not found"))
+            }
+            ureq::Error::Io(io) => {
+                let kind = if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    ErrorKind::Tcp
+                } else {
+                    ErrorKind::Io
+                };
+                Error::io(kind, format_args!("clickhouse {a}"), io)
+            }
+            ureq::Error::ConnectionFailed => {
+                Error::new(ErrorKind::Tcp, format!("clickhouse {a}: connection failed"))
+            }
+            other => Error::new(ErrorKind::Io, format!("clickhouse {a}: {other}")),
+        }
+    }
+}
+
+/// ClickHouse's `Code: N, e.displayText() = DB::Exception: …`, by code.
+fn server_error(status: u16, body: &str) -> Error {
+    let code: Option<u32> = body
+        .strip_prefix("Code: ")
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok());
+    let kind = match code {
+        Some(62) => ErrorKind::Syntax,
+        Some(192..=195) | Some(516) => ErrorKind::Auth,
+        Some(469) => ErrorKind::Constraint,
+        _ => ErrorKind::Database,
+    };
+    let err = Error::new(kind, format!("clickhouse: {}", body.trim())).with_status(status);
+    if code == Some(159) {
+        err.timed_out()
+    } else {
+        err
+    }
+}
+
+/// Replaces each `?` outside quotes and comments by `params`' literal.
+fn bind(sql: &str, params: &[Value]) -> Result<String, Error> {
+    if params.is_empty() {
+        return Ok(sql.to_owned());
+    }
+    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let mut next = params.iter();
+    let mut used = 0;
+    let b = sql.as_bytes();
+    let mut i = 0;
+    let mut start = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'?' => {
+                out.push_str(&sql[start..i]);
+                used += 1;
+                let v = next.next().ok_or_else(|| count_error(sql, params.len()))?;
+                literal(&mut out, v)?;
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&sql[start.min(sql.len())..]);
+    if used != params.len() {
+        return Err(count_error(sql, params.len()));
+    }
+    Ok(out)
+}
+
+fn count_error(sql: &str, given: usize) -> Error {
+    Error::new(
+        ErrorKind::Syntax,
+        format!(
+            "clickhouse: `{sql}` does not have one `?` placeholder per parameter ({given} given)"
+        ),
+    )
+}
+
+fn literal(out: &mut String, v: &Value) -> Result<(), Error> {
+    match v {
+        Value::Null => out.push_str("NULL"),
+        Value::Bool(b) => out.push(if *b { '1' } else { '0' }),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::UInt(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Value::Float(f) if f.is_nan() => out.push_str("nan"),
+        Value::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 { "inf" } else { "-inf" }),
+        Value::Float(f) => {
+            let _ = write!(out, "{f:?}");
+        }
+        Value::Decimal(d) => {
+            let digits = d.strip_prefix('-').unwrap_or(d);
+            let ok = !digits.is_empty()
+                && digits.split('.').count() <= 2
+                && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && !digits.starts_with('.')
+                && !digits.ends_with('.');
+            if !ok {
+                return Err(Error::new(
+                    ErrorKind::Syntax,
+                    format!("clickhouse: `{d}` is not a decimal number (write digits, an optional `-` and `.`)"),
+                ));
+            }
+            out.push_str(d);
+        }
+        Value::Bytes(b) => {
+            out.push('\'');
+            for x in b {
+                let _ = write!(out, "\\x{x:02X}");
+            }
+            out.push('\'');
+        }
+        Value::DateTime(s) => quote(out, &s.replacen('T', " ", 1)),
+        Value::Text(s) | Value::Date(s) | Value::Time(s) => quote(out, s),
+    }
+    Ok(())
+}
+
+fn quote(out: &mut String, s: &str) {
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// `TabSeparatedWithNamesAndTypes`: names, types, then the rows.
+fn parse_tsv(body: &[u8]) -> Result<Rows, Error> {
+    if body.is_empty() {
+        return Ok(Rows::default());
+    }
+    let bad = || {
+        Error::new(ErrorKind::Database, "clickhouse: the answer is not TabSeparatedWithNamesAndTypes (leave FORMAT out of the statement)")
+    };
+    let body = body.strip_suffix(b"\n").unwrap_or(body);
+    let mut lines = body.split(|c| *c == b'\n');
+    let names = lines.next().ok_or_else(bad)?;
+    let types = lines.next().ok_or_else(bad)?;
+    let columns: Vec<String> = names
+        .split(|c| *c == b'\t')
+        .map(|n| String::from_utf8_lossy(&unescape(n)).into_owned())
+        .collect();
+    let types: Vec<String> = types
+        .split(|c| *c == b'\t')
+        .map(|t| String::from_utf8_lossy(&unescape(t)).into_owned())
+        .collect();
+    if types.len() != columns.len() {
+        return Err(bad());
+    }
+    let mut values = Vec::new();
+    for line in lines {
+        let row: Vec<Value> = line
+            .split(|c| *c == b'\t')
+            .zip(&types)
+            .map(|(f, t)| cell(f, t))
+            .collect();
+        if row.len() != columns.len() {
+            return Err(bad());
+        }
+        values.push(row);
+    }
+    Ok(Rows {
+        columns,
+        values,
+        affected: None,
+    })
+}
+
+fn unescape(f: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(f.len());
+    let mut it = f.iter();
+    while let Some(&c) = it.next() {
+        if c != b'\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some(b'n') => out.push(b'\n'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'r') => out.push(b'\r'),
+            Some(b'b') => out.push(8),
+            Some(b'f') => out.push(12),
+            Some(b'0') => out.push(0),
+            Some(&o) => out.push(o),
+            None => out.push(b'\\'),
+        }
+    }
+    out
+}
+
+/// One field, read by its ClickHouse type.
+fn cell(field: &[u8], ty: &str) -> Value {
+    let mut ty = ty;
+    for wrapper in ["Nullable(", "LowCardinality("] {
+        if let Some(inner) = ty.strip_prefix(wrapper).and_then(|t| t.strip_suffix(')')) {
+            if wrapper == "Nullable(" && field == b"\\N" {
+                return Value::Null;
+            }
+            ty = inner;
+        }
+    }
+    let raw = unescape(field);
+    let text = || String::from_utf8_lossy(&raw).into_owned();
+    let base = ty.split('(').next().unwrap_or(ty);
+    match base {
+        "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" => text()
+            .parse()
+            .map_or_else(|_| Value::Text(text()), Value::Int),
+        "UInt64" => match text().parse::<u64>() {
+            Ok(u) => i64::try_from(u).map_or(Value::UInt(u), Value::Int),
+            Err(_) => Value::Text(text()),
+        },
+        "Float32" | "Float64" => text()
+            .parse()
+            .map_or_else(|_| Value::Text(text()), Value::Float),
+        "Decimal" | "Decimal32" | "Decimal64" | "Decimal128" => Value::Decimal(text()),
+        "Date" => Value::Date(text()),
+        "DateTime" => Value::DateTime(text().replacen(' ', "T", 1)),
+        "Nothing" => Value::Null,
+        "String" | "FixedString" => match String::from_utf8(raw) {
+            Ok(t) => Value::Text(t),
+            Err(e) => Value::Bytes(e.into_bytes()),
+        },
+        // UUID, Enum, Array, Tuple …: ClickHouse's text.
+        _ => Value::Text(text()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_outside_quotes_and_comments_only() {
+        let sql = bind(
+            "SELECT '?', \"a?\", `b?` -- ?\n, ? /* ? */ , ?",
+            &[Value::Text("it's \\ x".into()), Value::Bytes(vec![0, 255])],
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT '?', \"a?\", `b?` -- ?\n, 'it\\'s \\\\ x' /* ? */ , '\\x00\\xFF'"
+        );
+        assert_eq!(bind("SELECT ?", &[]).unwrap(), "SELECT ?");
+        assert_eq!(
+            bind("SELECT ?, ?", &[Value::Int(1)]).unwrap_err().kind(),
+            ErrorKind::Syntax
+        );
+        assert_eq!(
+            bind("SELECT 1", &[Value::Int(1)]).unwrap_err().kind(),
+            ErrorKind::Syntax
+        );
+        assert_eq!(
+            bind("SELECT ?", &[Value::Decimal("1); DROP TABLE t".into())])
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Syntax
+        );
+        assert_eq!(
+            bind("SELECT ?", &[Value::Decimal("-12.50".into())]).unwrap(),
+            "SELECT -12.50"
+        );
+    }
+
+    #[test]
+    fn tsv_with_types() {
+        let body = b"a\tb\tc\td\te\nUInt64\tNullable(String)\tDecimal(38, 10)\tDateTime\tString\n\
+18446744073709551615\t\\N\t-1.0000000001\t2026-11-30 12:00:00\tx\\ty\\\\\n";
+        let r = parse_tsv(body).unwrap();
+        assert_eq!(r.columns, ["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            r.values,
+            vec![vec![
+                Value::UInt(u64::MAX),
+                Value::Null,
+                Value::Decimal("-1.0000000001".into()),
+                Value::DateTime("2026-11-30T12:00:00".into()),
+                Value::Text("x\ty\\".into()),
+            ]]
+        );
+        assert_eq!(parse_tsv(b"").unwrap(), Rows::default());
+        assert!(parse_tsv(b"a\tb\nUInt8\n").is_err());
+    }
+}

@@ -1,0 +1,303 @@
+//! The MySQL/MariaDB session: a `mysql::Conn` on a thread of its own (thread
+//! `wsdial-mysql`, see `db::threaded`), so a statement past its deadline can
+//! be abandoned by the caller and stopped with `KILL QUERY` from a second
+//! connection; the session stays usable.
+//!
+//! Without parameters a statement goes as text (several statements separated
+//! by `;` work); with parameters it is prepared (`?` placeholders, the
+//! statement cached by the connection) and the values are sent in binary.
+
+use std::time::{Duration, Instant};
+
+use mysql::consts::{ColumnFlags, ColumnType};
+use mysql::prelude::{Protocol, Queryable};
+use mysql::{Column, Conn, Opts, OptsBuilder, Params, QueryResult, SslOpts};
+
+use super::MyAddress;
+use crate::db::threaded::{self, Cancel, Worker};
+use crate::db::{Database, Opener, Rows, Value};
+use crate::error::{Error, ErrorKind};
+
+/// Opens sessions to one MySQL or MariaDB server.
+pub(crate) struct MyOpener {
+    opts: OptsBuilder,
+    address: String,
+}
+
+impl MyOpener {
+    pub(crate) fn new(a: MyAddress) -> MyOpener {
+        let mut opts = OptsBuilder::new()
+            .ip_or_hostname(Some(a.host.clone()))
+            .tcp_port(a.port)
+            .user(a.user.clone())
+            .pass(a.password.clone())
+            .db_name(a.dbname.clone())
+            .prefer_socket(false);
+        match a.tls.as_str() {
+            "true" => opts = opts.ssl_opts(SslOpts::default()),
+            "skip-verify" => {
+                opts = opts.ssl_opts(
+                    SslOpts::default()
+                        .with_danger_accept_invalid_certs(true)
+                        .with_danger_skip_domain_validation(true),
+                )
+            }
+            _ => {}
+        }
+        MyOpener {
+            opts,
+            address: format!("{}:{}", a.host, a.port),
+        }
+    }
+}
+
+impl Opener for MyOpener {
+    fn open(&self, deadline: Instant) -> Result<Box<dyn Database>, Error> {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let opts = self.opts.clone().tcp_connect_timeout(Some(left));
+        let address = self.address.clone();
+        let session = threaded::open("mysql", &self.address, deadline, move || {
+            let conn = Conn::new(opts.clone()).map_err(|e| connect_error(&address, e))?;
+            let id = conn.connection_id();
+            // A second, short-lived connection sends `KILL QUERY`.
+            let killer = opts.tcp_connect_timeout(Some(Duration::from_secs(2)));
+            let cancel: Cancel = Box::new(move || {
+                Conn::new(Opts::from(killer.clone()))
+                    .and_then(|mut c| c.query_drop(format!("KILL QUERY {id}")))
+                    .is_ok()
+            });
+            Ok((
+                MyWorker {
+                    conn,
+                    closed: false,
+                },
+                cancel,
+            ))
+        })?;
+        Ok(Box::new(session))
+    }
+}
+
+/// The connection, on the session's thread.
+struct MyWorker {
+    conn: Conn,
+    closed: bool,
+}
+
+impl Worker for MyWorker {
+    fn run(&mut self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+        let result = if params.is_empty() {
+            self.conn.query_iter(sql).and_then(collect)
+        } else {
+            let bound: Vec<mysql::Value> = params.iter().map(param).collect();
+            self.conn
+                .exec_iter(sql, Params::Positional(bound))
+                .and_then(collect)
+        };
+        result.map_err(|e| {
+            if matches!(e, mysql::Error::IoError(_) | mysql::Error::CodecError(_))
+                || matches!(&e, mysql::Error::DriverError(d) if d.to_string().contains("closed"))
+            {
+                self.closed = true;
+            }
+            statement_error(e)
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// Every result set of a statement: the rows of the last one that has
+/// columns, or the rows affected by all of them.
+fn collect<T: Protocol>(mut result: QueryResult<'_, '_, '_, T>) -> mysql::Result<Rows> {
+    let mut out = Rows::default();
+    let mut affected = 0;
+    let mut with_rows = false;
+    while let Some(set) = result.iter() {
+        let columns: Vec<Column> = set.columns().as_ref().to_vec();
+        if columns.is_empty() {
+            affected += set.affected_rows();
+            continue;
+        }
+        with_rows = true;
+        out.columns = columns.iter().map(|c| c.name_str().into_owned()).collect();
+        out.values.clear();
+        for row in set {
+            let row = row?;
+            out.values.push(
+                row.unwrap()
+                    .into_iter()
+                    .zip(&columns)
+                    .map(|(v, c)| value(v, c))
+                    .collect(),
+            );
+        }
+    }
+    if !with_rows {
+        out.affected = Some(affected);
+    }
+    Ok(out)
+}
+
+/// wsdial's value for one of MySQL's, by the column's type.
+fn value(v: mysql::Value, col: &Column) -> Value {
+    use mysql::Value as M;
+    let unsigned = col.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+    match v {
+        M::NULL => Value::Null,
+        M::Int(i) => Value::Int(i),
+        M::UInt(u) => i64::try_from(u).map_or(Value::UInt(u), Value::Int),
+        M::Float(f) => Value::Float(f.into()),
+        M::Double(f) => Value::Float(f),
+        M::Date(y, mo, d, h, mi, s, us) => {
+            if col.column_type() == ColumnType::MYSQL_TYPE_DATE {
+                Value::Date(format!("{y:04}-{mo:02}-{d:02}"))
+            } else {
+                Value::DateTime(format!(
+                    "{y:04}-{mo:02}-{d:02}T{}",
+                    hms(h.into(), mi, s, us)
+                ))
+            }
+        }
+        M::Time(neg, days, h, mi, s, us) => {
+            let sign = if neg { "-" } else { "" };
+            Value::Time(format!(
+                "{sign}{}",
+                hms(days * 24 + u32::from(h), mi, s, us)
+            ))
+        }
+        M::Bytes(b) => text_value(b, col, unsigned),
+    }
+}
+
+/// A value in the text protocol (or a string/blob in the binary one).
+fn text_value(b: Vec<u8>, col: &Column, unsigned: bool) -> Value {
+    use ColumnType::*;
+    let s = || String::from_utf8_lossy(&b).into_owned();
+    match col.column_type() {
+        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG
+        | MYSQL_TYPE_LONGLONG | MYSQL_TYPE_YEAR => {
+            let t = s();
+            if unsigned {
+                match t.parse::<u64>() {
+                    Ok(u) => i64::try_from(u).map_or(Value::UInt(u), Value::Int),
+                    Err(_) => Value::Text(t),
+                }
+            } else {
+                t.parse().map_or(Value::Text(t), Value::Int)
+            }
+        }
+        MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => {
+            let t = s();
+            t.parse().map_or(Value::Text(t), Value::Float)
+        }
+        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => Value::Decimal(s()),
+        MYSQL_TYPE_DATE => Value::Date(s()),
+        MYSQL_TYPE_DATETIME
+        | MYSQL_TYPE_TIMESTAMP
+        | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIMESTAMP2 => Value::DateTime(trim_fraction(s().replacen(' ', "T", 1))),
+        MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => Value::Time(trim_fraction(s())),
+        MYSQL_TYPE_BIT => Value::Bytes(b),
+        // Character set 63 is `binary`: BLOB, BINARY, VARBINARY.
+        _ if col.character_set() == 63 => Value::Bytes(b),
+        _ => match String::from_utf8(b) {
+            Ok(t) => Value::Text(t),
+            Err(e) => Value::Bytes(e.into_bytes()),
+        },
+    }
+}
+
+/// `12:00:00.500000` as `12:00:00.5`, `12:00:00.000` as `12:00:00`, as the
+/// binary protocol's values are written.
+fn trim_fraction(mut t: String) -> String {
+    if let Some(dot) = t.rfind('.') {
+        let kept = t.trim_end_matches('0').len();
+        t.truncate(if kept == dot + 1 { dot } else { kept });
+    }
+    t
+}
+
+fn hms(h: u32, m: u8, s: u8, us: u32) -> String {
+    if us == 0 {
+        format!("{h:02}:{m:02}:{s:02}")
+    } else {
+        let f = format!("{us:06}");
+        format!("{h:02}:{m:02}:{s:02}.{}", f.trim_end_matches('0'))
+    }
+}
+
+/// A bound parameter.
+fn param(v: &Value) -> mysql::Value {
+    use mysql::Value as M;
+    match v {
+        Value::Null => M::NULL,
+        Value::Bool(b) => M::Int((*b).into()),
+        Value::Int(i) => M::Int(*i),
+        Value::UInt(u) => M::UInt(*u),
+        Value::Float(f) => M::Double(*f),
+        Value::Bytes(b) => M::Bytes(b.clone()),
+        Value::Decimal(s)
+        | Value::Text(s)
+        | Value::Date(s)
+        | Value::Time(s)
+        | Value::DateTime(s) => M::Bytes(s.clone().into_bytes()), // `Value` is non-exhaustive only for users of the crate.
+    }
+}
+
+/// A connect failure: refused credentials are `Auth`, TLS failures `Tls`,
+/// the rest `Tcp`.
+fn connect_error(address: &str, e: mysql::Error) -> Error {
+    let text = e.to_string();
+    match &e {
+        mysql::Error::MySqlError(m) => {
+            let kind = match m.code {
+                1044 | 1045 | 1698 | 1251 => ErrorKind::Auth,
+                _ => ErrorKind::Database,
+            };
+            Error::new(kind, format!("mysql {address}: {} ({})", m.message, m.code))
+        }
+        mysql::Error::TlsError(_) => Error::new(ErrorKind::Tls, format!("mysql {address}: {text}")),
+        mysql::Error::DriverError(mysql::DriverError::ConnectTimeout) => Error::new(
+            ErrorKind::Tcp,
+            format!("mysql {address}: connecting timed out"),
+        )
+        .timed_out(),
+        _ => Error::new(ErrorKind::Tcp, format!("mysql {address}: {text}")),
+    }
+}
+
+/// A statement's failure, by the server's error code.
+fn statement_error(e: mysql::Error) -> Error {
+    match &e {
+        mysql::Error::MySqlError(m) => {
+            let kind = match m.code {
+                1064 | 1149 => ErrorKind::Syntax,
+                // Duplicate key, foreign keys, NOT NULL, CHECK.
+                1062 | 1048 | 1216 | 1217 | 1451 | 1452 | 1557 | 1586 | 3819 | 4025 => {
+                    ErrorKind::Constraint
+                }
+                1044 | 1045 | 1142 | 1143 => ErrorKind::Auth,
+                _ => ErrorKind::Database,
+            };
+            let err = Error::new(
+                kind,
+                format!("mysql: {} ({}, {})", m.message, m.code, m.state),
+            );
+            // Interrupted by KILL QUERY, or past max_statement_time.
+            if matches!(m.code, 1317 | 1969 | 3024) {
+                err.timed_out()
+            } else {
+                err
+            }
+        }
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) => {
+            Error::new(ErrorKind::Io, format!("mysql: the connection is lost: {e}"))
+        }
+        _ => Error::new(ErrorKind::Database, format!("mysql: {e}")),
+    }
+}

@@ -1,0 +1,485 @@
+//! The PostgreSQL session: a `postgres::Client` on a thread of its own
+//! (thread `wsdial-postgres`, see `db::threaded`), because the client owns a
+//! current-thread tokio runtime and would panic if called inside a program's
+//! runtime. Past a statement's deadline, it is cancelled with PostgreSQL's
+//! cancel request and the session stays usable.
+//!
+//! Values are read in PostgreSQL's binary format and decoded here (numeric
+//! digit by digit, so no digit is lost); parameters are sent in the text
+//! format (bytes in binary), so the server converts them to whatever type it
+//! inferred for `$1`, `$2` ….
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use postgres::config::SslMode;
+use postgres::error::SqlState;
+use postgres::types::{to_sql_checked, Format, FromSql, IsNull, ToSql, Type};
+use postgres::{Client, Config};
+use postgres_native_tls::MakeTlsConnector;
+
+use super::PgAddress;
+use crate::db::threaded::{self, Cancel, Worker};
+use crate::db::{Database, Opener, Rows, Value};
+use crate::error::{Error, ErrorKind};
+
+type BoxError = Box<dyn StdError + Sync + Send>;
+
+/// Opens sessions to one PostgreSQL server.
+pub(crate) struct PgOpener {
+    config: Config,
+    tls: MakeTlsConnector,
+    address: String,
+}
+
+impl PgOpener {
+    pub(crate) fn new(a: PgAddress) -> Result<PgOpener, Error> {
+        let mut config = Config::new();
+        config.host(&a.host).port(a.port);
+        if let Some(u) = &a.user {
+            config.user(u);
+        }
+        if let Some(p) = &a.password {
+            config.password(p);
+        }
+        if let Some(d) = &a.dbname {
+            config.dbname(d);
+        }
+        if let Some(n) = &a.application_name {
+            config.application_name(n);
+        }
+        if let Some(o) = &a.options {
+            config.options(o);
+        }
+        let mut tls = native_tls::TlsConnector::builder();
+        // libpq's modes: only verify-ca and verify-full check the certificate.
+        match a.sslmode.as_str() {
+            "disable" => config.ssl_mode(SslMode::Disable),
+            "allow" | "prefer" => config.ssl_mode(SslMode::Prefer),
+            _ => config.ssl_mode(SslMode::Require),
+        };
+        match a.sslmode.as_str() {
+            "verify-full" => {}
+            "verify-ca" => {
+                tls.danger_accept_invalid_hostnames(true);
+            }
+            _ => {
+                tls.danger_accept_invalid_certs(true)
+                    .danger_accept_invalid_hostnames(true);
+            }
+        }
+        if let Some(path) = &a.sslrootcert {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::address(Some("sslrootcert"), format!("sslrootcert `{path}`: {e}"))
+            })?;
+            let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+                Error::address(
+                    Some("sslrootcert"),
+                    format!("sslrootcert `{path}` is not a PEM certificate: {e}"),
+                )
+            })?;
+            tls.add_root_certificate(cert);
+        }
+        let tls = tls
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Tls, format!("postgres: TLS setup: {e}")))?;
+        if let Some(s) = a.connect_timeout.filter(|s| *s > 0) {
+            config.connect_timeout(Duration::from_secs(s));
+        }
+        Ok(PgOpener {
+            config,
+            tls: MakeTlsConnector::new(tls),
+            address: format!("{}:{}", a.host, a.port),
+        })
+    }
+}
+
+impl Opener for PgOpener {
+    fn open(&self, deadline: Instant) -> Result<Box<dyn Database>, Error> {
+        let mut config = self.config.clone();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let limit = config.get_connect_timeout().map_or(left, |t| left.min(*t));
+        config.connect_timeout(limit.max(Duration::from_millis(1)));
+        let tls = self.tls.clone();
+        let address = self.address.clone();
+        let session = threaded::open("postgres", &self.address, deadline, move || {
+            let client = config
+                .connect(tls.clone())
+                .map_err(|e| connect_error(&address, e))?;
+            let token = client.cancel_token();
+            let cancel: Cancel = Box::new(move || token.cancel_query(tls.clone()).is_ok());
+            Ok((PgWorker(client), cancel))
+        })?;
+        Ok(Box::new(session))
+    }
+}
+
+/// The client, on the session's thread.
+struct PgWorker(Client);
+
+impl Worker for PgWorker {
+    fn run(&mut self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+        run(&mut self.0, sql, params)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// Runs one statement on the session's thread.
+fn run(client: &mut Client, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+    let stmt = match client.prepare(sql) {
+        Ok(s) => s,
+        // Several statements in one string (a script) without parameters.
+        Err(e)
+            if params.is_empty()
+                && e.code() == Some(&SqlState::SYNTAX_ERROR)
+                && e.as_db_error()
+                    .is_some_and(|d| d.message().contains("multiple commands")) =>
+        {
+            client.batch_execute(sql).map_err(statement_error)?;
+            return Ok(Rows::default());
+        }
+        Err(e) => return Err(statement_error(e)),
+    };
+    let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as _).collect();
+    if stmt.columns().is_empty() {
+        let n = client.execute(&stmt, &refs).map_err(statement_error)?;
+        return Ok(Rows {
+            affected: Some(n),
+            ..Rows::default()
+        });
+    }
+    let rows = client.query(&stmt, &refs).map_err(statement_error)?;
+    let columns = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+    let mut values = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut out = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            out.push(row.try_get::<_, Cell>(i).map_err(statement_error)?.0);
+        }
+        values.push(out);
+    }
+    Ok(Rows {
+        columns,
+        values,
+        affected: None,
+    })
+}
+
+/// A connect failure, by kind: refused credentials are `Auth`, the rest `Tcp`
+/// (or `Tls`), with the server's or the system's words.
+fn connect_error(address: &str, e: postgres::Error) -> Error {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let kind = if code.starts_with("28") {
+            ErrorKind::Auth
+        } else {
+            ErrorKind::Database
+        };
+        return Error::new(
+            kind,
+            format!("postgres {address}: {} ({code})", db.message()),
+        );
+    }
+    let text = chain(&e);
+    let kind = if text.contains("tls") || text.contains("TLS") || text.contains("certificate") {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Tcp
+    };
+    let err = Error::new(kind, format!("postgres {address}: {text}"));
+    if text.contains("timed out") || text.contains("timeout") {
+        err.timed_out()
+    } else {
+        err
+    }
+}
+
+/// A statement's failure, by SQLSTATE class.
+fn statement_error(e: postgres::Error) -> Error {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let kind = match code {
+            "42601" | "42000" => ErrorKind::Syntax,
+            c if c.starts_with("23") => ErrorKind::Constraint,
+            c if c.starts_with("28") => ErrorKind::Auth,
+            _ => ErrorKind::Database,
+        };
+        let mut msg = format!("postgres: {} ({code})", db.message());
+        if let Some(d) = db.detail() {
+            let _ = write!(msg, ": {d}");
+        }
+        let err = Error::new(kind, msg);
+        return if code == "57014" {
+            err.timed_out()
+        } else {
+            err
+        };
+    }
+    let mut io = false;
+    let mut src = e.source();
+    while let Some(s) = src {
+        io |= s.is::<std::io::Error>();
+        src = s.source();
+    }
+    if e.is_closed() || io {
+        return Error::new(
+            ErrorKind::Io,
+            format!("postgres: the connection is lost: {}", chain(&e)),
+        );
+    }
+    Error::new(ErrorKind::Database, format!("postgres: {}", chain(&e)))
+}
+
+/// An error and its sources, joined by `: `.
+fn chain(e: &dyn StdError) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            let _ = write!(s, ": {t}");
+        }
+        src = c.source();
+    }
+    s
+}
+
+/// A parameter: text format (the server parses it as the type it inferred),
+/// bytes in binary.
+#[derive(Debug)]
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        match self.0 {
+            Value::Null => return Ok(IsNull::Yes),
+            Value::Bool(b) => out.extend_from_slice(if *b { b"t" } else { b"f" }),
+            Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Value::UInt(u) => out.extend_from_slice(u.to_string().as_bytes()),
+            Value::Float(f) if f.is_nan() => out.extend_from_slice(b"NaN"),
+            Value::Float(f) if f.is_infinite() => {
+                out.extend_from_slice(if *f > 0.0 { b"Infinity" } else { b"-Infinity" })
+            }
+            Value::Float(f) => out.extend_from_slice(f.to_string().as_bytes()),
+            Value::Bytes(b) => out.extend_from_slice(b),
+            Value::Decimal(s)
+            | Value::Text(s)
+            | Value::Date(s)
+            | Value::Time(s)
+            | Value::DateTime(s) => out.extend_from_slice(s.as_bytes()),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> Format {
+        match self.0 {
+            Value::Bytes(_) => Format::Binary,
+            _ => Format::Text,
+        }
+    }
+
+    to_sql_checked!();
+}
+
+/// One column's value, decoded from PostgreSQL's binary format.
+struct Cell(Value);
+
+impl<'a> FromSql<'a> for Cell {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Cell, BoxError> {
+        decode(ty, raw).map(Cell)
+    }
+
+    fn from_sql_null(_ty: &Type) -> Result<Cell, BoxError> {
+        Ok(Cell(Value::Null))
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+}
+
+fn be<const N: usize>(raw: &[u8], at: usize) -> Result<[u8; N], BoxError> {
+    raw.get(at..at + N)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| "postgres sent a value shorter than its type".into())
+}
+
+fn text(raw: &[u8]) -> Result<String, BoxError> {
+    Ok(std::str::from_utf8(raw)?.to_owned())
+}
+
+/// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
+const PG_EPOCH_DAYS: i64 = 10_957;
+const DAY_US: i64 = 86_400_000_000;
+
+fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
+    Ok(match *ty {
+        Type::BOOL => Value::Bool(be::<1>(raw, 0)?[0] != 0),
+        Type::INT2 => Value::Int(i16::from_be_bytes(be(raw, 0)?).into()),
+        Type::INT4 => Value::Int(i32::from_be_bytes(be(raw, 0)?).into()),
+        Type::INT8 => Value::Int(i64::from_be_bytes(be(raw, 0)?)),
+        Type::OID => Value::Int(u32::from_be_bytes(be(raw, 0)?).into()),
+        Type::FLOAT4 => Value::Float(f32::from_be_bytes(be(raw, 0)?).into()),
+        Type::FLOAT8 => Value::Float(f64::from_be_bytes(be(raw, 0)?)),
+        Type::NUMERIC => Value::Decimal(numeric(raw)?),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON => {
+            Value::Text(text(raw)?)
+        }
+        // jsonb: a version byte (1), then the text.
+        Type::JSONB => Value::Text(text(raw.get(1..).unwrap_or_default())?),
+        Type::BYTEA => Value::Bytes(raw.to_vec()),
+        Type::UUID => {
+            let b: [u8; 16] = be(raw, 0)?;
+            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            Value::Text(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]))
+        }
+        Type::DATE => match i32::from_be_bytes(be(raw, 0)?) {
+            i32::MAX => Value::Date("infinity".into()),
+            i32::MIN => Value::Date("-infinity".into()),
+            d => Value::Date(date(i64::from(d))),
+        },
+        Type::TIME => Value::Time(time(i64::from_be_bytes(be(raw, 0)?))),
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+            let zone = if *ty == Type::TIMESTAMPTZ { "+00:00" } else { "" };
+            match i64::from_be_bytes(be(raw, 0)?) {
+                i64::MAX => Value::DateTime("infinity".into()),
+                i64::MIN => Value::DateTime("-infinity".into()),
+                us => Value::DateTime(format!(
+                    "{}T{}{zone}",
+                    date(us.div_euclid(DAY_US)),
+                    time(us.rem_euclid(DAY_US))
+                )),
+            }
+        }
+        _ => {
+            return Err(format!(
+                "wsdial does not read PostgreSQL's type `{ty}`; cast the column to text in the query (`col::text`)"
+            )
+            .into())
+        }
+    })
+}
+
+/// `YYYY-MM-DD` from days since 2000-01-01 (Howard Hinnant's civil_from_days).
+fn date(days: i64) -> String {
+    let z = days + PG_EPOCH_DAYS + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `HH:MM:SS[.ffffff]` (trailing zeros of the fraction dropped) from microseconds.
+fn time(us: i64) -> String {
+    let s = us.div_euclid(1_000_000);
+    let frac = us.rem_euclid(1_000_000);
+    let mut out = format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    if frac != 0 {
+        let f = format!("{frac:06}");
+        let _ = write!(out, ".{}", f.trim_end_matches('0'));
+    }
+    out
+}
+
+/// PostgreSQL's binary numeric (base-10000 digits) as exact decimal text.
+fn numeric(raw: &[u8]) -> Result<String, BoxError> {
+    let ndigits = usize::try_from(i16::from_be_bytes(be(raw, 0)?)).map_err(|_| "bad numeric")?;
+    let weight = i32::from(i16::from_be_bytes(be(raw, 2)?));
+    let sign = u16::from_be_bytes(be(raw, 4)?);
+    let dscale = usize::from(u16::from_be_bytes(be(raw, 6)?));
+    if raw.len() < 8 + 2 * ndigits {
+        return Err("postgres sent a numeric shorter than its digits".into());
+    }
+    let digit = |i: i32| -> u16 {
+        usize::try_from(i)
+            .ok()
+            .filter(|i| *i < ndigits)
+            .map_or(0, |i| u16::from_be_bytes([raw[8 + 2 * i], raw[9 + 2 * i]]))
+    };
+    let mut s = String::new();
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        0x4000 => s.push('-'),
+        0 => {}
+        _ => return Err("postgres sent a numeric with an unknown sign".into()),
+    }
+    if weight < 0 {
+        s.push('0');
+    } else {
+        for i in 0..=weight {
+            if i == 0 {
+                let _ = write!(s, "{}", digit(0));
+            } else {
+                let _ = write!(s, "{:04}", digit(i));
+            }
+        }
+    }
+    if dscale > 0 {
+        let mut frac = String::with_capacity(dscale + 4);
+        let mut i = weight + 1;
+        while frac.len() < dscale {
+            let _ = write!(frac, "{:04}", digit(i));
+            i += 1;
+        }
+        frac.truncate(dscale);
+        s.push('.');
+        s.push_str(&frac);
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_times_from_postgres_epoch() {
+        assert_eq!(date(0), "2000-01-01");
+        assert_eq!(date(-1), "1999-12-31");
+        assert_eq!(date(9830), "2026-11-30");
+        assert_eq!(date(60), "2000-03-01");
+        assert_eq!(time(0), "00:00:00");
+        assert_eq!(time(45_296_789_000), "12:34:56.789");
+        assert_eq!(time(DAY_US - 1), "23:59:59.999999");
+    }
+
+    #[test]
+    fn numerics_keep_every_digit() {
+        fn enc(weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> Vec<u8> {
+            let mut v = Vec::new();
+            v.extend((digits.len() as i16).to_be_bytes());
+            v.extend(weight.to_be_bytes());
+            v.extend(sign.to_be_bytes());
+            v.extend(dscale.to_be_bytes());
+            for d in digits {
+                v.extend(d.to_be_bytes());
+            }
+            v
+        }
+        // 12345678901234567890.123
+        let n = enc(4, 0, 3, &[1234, 5678, 9012, 3456, 7890, 1230]);
+        assert_eq!(numeric(&n).unwrap(), "12345678901234567890.123");
+        assert_eq!(numeric(&enc(-1, 0x4000, 5, &[50])).unwrap(), "-0.00500");
+        assert_eq!(numeric(&enc(0, 0, 0, &[])).unwrap(), "0");
+        assert_eq!(numeric(&enc(1, 0, 2, &[1])).unwrap(), "10000.00");
+        assert_eq!(numeric(&enc(0, 0xC000, 0, &[])).unwrap(), "NaN");
+        assert!(numeric(&[0, 5, 0, 0]).is_err());
+    }
+}
