@@ -217,4 +217,12 @@ mod tests {
             assert!(e.to_string().contains(says), "{url}: {e}");
         }
     }
+
+    #[cfg(not(feature = "amqp"))]
+    #[test]
+    fn without_the_feature_a_dial_is_unsupported_naming_it() {
+        let e = crate::dial("amqp://127.0.0.1/?queue=x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("feature `amqp`"), "{e}");
+    }
 }

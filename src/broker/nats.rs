@@ -219,4 +219,12 @@ mod tests {
             );
         }
     }
+
+    #[cfg(not(feature = "nats"))]
+    #[test]
+    fn without_the_feature_a_dial_is_unsupported_naming_it() {
+        let e = crate::dial("nats://127.0.0.1?topic=x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("feature `nats`"), "{e}");
+    }
 }
