@@ -1,0 +1,185 @@
+#![cfg(feature = "amqp")]
+//! `amqp://` against a real RabbitMQ (Debian's), with pika as the third-party
+//! client. RabbitMQ takes about 11 s to start, so the suite shares one
+//! (scripts/servers.d/rabbitmq.sh) and the cases that need it run in order
+//! in one test; the server "restart" is `rabbitmqctl stop_app` / `start_app`
+//! (every connection is closed by the server, the node stays up), last.
+#[path = "common/amqp.rs"]
+mod amqp;
+mod common;
+use amqp::*;
+use common::*;
+use std::time::{Duration, Instant};
+use wsdial::{Cause, ErrorKind, Event};
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn next(c: &wsdial::Conn) -> (String, String) {
+    match c.read_timeout(secs(10)) {
+        Some(Event::Message(m)) => (
+            m.topic().unwrap_or("").to_owned(),
+            m.as_text().unwrap().to_owned(),
+        ),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// A queue name of its own for each case (the server outlives the tests).
+fn queue(case: &str) -> String {
+    format!("wsdial-{case}-{}-{}", std::process::id(), free_port())
+}
+
+#[test]
+fn against_rabbitmq() {
+    within(secs(240), || {
+        let r = Rabbit::get();
+        round_trips_with_pika(&r);
+        wrong_credentials_are_an_auth_error(&r);
+        flood_drops_the_oldest(&r);
+        inside_a_tokio_runtime(&r);
+        restart_is_one_disconnected_then_messages_flow(&r);
+    })
+}
+
+fn round_trips_with_pika(r: &Rabbit) {
+    let q = queue("trip");
+    let c = wsdial::dial(&format!("{}&durable=false", r.url(&q))).unwrap();
+    assert!(Pika::run(r, &["pub", &q, "100", "py-"]).wait());
+    for i in 0..100 {
+        assert_eq!(next(&c), (q.clone(), format!("py-{i}")));
+    }
+    // wsdial publishes (a write-only connection: no consumer of its own to
+    // take a share of the queue), pika reads.
+    let q2 = queue("trip2");
+    let mut sub = Pika::run(r, &["sub", &q2, "3"]);
+    assert_eq!(sub.line(), "ready");
+    let p = wsdial::dial(&format!(
+        "amqp://{}:{}@127.0.0.1:{}/%2F?queue={q2}&consume=false",
+        r.user, r.pass, r.port
+    ))
+    .unwrap();
+    for body in ["one", "ünïcødé ✓", "three"] {
+        assert_eq!(p.write(body), body.len());
+    }
+    for body in ["one", "ünïcødé ✓", "three"] {
+        assert_eq!(sub.line(), body);
+    }
+    assert!(sub.wait());
+    assert_eq!(p.stats().sent, 3);
+    assert!(p.try_read().is_none());
+    c.close();
+}
+
+fn wrong_credentials_are_an_auth_error(r: &Rabbit) {
+    let t = Instant::now();
+    let e = wsdial::dial(&format!(
+        "amqp://{}:wrong@127.0.0.1:{}/?queue=x|timeout=5000",
+        r.user, r.port
+    ))
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert!(t.elapsed() < secs(5), "took {:?}", t.elapsed());
+}
+
+fn flood_drops_the_oldest(r: &Rabbit) {
+    let q = queue("flood");
+    let c = wsdial::dial(&format!("{}|qsize=50", r.url(&q))).unwrap();
+    assert!(Pika::run(r, &["pub", &q, "3000", "m"]).wait());
+    eventually(secs(30), "all 3000 received", || c.stats().received == 3000);
+    let s = c.stats();
+    assert_eq!(s.dropped, 3000 - 50, "{s:?}");
+    for i in 2950..3000 {
+        assert_eq!(next(&c).1, format!("m{i}"));
+    }
+    assert!(c.try_read().is_none());
+}
+
+fn inside_a_tokio_runtime(r: &Rabbit) {
+    let url = r.url(&queue("tokio"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let c = wsdial::dial(&url).unwrap();
+        assert_eq!(c.write("from a task"), 11);
+        assert_eq!(next(&c).1, "from a task");
+        c.close();
+    });
+}
+
+fn restart_is_one_disconnected_then_messages_flow(r: &Rabbit) {
+    let q = queue("restart");
+    let c = wsdial::dial(&format!(
+        "{}&durable=true|reconnect=true&interval=200",
+        r.url(&q)
+    ))
+    .unwrap();
+    assert_eq!(c.write("before"), 6);
+    assert_eq!(next(&c).1, "before");
+    assert!(r.ctl("stop_app"));
+    match c.read_timeout(secs(15)) {
+        Some(Event::Disconnected(d)) => assert_ne!(d.cause(), Cause::ClosedByUser),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    assert!(r.ctl("start_app"));
+    assert!(r.ctl("await_startup"));
+    let deadline = Instant::now() + secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "no message after the restart");
+        assert!(Pika::run_durable(r, &["pub", &q, "1", "after-"]).wait());
+        match c.read_timeout(ms(500)) {
+            Some(Event::Message(m)) => {
+                assert_eq!(m.as_text(), Some("after-0"));
+                break;
+            }
+            Some(Event::Disconnected(d)) => panic!("a second Disconnected: {d:?}"),
+            None => continue,
+        }
+    }
+    assert_eq!(c.stats().reconnects, 1);
+    assert_eq!(c.write("back"), 4);
+    eventually(
+        secs(10),
+        "our own message back",
+        || matches!(c.read_timeout(ms(100)), Some(Event::Message(m)) if m.as_text() == Some("back")),
+    );
+}
+
+#[test]
+fn a_server_that_is_down_at_dial_time_is_a_tcp_error() {
+    within(secs(30), || {
+        let port = free_port();
+        let t = Instant::now();
+        let e =
+            wsdial::dial(&format!("amqp://127.0.0.1:{port}/?queue=x|timeout=5000")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Tcp, "{e}");
+        assert!(t.elapsed() < secs(5), "took {:?}", t.elapsed());
+    })
+}
+
+#[test]
+fn bad_addresses_say_what_is_accepted() {
+    for (addr, says) in [
+        ("amqp://127.0.0.1/", "names no queue"),
+        (
+            "amqp://127.0.0.1/?queue=q&durable=yes",
+            "durable=true or durable=false",
+        ),
+        (
+            "amqp://127.0.0.1/?queue=q&exchange=x",
+            "accepted: queue=Q, durable=true|false",
+        ),
+        ("amqp://127.0.0.1/a/b?queue=q", "the path is the vhost"),
+        ("amqp://127.0.0.1/?queue=q|ping=5s", "ping"),
+    ] {
+        let e = wsdial::dial(addr).expect_err(addr);
+        assert_eq!(e.kind(), ErrorKind::Address, "{addr}: {e}");
+        assert!(e.to_string().contains(says), "{addr}: {e}");
+    }
+    let e = wsdial::dial("amqps://127.0.0.1/?queue=q|insecure=true").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("ca="), "{e}");
+}
