@@ -24,6 +24,13 @@ mod sqlite;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod threaded;
 mod value;
+// The test servers (PostgreSQL, MariaDB, ClickHouse) of the sessions' live tests.
+#[cfg(all(
+    test,
+    any(feature = "postgres", feature = "mysql", feature = "clickhouse")
+))]
+#[path = "../../tests/common/sqldb.rs"]
+mod sqldb;
 
 pub(crate) use driver::dial_handle;
 pub use driver::Handle;

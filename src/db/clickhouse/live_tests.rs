@@ -10,9 +10,7 @@ use super::client::ChOpener;
 use super::parse;
 use crate::ErrorKind;
 
-#[path = "../../../tests/common/sqldb.rs"]
-mod sqldb;
-use sqldb::Clickhouse;
+use crate::db::sqldb::{self, Clickhouse};
 
 fn open(url: &str) -> Result<Box<dyn Database>, crate::Error> {
     ChOpener::new(parse(url)?).open(Instant::now() + Duration::from_secs(10))

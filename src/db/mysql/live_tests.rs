@@ -9,9 +9,7 @@ use super::client::MyOpener;
 use super::parse;
 use crate::ErrorKind;
 
-#[path = "../../../tests/common/sqldb.rs"]
-mod sqldb;
-use sqldb::Mariadb;
+use crate::db::sqldb::{self, Mariadb};
 
 fn open(url: &str) -> Result<Box<dyn Database>, crate::Error> {
     MyOpener::new(parse(url)?).open(Instant::now() + Duration::from_secs(10))
