@@ -85,3 +85,12 @@ fn reconnect_after_server_restart() {
         sqlsuite::reconnect_after_restart(&case(&pg), || pg.stop(), || pg.resume());
     });
 }
+
+#[test]
+fn example_prints_dial_json() {
+    // Long enough to build the example the first time.
+    within(Duration::from_secs(600), || {
+        let db = Postgres::start();
+        sqlsuite::example(&case(&db));
+    });
+}

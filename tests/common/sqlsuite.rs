@@ -158,3 +158,44 @@ pub fn wrong_password(url: &str, says: &str) {
     assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
     assert!(e.to_string().contains(says), "{e}");
 }
+
+/// examples/databases.rs against this database: its JSON line, exact.
+pub fn example(c: &Case) {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("examples").join("databases");
+    // `cargo test --test NAME` does not build the examples: build this one,
+    // with this test's features (so the library is not built again).
+    let features: Vec<&str> = [
+        ("permessage-deflate", cfg!(feature = "permessage-deflate")),
+        ("mqtt", cfg!(feature = "mqtt")),
+        ("nats", cfg!(feature = "nats")),
+        ("amqp", cfg!(feature = "amqp")),
+        ("kafka", cfg!(feature = "kafka")),
+        ("sqlite", cfg!(feature = "sqlite")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("mysql", cfg!(feature = "mysql")),
+        ("clickhouse", cfg!(feature = "clickhouse")),
+    ]
+    .into_iter()
+    .filter_map(|(f, on)| on.then_some(f))
+    .collect();
+    let built = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "wsdial", "--example", "databases"])
+        .arg("--no-default-features")
+        .arg(format!("--features={}", features.join(",")))
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let out = std::process::Command::new(bin)
+        .arg(&c.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = r#"{"columns":["symbol","price","qty","at"],"values":[["BTC'USDT","97123.45000000",0.01,"2026-11-30T12:00:00"],["BTC'USDT","97120.00000001",0.5,"2026-11-30T12:00:00"],["BTC'USDT","97130.00000000",2.0,"2026-11-30T12:00:00"]]}"#;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+}
