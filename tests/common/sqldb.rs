@@ -306,9 +306,14 @@ pub struct Clickhouse {
 impl Clickhouse {
     pub fn start() -> Clickhouse {
         let dir = temp_dir("clickhouse", "clickhouse");
+        // Both ports asked for while the first is still bound, so they differ.
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let http_port = first.local_addr().unwrap().port();
+        let tcp_port = free_port();
+        drop(first);
         let c = Clickhouse {
-            http_port: free_port(),
-            tcp_port: free_port(),
+            http_port,
+            tcp_port,
             dir,
             server: std::sync::Mutex::new(None),
         };
