@@ -331,10 +331,7 @@ impl FromStr for Handle {
 
 /// For [`Dialer::dial`](crate::Dialer::dial): a `Conn` on the session that
 /// `address` (`handle://N`) names, or `None` if it is not a handle.
-pub(crate) fn dial_handle(
-    address: &str,
-    has_settings: bool,
-) -> Option<Result<Parts, Error>> {
+pub(crate) fn dial_handle(address: &str, has_settings: bool) -> Option<Result<Parts, Error>> {
     let scheme = address.get(..9)?;
     if !scheme.eq_ignore_ascii_case("handle://") {
         return None;
