@@ -245,7 +245,7 @@ fn param(v: &Value) -> mysql::Value {
         | Value::Text(s)
         | Value::Date(s)
         | Value::Time(s)
-        | Value::DateTime(s) => M::Bytes(s.clone().into_bytes()), // `Value` is non-exhaustive only for users of the crate.
+        | Value::DateTime(s) => M::Bytes(s.clone().into_bytes()),
     }
 }
 
