@@ -158,6 +158,31 @@
 //! `udp`, `unix`) have no Ping that every peer answers: there both are off
 //! unless the address sets them (`ping` with `ping_msg`, and `ping_timeout`).
 //!
+//! ## Databases
+//!
+//! `sqlite3://` (cargo feature `sqlite`; `postgres://`, `mysql://` and
+//! `clickhouse://` have their addresses checked and their features named)
+//! opens a database used through [`Conn::exec`] and [`Conn::exec_with`]:
+//! statements on the caller's thread, one at a time, each bounded by
+//! `timeout=`, returning [`db::Rows`] of [`db::Value`]s, which serialise to
+//! Dial's `{"columns": [...], "values": [[...]]}`. [`Conn::fd`] gives a
+//! [`db::Handle`] that another thread dials to use the same session. Reads
+//! and writes are refused (see [`Conn`]'s section on databases).
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")] {
+//! let db = wsdial::dial("sqlite3://:memory:")?;
+//! db.exec("CREATE TABLE fills (symbol TEXT, qty REAL)")?;
+//! db.exec_with("INSERT INTO fills VALUES (?, ?)", &["BTCUSDT".into(), 0.5.into()])?;
+//! let rows = db.exec("SELECT * FROM fills")?;
+//! assert_eq!(
+//!     serde_json::to_string(&rows).unwrap(),
+//!     r#"{"columns":["symbol","qty"],"values":[["BTCUSDT",0.5]]}"#
+//! );
+//! # }
+//! # Ok::<(), wsdial::Error>(())
+//! ```
+//!
 //! ## How it works
 //!
 //! ```text

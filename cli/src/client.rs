@@ -55,6 +55,14 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             return Ok(1);
         }
     };
+    // A database is not read or written: it runs SQL (`wsdial exec`).
+    if conn.fd().is_some() {
+        eprintln!(
+            "wsdial: {} is a database: it is not read or written; run SQL with `wsdial exec ADDRESS SQL`",
+            conn.url()
+        );
+        return Ok(2);
+    }
     let reconnect = wsdial::Address::parse(&address)
         .map(|a| a.options().reconnect)
         .unwrap_or(false);

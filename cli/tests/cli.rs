@@ -434,3 +434,19 @@ fn bad_times_and_rates_are_usage_errors() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// `wsdial DATABASE` does not spin on the refused reads (even with
+/// reconnect=true): it says to use `wsdial exec` and exits 2 (bad usage).
+#[test]
+fn a_database_address_is_not_read_and_says_use_exec() {
+    let mut cmd = bin();
+    cmd.args(["sqlite3://:memory:|reconnect=true", "--send", "SELECT 1"]);
+    let out = run(cmd, Some("SELECT 2\n"), ms(20_000));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is a database") && err.contains("wsdial exec"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

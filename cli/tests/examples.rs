@@ -173,3 +173,24 @@ fn every_example_runs_against_the_simulator() {
         "only subscribed channels: {out}"
     );
 }
+
+/// The database example (no simulator): a query in Dial's JSON shape, and the
+/// same in-memory database counted from another thread through its handle.
+#[test]
+fn the_sqlite_example_runs() {
+    let o = run("sqlite", &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains(r#"{"columns":["side","price","qty"],"values":[["buy","97123.45",0.01],["sell","97130.10",0.02],["buy","97101.99",0.03]]}"#),
+        "{out}"
+    );
+    assert!(
+        out.contains("fills counted from another thread: 3"),
+        "{out}"
+    );
+}

@@ -6,6 +6,19 @@
 //! connection's own, shared through its handle), and an SQLite URI,
 //! `sqlite3://file:test.db?cache=shared&mode=memory`, passed to SQLite as
 //! written.
+//!
+//! Types: SQLite stores dates, times and decimals as text and booleans as
+//! integers, so a value is read by its column's declared type: `BOOL…` as
+//! [`Value::Bool`](crate::db::Value::Bool), `DATETIME`/`TIMESTAMP`, `DATE`
+//! and `TIME` as those, `DECIMAL`/`NUMERIC` as
+//! [`Value::Decimal`](crate::db::Value::Decimal); the rest by what SQLite
+//! holds (integer, real, text, blob; text that is not UTF-8 as bytes).
+//! SQLite has no exact decimal: a column declared `DECIMAL` has NUMERIC
+//! affinity, and SQLite itself turns a decimal text of more than 15
+//! significant digits into a REAL. To keep every digit, declare the column
+//! `DECIMAL TEXT` (TEXT affinity, still read as a decimal). An unsigned
+//! integer beyond `i64::MAX` is refused as a parameter (SQLite's integers are
+//! 64-bit signed).
 
 use crate::address::Target;
 use crate::error::Error;
@@ -112,9 +125,10 @@ mod client {
                 deadline: AtomicU64::new(u64::MAX),
             });
             let c = clock.clone();
-            // Checked every 1000 virtual-machine steps: a statement past its
-            // deadline is interrupted (SQLITE_INTERRUPT).
-            conn.progress_handler(1000, Some(move || c.passed()));
+            // Checked every 10,000 virtual-machine steps (tens of
+            // microseconds): a statement past its deadline is interrupted
+            // (SQLITE_INTERRUPT).
+            conn.progress_handler(10_000, Some(move || c.passed()));
             conn.set_prepared_statement_cache_capacity(64);
             Ok(Box::new(Sqlite { conn, clock }))
         }
@@ -197,7 +211,8 @@ mod client {
         while let Some(row) = rows.next()? {
             let mut out = Vec::with_capacity(kinds.len());
             for (i, k) in kinds.iter().enumerate() {
-                out.push(k.read(row.get_ref(i)?));
+                // `i` is below the column count.
+                out.push(k.read(row.get_ref_unwrap(i)));
             }
             values.push(out);
         }
