@@ -12,7 +12,8 @@ use crate::ErrorKind;
 use crate::db::sqldb::{self, Mariadb};
 
 fn open(url: &str) -> Result<Box<dyn Database>, crate::Error> {
-    MyOpener::new(parse(url)?).open(Instant::now() + Duration::from_secs(10))
+    MyOpener::new(parse(url)?, Duration::from_secs(10))
+        .open(Instant::now() + Duration::from_secs(10))
 }
 
 fn soon() -> Option<Instant> {
