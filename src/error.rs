@@ -136,6 +136,12 @@ impl Error {
         self
     }
 
+    /// The same error with its message rewritten (a password masked).
+    pub(crate) fn map_message(mut self, f: impl FnOnce(&str) -> String) -> Error {
+        self.0.message = f(&self.0.message);
+        self
+    }
+
     pub(crate) fn timed_out(mut self) -> Error {
         self.0.timeout = true;
         self

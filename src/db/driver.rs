@@ -27,6 +27,8 @@ use crate::seam::{Driver, Outgoing, Seam};
 pub(crate) struct Session {
     id: u64,
     url: String,
+    /// `url` with its password masked, for messages and logs.
+    shown: String,
     scheme: Scheme,
     opener: Box<dyn Opener>,
     /// `None` once the connection was found lost (reopened by the next exec
@@ -61,6 +63,7 @@ impl Session {
         let session = Arc::new(Session {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             url: url.to_owned(),
+            shown: super::masked(url),
             scheme,
             opener,
             db: Mutex::new(Some(db)),
@@ -87,7 +90,7 @@ impl Session {
                 ErrorKind::Database,
                 format!(
                     "{}: the statements before this one (from other threads) ran past timeout={} ms",
-                    self.url,
+                    self.shown,
                     self.timeout.as_millis()
                 ),
             )
@@ -103,7 +106,7 @@ impl Session {
                     ErrorKind::Io,
                     format!(
                         "{}: the connection to the server was lost; without reconnect=true it stays closed (dial again)",
-                        self.url
+                        self.shown
                     ),
                 ));
             }
@@ -126,7 +129,7 @@ impl Session {
     fn loss(&self) -> Disconnect {
         Disconnect::new(
             Cause::Io,
-            format!("{}: the connection to the server was lost", self.url),
+            format!("{}: the connection to the server was lost", self.shown),
         )
     }
 
@@ -218,7 +221,7 @@ impl Driver for DbDriver {
 
     fn send(&self, _m: Outgoing) -> usize {
         if !self.warned.swap(true, Ordering::Relaxed) {
-            let url = self.session().map_or_else(String::new, |s| s.url.clone());
+            let url = self.session().map_or_else(String::new, |s| s.shown.clone());
             log::warn!(
                 "{url}: write on a database connection sends nothing (it returns 0); use exec"
             );
@@ -449,6 +452,25 @@ mod tests {
         assert!(e.to_string().contains("reconnect=true"), "{e}");
         assert!(!c.is_connected());
         assert_eq!(o.opened.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn messages_name_the_address_with_its_password_masked() {
+        let o = FakeOpener::default();
+        let s = Session::open(
+            "postgres://bot:hunter2@127.0.0.1/d",
+            Scheme::Postgres,
+            Box::new(o.clone()),
+            Duration::from_secs(5),
+            false,
+        )
+        .unwrap();
+        let (seam, driver, url) = attach(s);
+        let c = crate::Conn::new(seam, driver, url);
+        assert!(c.exec("lose").is_err());
+        let e = c.exec("x").unwrap_err().to_string();
+        assert!(e.contains("postgres://bot:***@127.0.0.1/d"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]

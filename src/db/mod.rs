@@ -24,6 +24,13 @@ mod sqlite;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod threaded;
 mod value;
+// The test servers (PostgreSQL, MariaDB, ClickHouse) of the sessions' live tests.
+#[cfg(all(
+    test,
+    any(feature = "postgres", feature = "mysql", feature = "clickhouse")
+))]
+#[path = "../../tests/common/sqldb.rs"]
+mod sqldb;
 
 pub(crate) use driver::dial_handle;
 pub use driver::Handle;
@@ -56,16 +63,23 @@ pub(crate) trait Opener: Send + Sync + 'static {
 /// The host and port of a database address (empty and 0 for a file), after
 /// checking the address the way its database reads it.
 pub(crate) fn endpoint(scheme: Scheme, url: &str) -> Result<(String, u16), Error> {
-    match scheme {
-        Scheme::Sqlite3 => sqlite::endpoint(url),
-        Scheme::Postgres => postgres::endpoint(url),
-        Scheme::Mysql => mysql::endpoint(url),
-        Scheme::Clickhouse => clickhouse::endpoint(url),
-        _ => unreachable!("not a database scheme: {scheme}"),
-    }
+    hide_password(
+        url,
+        match scheme {
+            Scheme::Sqlite3 => sqlite::endpoint(url),
+            Scheme::Postgres => postgres::endpoint(url),
+            Scheme::Mysql => mysql::endpoint(url),
+            Scheme::Clickhouse => clickhouse::endpoint(url),
+            _ => unreachable!("not a database scheme: {scheme}"),
+        },
+    )
 }
 
 /// The `Unsupported` error for a database whose cargo feature is off.
+#[cfg_attr(
+    all(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "clickhouse"),
+    allow(dead_code) // Every database's feature is on.
+)]
 pub(crate) fn feature_off(scheme: Scheme, feature: &str) -> Error {
     Error::new(
         ErrorKind::Unsupported,
@@ -75,13 +89,79 @@ pub(crate) fn feature_off(scheme: Scheme, feature: &str) -> Error {
 
 /// The opener for `target`'s database.
 pub(crate) fn opener(target: &Target, options: &Options) -> Result<Box<dyn Opener>, Error> {
-    match target.scheme() {
-        Scheme::Sqlite3 => sqlite::opener(target, options),
-        Scheme::Postgres => postgres::opener(target, options),
-        Scheme::Mysql => mysql::opener(target, options),
-        Scheme::Clickhouse => clickhouse::opener(target, options),
-        s => unreachable!("not a database scheme: {s}"),
+    hide_password(
+        target.url(),
+        match target.scheme() {
+            Scheme::Sqlite3 => sqlite::opener(target, options),
+            Scheme::Postgres => postgres::opener(target, options),
+            Scheme::Mysql => mysql::opener(target, options),
+            Scheme::Clickhouse => clickhouse::opener(target, options),
+            s => unreachable!("not a database scheme: {s}"),
+        },
+    )
+}
+
+/// `result`, with `url` written with its password masked in its error.
+fn hide_password<T>(url: &str, result: Result<T, Error>) -> Result<T, Error> {
+    result.map_err(|e| e.map_message(|m| m.replace(url, &masked(url))))
+}
+
+/// A database address as it may be logged or put in an error: every
+/// password shown as `***`, in each place a database address holds one:
+/// the user info (`user:pw@host`, `user:pw@tcp(host)`; up to the last `@`,
+/// so a raw `@` in the password stays hidden, even at the cost of hiding more),
+/// libpq's keyword (`password=pw`, `password='p w'`) and a query parameter
+/// (`?password=pw`, `&password=pw`).
+pub(crate) fn masked(url: &str) -> String {
+    let mut out = match url.split_once("://") {
+        Some((scheme, after)) => match after.rfind('@') {
+            Some(at) if after[..at].contains(':') => {
+                let user = after[..at].split_once(':').map_or("", |(u, _)| u);
+                format!("{scheme}://{user}:***{}", &after[at..])
+            }
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    };
+    let mut from = 0;
+    while let Some(i) = find_key(&out[from..], "password=") {
+        let start = from + i + "password=".len();
+        let rest = &out[start..];
+        let len = if let Some(q) = rest.strip_prefix('\'') {
+            // libpq's quoted value: up to the closing quote, `\x` escapes.
+            let mut chars = q.char_indices();
+            loop {
+                match chars.next() {
+                    Some((_, '\\')) => {
+                        chars.next();
+                    }
+                    Some((j, '\'')) => break j + 2,
+                    Some(_) => {}
+                    None => break rest.len(),
+                }
+            }
+        } else {
+            rest.find([' ', '&', '|', '\t']).unwrap_or(rest.len())
+        };
+        out.replace_range(start..start + len, "***");
+        from = start + 3;
     }
+    out
+}
+
+/// Where `key` starts in `s` as a key: at the start or after a space, `?`,
+/// `&` or `|`, any case.
+fn find_key(s: &str, key: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(key) {
+        let at = from + i;
+        if at == 0 || matches!(lower.as_bytes()[at - 1], b' ' | b'?' | b'&' | b'|' | b'\t') {
+            return Some(at);
+        }
+        from = at + key.len();
+    }
+    None
 }
 
 /// Opens a database connection before `timeout=`: a session of its own,
@@ -100,4 +180,65 @@ pub(crate) fn start(
     )?;
     let (seam, driver, _url) = driver::attach(session);
     Ok((seam, driver))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked;
+
+    #[test]
+    fn address_errors_mask_the_password() {
+        let url = "postgres://user=bot password=hunter2 port=x";
+        let e = super::endpoint(crate::address::Scheme::Postgres, url).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("password=***"), "{m}");
+        assert!(!m.contains("hunter2"), "{m}");
+    }
+
+    #[test]
+    fn passwords_are_masked_in_every_form() {
+        for (url, shown) in [
+            (
+                "postgres://u:pw@h:5432/d?sslmode=require",
+                "postgres://u:***@h:5432/d?sslmode=require",
+            ),
+            (
+                "postgres://user=u password=pw host=h",
+                "postgres://user=u password=*** host=h",
+            ),
+            (
+                "postgres://user=u password='p w\\'x' host=h",
+                "postgres://user=u password=*** host=h",
+            ),
+            (
+                "postgres://user=u PASSWORD=pw",
+                "postgres://user=u PASSWORD=***",
+            ),
+            (
+                "postgres://h/d?user=u&password=pw&sslmode=disable",
+                "postgres://h/d?user=u&password=***&sslmode=disable",
+            ),
+            (
+                "mysql://u:p@ss@tcp(h:3306)/d?charset=utf8mb4",
+                "mysql://u:***@tcp(h:3306)/d?charset=utf8mb4",
+            ),
+            ("mysql://u:pw@h:3306/d", "mysql://u:***@h:3306/d"),
+            (
+                "clickhouse://h:8123?username=u&password=pw&database=d",
+                "clickhouse://h:8123?username=u&password=***&database=d",
+            ),
+            (
+                "clickhouse://tcp://h:9000?password=pw",
+                "clickhouse://tcp://h:9000?password=***",
+            ),
+            ("sqlite3://state.db", "sqlite3://state.db"),
+            ("mysql://u@tcp(h)/d", "mysql://u@tcp(h)/d"),
+            (
+                "postgres://user=u mypassword=x",
+                "postgres://user=u mypassword=x",
+            ),
+        ] {
+            assert_eq!(masked(url), shown, "{url}");
+        }
+    }
 }

@@ -194,8 +194,11 @@ pub(super) fn opener(target: &Target, _options: &Options) -> Result<Box<dyn Open
 
 /// The opener for `target`.
 #[cfg(feature = "mysql")]
-pub(super) fn opener(target: &Target, _options: &Options) -> Result<Box<dyn Opener>, Error> {
-    Ok(Box::new(client::MyOpener::new(parse(target.url())?)))
+pub(super) fn opener(target: &Target, options: &Options) -> Result<Box<dyn Opener>, Error> {
+    Ok(Box::new(client::MyOpener::new(
+        parse(target.url())?,
+        options.timeout,
+    )))
 }
 
 #[cfg(test)]

@@ -42,7 +42,9 @@ fn temp_dir(what: &str, user: &str) -> PathBuf {
     PathBuf::from(dir)
 }
 
-/// Runs `stop` (a shell command) and removes `dir` once this test process has ended.
+/// Runs `stop` (a shell command) and removes `dir` once this test process has
+/// ended. The reaper outlives this process on purpose (it is never waited for).
+#[allow(clippy::zombie_processes)]
 fn reaper(stop: &str, dir: &Path) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
@@ -173,6 +175,7 @@ impl Drop for Postgres {
 pub struct Mariadb {
     pub port: u16,
     pub dir: PathBuf,
+    server: std::sync::Mutex<Option<std::process::Child>>,
 }
 
 impl Mariadb {
@@ -189,6 +192,7 @@ impl Mariadb {
         let m = Mariadb {
             port: free_port(),
             dir,
+            server: std::sync::Mutex::new(None),
         };
         reaper(&m.stop_command(), &m.dir);
         m.resume();
@@ -209,7 +213,7 @@ impl Mariadb {
     /// Starts the server again after [`Mariadb::stop`], on the same port.
     pub fn resume(&self) {
         let d = self.dir.display();
-        Command::new("mariadbd")
+        let child = Command::new("mariadbd")
             .args(["--no-defaults", "--user=mysql"])
             .arg(format!("--datadir={d}/data"))
             .args(["--bind-address=127.0.0.1", &format!("--port={}", self.port)])
@@ -224,6 +228,7 @@ impl Mariadb {
             .stderr(Stdio::null())
             .spawn()
             .expect("mariadbd");
+        *self.server.lock().unwrap() = Some(child);
         wait_port(self.port, Duration::from_secs(20));
         let end = Instant::now() + Duration::from_secs(20);
         while !Path::new(&format!("{d}/mysqld.pid")).exists() {
@@ -234,7 +239,10 @@ impl Mariadb {
 
     /// Kills the server at once (connections are cut).
     pub fn stop(&self) {
-        sh(&self.stop_command());
+        if let Some(mut c) = self.server.lock().unwrap().take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let end = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
             assert!(Instant::now() < end, "mariadbd still listens");
@@ -292,15 +300,22 @@ pub struct Clickhouse {
     pub http_port: u16,
     pub tcp_port: u16,
     pub dir: PathBuf,
+    server: std::sync::Mutex<Option<std::process::Child>>,
 }
 
 impl Clickhouse {
     pub fn start() -> Clickhouse {
         let dir = temp_dir("clickhouse", "clickhouse");
+        // Both ports asked for while the first is still bound, so they differ.
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let http_port = first.local_addr().unwrap().port();
+        let tcp_port = free_port();
+        drop(first);
         let c = Clickhouse {
-            http_port: free_port(),
-            tcp_port: free_port(),
+            http_port,
+            tcp_port,
             dir,
+            server: std::sync::Mutex::new(None),
         };
         let d = c.dir.display();
         std::fs::write(
@@ -359,12 +374,16 @@ impl Clickhouse {
             .spawn()
             .expect("clickhouse-server");
         std::fs::write(self.dir.join("server.pid"), child.id().to_string()).unwrap();
+        *self.server.lock().unwrap() = Some(child);
         wait_port(self.http_port, Duration::from_secs(30));
     }
 
     /// Kills the server at once.
     pub fn stop(&self) {
-        sh(&self.stop_command());
+        if let Some(mut c) = self.server.lock().unwrap().take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let end = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok() {
             assert!(Instant::now() < end, "clickhouse-server still listens");

@@ -10,9 +10,7 @@ use super::client::ChOpener;
 use super::parse;
 use crate::ErrorKind;
 
-#[path = "../../../tests/common/sqldb.rs"]
-mod sqldb;
-use sqldb::Clickhouse;
+use crate::db::sqldb::{self, Clickhouse};
 
 fn open(url: &str) -> Result<Box<dyn Database>, crate::Error> {
     ChOpener::new(parse(url)?).open(Instant::now() + Duration::from_secs(10))
@@ -63,7 +61,7 @@ fn session_types_errors_timeout_and_injection() {
     );
     ch.client(
         "TRUNCATE TABLE t; INSERT INTO t VALUES (7, 9007199254740993, 5, 0.25, 1e-300, \
-               -0.0000000001, 'x', 'abc', '1999-12-31', '2000-01-01 00:00:00', 'y', \
+               -1234567890123456789012345678.0123456789, 'x', 'abc', '1999-12-31', '2000-01-01 00:00:00', 'y', \
                'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')",
     );
     let back = db.exec("SELECT * FROM t", &[], soon()).unwrap();
@@ -76,7 +74,7 @@ fn session_types_errors_timeout_and_injection() {
             Value::Int(5),
             Value::Float(0.25),
             Value::Float(1e-300),
-            Value::Decimal("-0.0000000001".into()),
+            Value::Decimal("-1234567890123456789012345678.0123456789".into()),
             Value::Text("x".into()),
             Value::Text("abc".into()),
             Value::Date("1999-12-31".into()),

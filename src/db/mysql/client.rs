@@ -22,10 +22,23 @@ use crate::error::{Error, ErrorKind};
 pub(crate) struct MyOpener {
     opts: OptsBuilder,
     address: String,
+    /// `timeout=`: each statement's limit, and so the socket's read and
+    /// write timeouts (see [`io_timeout`]).
+    timeout: Duration,
+}
+
+/// How long one read or write on the socket may wait. The crate applies it
+/// to the handshake too (a server that accepts and never answers), where it
+/// is what ends the session's thread; it cannot be changed once connected,
+/// so it must also outlast a statement cancelled at its deadline: `timeout=`
+/// plus a second for `KILL QUERY`'s answer. A statement's own deadline is
+/// still `timeout=` (`db::threaded`).
+fn io_timeout(timeout: Duration) -> Duration {
+    timeout.saturating_add(Duration::from_secs(1))
 }
 
 impl MyOpener {
-    pub(crate) fn new(a: MyAddress) -> MyOpener {
+    pub(crate) fn new(a: MyAddress, timeout: Duration) -> MyOpener {
         let mut opts = OptsBuilder::new()
             .ip_or_hostname(Some(a.host.clone()))
             .tcp_port(a.port)
@@ -47,6 +60,7 @@ impl MyOpener {
         MyOpener {
             opts,
             address: format!("{}:{}", a.host, a.port),
+            timeout,
         }
     }
 }
@@ -56,7 +70,17 @@ impl Opener for MyOpener {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
-        let opts = self.opts.clone().tcp_connect_timeout(Some(left));
+        // The handshake's reads and writes are bounded too, so a server that
+        // accepts and never answers does not keep the thread more than
+        // `io_timeout` after connecting (the caller gets its timeout error at
+        // the deadline; on the first open that is a second before the thread ends).
+        let io = io_timeout(self.timeout);
+        let opts = self
+            .opts
+            .clone()
+            .tcp_connect_timeout(Some(left))
+            .read_timeout(Some(io))
+            .write_timeout(Some(io));
         let address = self.address.clone();
         let session = threaded::open("mysql", &self.address, deadline, move || {
             let conn = Conn::new(opts.clone()).map_err(|e| connect_error(&address, e))?;
@@ -245,7 +269,7 @@ fn param(v: &Value) -> mysql::Value {
         | Value::Text(s)
         | Value::Date(s)
         | Value::Time(s)
-        | Value::DateTime(s) => M::Bytes(s.clone().into_bytes()), // `Value` is non-exhaustive only for users of the crate.
+        | Value::DateTime(s) => M::Bytes(s.clone().into_bytes()),
     }
 }
 

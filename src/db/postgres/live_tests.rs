@@ -10,9 +10,7 @@ use super::client::PgOpener;
 use super::parse;
 use crate::ErrorKind;
 
-#[path = "../../../tests/common/sqldb.rs"]
-mod sqldb;
-use sqldb::Postgres;
+use crate::db::sqldb::{self, Postgres};
 
 fn open(url: &str) -> Result<Box<dyn Database>, crate::Error> {
     PgOpener::new(parse(url)?)?.open(Instant::now() + Duration::from_secs(10))

@@ -1,0 +1,73 @@
+//! `wsdial ADDRESS` with a PostgreSQL, MySQL or ClickHouse address: the dial
+//! works, reading and writing are refused with "use exec" (exit 4, as a
+//! connection lost for good), a server that is down is exit 1 naming TCP,
+//! and ClickHouse's native form is refused (exit 1) instead of being sent
+//! to another port. (`wsdial exec` is tested with the command.)
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../../tests/common/sqldb.rs"]
+mod sqldb;
+
+fn wsdial(args: &[&str], stdin: &str) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsdial"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("wsdial {args:?} did not exit within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn database_addresses_on_the_command_line() {
+    let ch = sqldb::Clickhouse::start();
+    let url = ch.url("");
+    let (code, err) = wsdial(&[&url, "-n", "1"], "");
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("use exec"), "{err}");
+    // A line on stdin does not keep it waiting (whether it is tried before
+    // the refusal is read is a race: "not sent" or not, the exit is 4).
+    let (code, err) = wsdial(&[&url], "a line\n");
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("use exec"), "{err}");
+
+    let native = format!(
+        "clickhouse://tcp://127.0.0.1:{}?username=default",
+        ch.tcp_port
+    );
+    let (code, err) = wsdial(&[&native], "");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("native protocol"), "{err}");
+
+    let port = sqldb::free_port().to_string();
+    let pg = format!("postgres://host=127.0.0.1 port={port} user=x|timeout=2000");
+    let (code, err) = wsdial(&[&pg], "");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("tcp"), "{err}");
+    let my = format!("mysql://u:p@tcp(127.0.0.1:{port})/d|timeout=2000");
+    let (code, err) = wsdial(&[&my], "");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("tcp"), "{err}");
+}
