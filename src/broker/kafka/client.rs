@@ -390,7 +390,7 @@ impl Session for KafkaSession {
         // Delivery reports and the producer's errors are served here: when
         // the last poll found nothing, and every 256 messages of a stream.
         self.served = self.served.wrapping_add(1);
-        if self.served % 256 == 0 {
+        if self.served.is_multiple_of(256) {
             self.publisher.producer.poll(Duration::ZERO);
         }
         if let Some(m) = self.pending.pop_front() {
