@@ -411,8 +411,8 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             format!("option `{key}` does not apply to {scheme}://; it applies to {applies}"),
         ))
     };
-    // Against the scheme's own defaults: a broker's `ping` is off by default,
-    // which is not a `ping` the program set.
+    // The scheme's own defaults: a scheme without WebSocket keepalives has
+    // `ping` off by default, which is not setting it.
     let defaults = Options::for_scheme(scheme);
     for spec in options::SPECS {
         let set = (spec.get)(o) != (spec.get)(&defaults);
