@@ -77,6 +77,20 @@
 //! Options that do not apply to a scheme (`compress` on `tcp://`, `ca` on
 //! `ws://`) are refused, never silently ignored.
 //!
+//! ## Kafka
+//!
+//! `kafka://host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest|latest]`
+//! (cargo feature `kafka`; without it the scheme is [`ErrorKind::Unsupported`]).
+//! A read is the topic's next record, with [`Message::topic`],
+//! [`Message::partition`], [`Message::offset`] and [`Message::key`]; a write
+//! publishes to the topic. Without `group` every partition is read by this
+//! connection, from offsets fixed before the dial returns; with `group` the
+//! group assigns them. `offset` (default `latest`) is where a partition with no
+//! position starts. An unknown topic is an [`ErrorKind::Handshake`] error that
+//! names it; no broker within `timeout` is [`ErrorKind::Tcp`]. With
+//! `reconnect=true`, losing every broker is one [`Event::Disconnected`], and the
+//! new connection goes on from the next unread offset of each partition.
+//!
 //! ## permessage-deflate
 //!
 //! `enableCompression=true` offers the WebSocket compression extension
