@@ -411,7 +411,9 @@ fn check(target: &Target, o: &Options) -> Result<(), Error> {
             format!("option `{key}` does not apply to {scheme}://; it applies to {applies}"),
         ))
     };
-    let defaults = Options::default();
+    // The scheme's own defaults: a scheme without WebSocket keepalives has
+    // `ping` off by default, which is not setting it.
+    let defaults = Options::for_scheme(scheme);
     for spec in options::SPECS {
         let set = (spec.get)(o) != (spec.get)(&defaults);
         if set && !spec.schemes.include(scheme) {
