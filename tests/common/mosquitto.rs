@@ -157,10 +157,15 @@ impl Mosquitto {
 
     /// Publishes each of `lines` to `topic` with mosquitto_pub (one process).
     pub fn publish(&self, topic: &str, lines: &[String]) {
+        self.publish_qos(topic, lines, 0)
+    }
+
+    /// [`publish`](Self::publish) with this QoS.
+    pub fn publish_qos(&self, topic: &str, lines: &[String], qos: u8) {
         use std::io::Write;
         let mut c = Command::new(program("mosquitto_pub"))
             .args(self.client_args(topic))
-            .arg("-l")
+            .args(["-q", &qos.to_string(), "-l"])
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
