@@ -75,6 +75,23 @@
 //! Options that do not apply to a scheme (`compress` on `tcp://`, `ca` on
 //! `ws://`) are refused, never silently ignored.
 //!
+//! ## Message brokers
+//!
+//! `mqtt://[user:pass@]host[:1883]?topic=T[&qos=0|1|2][&client_id=ID]` and
+//! `mqtts://` (TLS, port 8883, with `ca` and `insecure`) dial an MQTT broker
+//! (cargo feature `mqtt`; `brokers` turns on every broker): a read returns the
+//! next message of the topic ([`Message::topic`] says which, with `+` and `#`
+//! wildcards), a write publishes to it and returns the length, or 0 when the
+//! topic is a wildcard or the connection is down. The read modes, the
+//! drop-oldest buffer, [`select`], [`Conn::stats`], one `Disconnected` per lost
+//! connection and `reconnect` (the topic subscribed again, the `payload`s
+//! published again) are those of a WebSocket; options for sockets only are
+//! refused by name. Wrong credentials are [`ErrorKind::Auth`]. Without its
+//! feature a broker scheme is [`ErrorKind::Unsupported`], naming the feature.
+//! A background thread ("wsdial-broker") per connection runs the client; the
+//! client's own async runtime (if any) lives there, so dialing from inside a
+//! program's tokio runtime works.
+//!
 //! ## permessage-deflate
 //!
 //! `enableCompression=true` offers the WebSocket compression extension
@@ -181,6 +198,9 @@
 //! transport/   TCP (one deadline, Happy Eyeballs, local_ip, TCP_NODELAY) -> TLS
 //!              (native-tls), through a proxy (SOCKS5, HTTP CONNECT)
 //! proxy_env.rs `proxy=env`: the environment's proxy, read as curl reads it
+//! broker/      message brokers: one Protocol per broker (mqtt.rs …) and the
+//!   driver.rs    generic driver: one thread per connection, recv in 100 ms
+//!                slices into the inbox, reconnect, publish from any thread
 //! ```
 //!
 //! The worker never blocks on the socket: it sleeps in `epoll` until the socket

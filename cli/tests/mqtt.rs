@@ -150,3 +150,56 @@ fn exit_codes_as_for_a_websocket() {
         "{o:?}"
     );
 }
+
+/// Builds the library's `mqtt` example (feature `mqtt`) with cargo and returns its path.
+fn mqtt_example() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args([
+        "build",
+        "-q",
+        "-p",
+        "wsdial",
+        "--features",
+        "mqtt",
+        "--example",
+        "mqtt",
+    ])
+    .arg("--message-format=json-render-diagnostics")
+    .arg("--manifest-path")
+    .arg(manifest);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let o = cmd.stderr(Stdio::inherit()).output().unwrap();
+    assert!(o.status.success(), "building examples/mqtt.rs failed");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "mqtt")
+        .and_then(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("cargo built no mqtt example")
+}
+
+#[test]
+fn the_mqtt_example_runs_against_mosquitto() {
+    let b = Mosquitto::start();
+    let mut c = Command::new(mqtt_example());
+    c.args([
+        &format!(
+            "mqtt://{}:{}@127.0.0.1:{}",
+            mosquitto::USER,
+            mosquitto::PASS,
+            b.port
+        ),
+        "4",
+    ]);
+    let o = run(c, None, ms(60_000), || {});
+    assert!(o.status.success(), "{o:?}");
+    let want: Vec<String> = (0..4)
+        .map(|i| format!(r#"bots/alpha/signals {{"bot":"alpha","seq":{i},"side":"buy"}}"#))
+        .collect();
+    assert_eq!(lines(&o), want);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("received 4 dropped 0 reconnects 0"), "{err}");
+}
