@@ -77,19 +77,40 @@
 //! Options that do not apply to a scheme (`compress` on `tcp://`, `ca` on
 //! `ws://`) are refused, never silently ignored.
 //!
-//! ## Kafka
+//! ## Message brokers
 //!
-//! `kafka://host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest|latest]`
-//! (cargo feature `kafka`; without it the scheme is [`ErrorKind::Unsupported`]).
+//! A broker connection is read and written as a WebSocket is: a read returns
+//! the next message of the subscription ([`Message::topic`] says which topic,
+//! subject or routing key), a write publishes to it and returns the length, or
+//! 0 when the address names a wildcard or the connection is down. The read
+//! modes, the drop-oldest buffer, [`select`], [`Conn::stats`], one
+//! `Disconnected` per lost connection and `reconnect` (subscribed again, the
+//! `payload`s published again) are those of a WebSocket; options for sockets
+//! only are refused by name. Wrong credentials are [`ErrorKind::Auth`]. Each
+//! broker is a cargo feature (`brokers` turns them all on); without it the
+//! scheme is [`ErrorKind::Unsupported`], naming the feature. A background
+//! thread ("wsdial-broker") per connection runs the client; the client's own
+//! async runtime (if any) lives there, so dialing from inside a program's
+//! tokio runtime works.
+//!
+//! | address | feature |
+//! |---|---|
+//! | `mqtt://[user:pass@]host[:1883]?topic=T[&qos=0\|1\|2][&client_id=ID]`, `mqtts://` (TLS, port 8883, `ca`, `insecure`) | `mqtt` |
+//! | `nats://[user[:pass]@]host[:4222]?topic=SUBJECT[&queue=GROUP]` (TLS with `ca`/`insecure` when the server asks) | `nats` |
+//! | `amqp://[user:pass@]host[:5672]/[vhost]?queue=Q[&durable=true\|false][&consume=true\|false]`, `amqps://` (port 5671, `ca`) | `amqp` |
+//! | `kafka://host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest\|latest]` | `kafka` |
+//!
+//! ### Kafka
+//!
 //! A read is the topic's next record, with [`Message::topic`],
-//! [`Message::partition`], [`Message::offset`] and [`Message::key`]; a write
-//! publishes to the topic. Without `group` every partition is read by this
-//! connection, from offsets fixed before the dial returns; with `group` the
-//! group assigns them. `offset` (default `latest`) is where a partition with no
-//! position starts. An unknown topic is an [`ErrorKind::Handshake`] error that
-//! names it; no broker within `timeout` is [`ErrorKind::Tcp`]. With
-//! `reconnect=true`, losing every broker is one [`Event::Disconnected`], and the
-//! new connection goes on from the next unread offset of each partition.
+//! [`Message::partition`], [`Message::offset`] and [`Message::key`]. Without
+//! `group` every partition is read by this connection, from offsets fixed
+//! before the dial returns; with `group` the group assigns them. `offset`
+//! (default `latest`) is where a partition with no position starts. An unknown
+//! topic is an [`ErrorKind::Handshake`] error that names it; no broker within
+//! `timeout` is [`ErrorKind::Tcp`]. With `reconnect=true`, losing every broker
+//! is one [`Event::Disconnected`], and the new connection goes on from the next
+//! unread offset of each partition.
 //!
 //! ## permessage-deflate
 //!
@@ -263,6 +284,9 @@
 //! transport/   TCP (one deadline, Happy Eyeballs, local_ip, TCP_NODELAY) -> TLS
 //!              (native-tls), through a proxy (SOCKS5, HTTP CONNECT)
 //! proxy_env.rs `proxy=env`: the environment's proxy, read as curl reads it
+//! broker/      message brokers: one Protocol per broker (mqtt.rs …) and the
+//!   driver.rs    generic driver: one thread per connection, recv in 100 ms
+//!                slices into the inbox, reconnect, publish from any thread
 //! ```
 //!
 //! The worker never blocks on the socket: it sleeps in `epoll` until the socket
