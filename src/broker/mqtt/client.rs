@@ -297,8 +297,11 @@ impl Publish for Publisher {
             seam::Outgoing::Text(t) => t.as_bytes().to_vec(),
             seam::Outgoing::Binary(b) => b.clone(),
         };
+        // Never blocks the program's thread: with the client's request queue
+        // full (a broker that stopped acknowledging QoS 1/2 messages), the
+        // write is refused (0, counted as unsent) instead of waiting.
         self.client
-            .publish(self.topic.as_str(), self.qos, false, payload)
+            .try_publish(self.topic.as_str(), self.qos, false, payload)
             .is_ok()
     }
 }
