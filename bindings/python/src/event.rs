@@ -13,10 +13,14 @@ use wsdial::{Cause, Message};
 /// `kind` is `"text"`, `"binary"` or `"disconnect"`. `data` is the message
 /// (`str` for text, `bytes` for binary) and `None` for a disconnect. For a
 /// disconnect, `cause` says why (`"closed_by_peer"`, `"eof"`, `"io"`,
-/// `"protocol"`, `"idle"`, `"closed_by_user"`, `"gave_up"`), `close_code` is
+/// `"protocol"`, `"idle"`, `"ping_timeout"`, `"closed_by_user"`, `"gave_up"`,
+/// `"refused"`), `close_code` is
 /// the peer's close code when it sent one, and `detail` describes it.
 /// `decode_error` is set for a binary frame that `compress` could not inflate
-/// (its bytes are then `data`, as received).
+/// (its bytes are then `data`, as received). For a message, `received_at`
+/// is when it was read from the socket (seconds since the epoch), and a
+/// broker's message has its `topic` (MQTT topic, NATS subject, AMQP routing
+/// key, Kafka topic) and, from Kafka, its `partition` and `offset`.
 #[pyclass(frozen, module = "wsdial", name = "Event")]
 pub(crate) struct Event {
     /// `"text"`, `"binary"` or `"disconnect"`.
@@ -37,6 +41,19 @@ pub(crate) struct Event {
     /// Why a binary frame could not be inflated (`compress`); else `None`.
     #[pyo3(get)]
     decode_error: Option<String>,
+    /// When the message was read from the socket, in seconds since the
+    /// epoch (`time.time()`'s clock); `None` for a disconnect.
+    #[pyo3(get)]
+    received_at: Option<f64>,
+    /// A broker's message: the topic (subject, routing key) it came from.
+    #[pyo3(get)]
+    topic: Option<String>,
+    /// A Kafka record's partition.
+    #[pyo3(get)]
+    partition: Option<i32>,
+    /// A Kafka record's offset in its partition.
+    #[pyo3(get)]
+    offset: Option<i64>,
 }
 
 #[pymethods]
@@ -99,6 +116,14 @@ pub(crate) fn event(py: Python<'_>, e: wsdial::Event) -> Event {
             close_code: None,
             detail: None,
             decode_error: m.decode_error().map(str::to_owned),
+            received_at: m
+                .received_at()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs_f64()),
+            topic: m.topic().map(str::to_owned),
+            partition: m.partition(),
+            offset: m.offset(),
         },
         wsdial::Event::Disconnected(d) => Event {
             kind: "disconnect",
@@ -107,6 +132,10 @@ pub(crate) fn event(py: Python<'_>, e: wsdial::Event) -> Event {
             close_code: d.close_code(),
             detail: Some(d.detail().to_owned()),
             decode_error: None,
+            received_at: None,
+            topic: None,
+            partition: None,
+            offset: None,
         },
     }
 }
@@ -121,6 +150,9 @@ pub(crate) fn cause_name(c: Cause) -> &'static str {
         Cause::Idle => "idle",
         Cause::ClosedByUser => "closed_by_user",
         Cause::GaveUp => "gave_up",
+        Cause::PingTimeout => "ping_timeout",
+        Cause::Refused => "refused",
+        Cause::NotReadable => "not_readable",
         _ => "other",
     }
 }

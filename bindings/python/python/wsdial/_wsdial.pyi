@@ -14,7 +14,10 @@ class Event:
     data: Optional[Message]
     """The message (``str`` for text, ``bytes`` for binary); ``None`` for a disconnect."""
     cause: Optional[
-        Literal["closed_by_peer", "eof", "io", "protocol", "idle", "closed_by_user", "gave_up", "other"]
+        Literal[
+            "closed_by_peer", "eof", "io", "protocol", "idle", "ping_timeout",
+            "closed_by_user", "gave_up", "refused", "not_readable", "other",
+        ]
     ]
     """Why the connection was lost; ``None`` for a message."""
     close_code: Optional[int]
@@ -23,6 +26,14 @@ class Event:
     """A description of the disconnect; ``None`` for a message."""
     decode_error: Optional[str]
     """Why a binary frame could not be inflated (``compress``); else ``None``."""
+    received_at: Optional[float]
+    """When the message was read from the socket (seconds since the epoch)."""
+    topic: Optional[str]
+    """A broker's message: its topic (subject, routing key)."""
+    partition: Optional[int]
+    """A Kafka record's partition."""
+    offset: Optional[int]
+    """A Kafka record's offset."""
 
 class Conn:
     """A connection made by ``Dial``; every method may be called from any thread."""
