@@ -272,7 +272,11 @@ impl Conn {
     /// Runs one SQL statement on a database connection (`sqlite3://`,
     /// `postgres://`, `mysql://`, `clickhouse://`) and returns its columns and
     /// rows (or the rows it affected). Statements from several threads are
-    /// run one at a time. On any other connection: `ErrorKind::Unsupported`.
+    /// run one at a time, each bounded by `timeout=` (its wait for the ones
+    /// before it included). A statement that finishes right at its deadline
+    /// may still be reported as timed out (`is_timeout()`) although it ran
+    /// and its changes were kept: check before running again a statement that
+    /// must not run twice. On any other connection: `ErrorKind::Unsupported`.
     pub fn exec(&self, sql: &str) -> Result<crate::db::Rows, crate::Error> {
         self.driver.exec(sql, &[])
     }

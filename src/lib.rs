@@ -242,7 +242,9 @@
 //! opens a database used through [`Conn::exec`] and [`Conn::exec_with`]:
 //! statements on the caller's thread, one at a time, each bounded by
 //! `timeout=`, returning [`db::Rows`] of [`db::Value`]s, which serialise to
-//! Dial's `{"columns": [...], "values": [[...]]}`. [`Conn::fd`] gives a
+//! Dial's `{"columns": [...], "values": [[...]]}`. A statement that finishes
+//! right at its deadline may still be reported as timed out although it ran
+//! (its changes kept): the deadline and the answer race. [`Conn::fd`] gives a
 //! [`db::Handle`] that another thread dials to use the same session. Reads
 //! and writes are refused (see [`Conn`]'s section on databases).
 //!

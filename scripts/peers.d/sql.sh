@@ -19,3 +19,8 @@ if [ ${#sql_need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${sql_need[@]}" >/dev/null
 fi
 unset sql_need
+# Python's usual clients, for scripts/bench's database rows (bench/sql.py).
+if ! .peers/venv/bin/python -c 'import psycopg, pymysql, clickhouse_connect' 2>/dev/null; then
+  echo "peers: installing psycopg, pymysql and clickhouse-connect into .peers/venv"
+  .peers/venv/bin/pip install -q --disable-pip-version-check 'psycopg[binary]>=3.1,<4' 'pymysql>=1.1,<2' 'clickhouse-connect>=0.7,<1'
+fi

@@ -17,7 +17,7 @@ use bytes::BytesMut;
 use postgres::config::SslMode;
 use postgres::error::SqlState;
 use postgres::types::{to_sql_checked, Format, FromSql, IsNull, ToSql, Type};
-use postgres::{Client, Config};
+use postgres::{Client, Config, Statement};
 use postgres_native_tls::MakeTlsConnector;
 
 use super::PgAddress;
@@ -110,28 +110,95 @@ impl Opener for PgOpener {
                 .map_err(|e| connect_error(&address, e))?;
             let token = client.cancel_token();
             let cancel: Cancel = Box::new(move || token.cancel_query(tls.clone()).is_ok());
-            Ok((PgWorker(client), cancel))
+            Ok((
+                PgWorker {
+                    client,
+                    cache: StatementCache::default(),
+                },
+                cancel,
+            ))
         })?;
         Ok(Box::new(session))
     }
 }
 
 /// The client, on the session's thread.
-struct PgWorker(Client);
+struct PgWorker {
+    client: Client,
+    cache: StatementCache,
+}
 
 impl Worker for PgWorker {
     fn run(&mut self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
-        run(&mut self.0, sql, params)
+        let cached = self.cache.contains(sql);
+        match run(&mut self.client, &mut self.cache, sql, params) {
+            // A statement prepared before the table it reads changed shape:
+            // the server refuses it before running it, so it is prepared
+            // again and run once more.
+            Err(e) if cached && is_stale(&e) => {
+                run(&mut self.client, &mut self.cache, sql, params).map_err(statement_error)
+            }
+            r => r.map_err(statement_error),
+        }
     }
 
     fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.client.is_closed()
     }
 }
 
-/// Runs one statement on the session's thread.
-fn run(client: &mut Client, sql: &str, params: &[Value]) -> Result<Rows, Error> {
-    let stmt = match client.prepare(sql) {
+/// How many prepared statements a session keeps (the least recently used
+/// one is closed past that).
+const CACHED_STATEMENTS: usize = 64;
+
+/// The session's prepared statements, by SQL text, least recently used first:
+/// a statement run again is sent once (bind and execute), not prepared again.
+#[derive(Default)]
+struct StatementCache(std::collections::VecDeque<(String, Statement)>);
+
+impl StatementCache {
+    fn contains(&self, sql: &str) -> bool {
+        self.0.iter().any(|(s, _)| s == sql)
+    }
+
+    /// The statement for `sql`, prepared on first use.
+    fn get(&mut self, client: &mut Client, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(i) = self.0.iter().position(|(s, _)| s == sql) {
+            let entry = self.0.remove(i).expect("found above");
+            let stmt = entry.1.clone();
+            self.0.push_back(entry);
+            return Ok(stmt);
+        }
+        let stmt = client.prepare(sql)?;
+        if self.0.len() == CACHED_STATEMENTS {
+            self.0.pop_front();
+        }
+        self.0.push_back((sql.to_owned(), stmt.clone()));
+        Ok(stmt)
+    }
+
+    fn forget(&mut self, sql: &str) {
+        self.0.retain(|(s, _)| s != sql);
+    }
+}
+
+/// The server refused a prepared statement because what it reads changed
+/// (`cached plan must not change result type`) or no longer knows it.
+fn is_stale(e: &postgres::Error) -> bool {
+    matches!(e.code().map(SqlState::code), Some("0A000") | Some("26000"))
+        && e.as_db_error()
+            .is_some_and(|d| d.code().code() == "26000" || d.message().contains("cached plan"))
+}
+
+/// Runs one statement on the session's thread, its statement prepared once
+/// per session (and forgotten when running it fails).
+fn run(
+    client: &mut Client,
+    cache: &mut StatementCache,
+    sql: &str,
+    params: &[Value],
+) -> Result<Rows, postgres::Error> {
+    let stmt = match cache.get(client, sql) {
         Ok(s) => s,
         // Several statements in one string (a script) without parameters.
         Err(e)
@@ -140,27 +207,31 @@ fn run(client: &mut Client, sql: &str, params: &[Value]) -> Result<Rows, Error> 
                 && e.as_db_error()
                     .is_some_and(|d| d.message().contains("multiple commands")) =>
         {
-            client.batch_execute(sql).map_err(statement_error)?;
+            client.batch_execute(sql)?;
             return Ok(Rows::default());
         }
-        Err(e) => return Err(statement_error(e)),
+        Err(e) => return Err(e),
     };
     let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as _).collect();
     if stmt.columns().is_empty() {
-        let n = client.execute(&stmt, &refs).map_err(statement_error)?;
+        let n = client
+            .execute(&stmt, &refs)
+            .inspect_err(|_| cache.forget(sql))?;
         return Ok(Rows {
             affected: Some(n),
             ..Rows::default()
         });
     }
-    let rows = client.query(&stmt, &refs).map_err(statement_error)?;
+    let rows = client
+        .query(&stmt, &refs)
+        .inspect_err(|_| cache.forget(sql))?;
     let columns = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
     let mut values = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut out = Vec::with_capacity(row.len());
         for i in 0..row.len() {
-            out.push(row.try_get::<_, Cell>(i).map_err(statement_error)?.0);
+            out.push(row.try_get::<_, Cell>(i)?.0);
         }
         values.push(out);
     }

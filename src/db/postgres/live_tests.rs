@@ -203,3 +203,54 @@ fn session_types_errors_timeout_and_injection() {
     assert_eq!(e.kind(), ErrorKind::Tcp, "{e}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn statements_are_prepared_once_per_session_and_again_when_their_table_changes() {
+    let pg = Postgres::start();
+    let mut db = open(&pg.url("")).unwrap();
+    let prepared = |db: &mut Box<dyn Database>, like: &str| {
+        let r = db
+            .exec(
+                "SELECT count(*)::int8 FROM pg_prepared_statements WHERE statement LIKE $1",
+                &[Value::Text(like.into())],
+                soon(),
+            )
+            .unwrap();
+        r.values[0][0].clone()
+    };
+    // Run five times, prepared once (and kept: the server still has it).
+    for i in 0..5i64 {
+        let r = db
+            .exec("SELECT $1::int8 + 1", &[Value::Int(i)], soon())
+            .unwrap();
+        assert_eq!(r.values, [[Value::Int(i + 1)]]);
+    }
+    assert_eq!(prepared(&mut db, "SELECT $1::int8 + 1"), Value::Int(1));
+
+    // The table a cached statement reads changes shape: prepared again.
+    for sql in ["CREATE TABLE c (a int4)", "INSERT INTO c VALUES (1)"] {
+        db.exec(sql, &[], soon()).unwrap();
+    }
+    let r = db.exec("SELECT * FROM c", &[], soon()).unwrap();
+    assert_eq!(r.values, [[Value::Int(1)]]);
+    for sql in [
+        "DROP TABLE c",
+        "CREATE TABLE c (a text, b int4)",
+        "INSERT INTO c VALUES ('x', 2)",
+    ] {
+        db.exec(sql, &[], soon()).unwrap();
+    }
+    let r = db.exec("SELECT * FROM c", &[], soon()).unwrap();
+    assert_eq!(r.columns, ["a", "b"]);
+    assert_eq!(r.values, [[Value::Text("x".into()), Value::Int(2)]]);
+
+    // Bounded: 100 distinct texts leave at most 64 prepared.
+    for i in 0..100 {
+        db.exec(&format!("SELECT {i} AS distinct_text"), &[], soon())
+            .unwrap();
+    }
+    let Value::Int(n) = prepared(&mut db, "SELECT % AS distinct_text") else {
+        panic!("count(*) is an integer");
+    };
+    assert!((1..=64).contains(&n), "{n} statements kept");
+}
