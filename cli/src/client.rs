@@ -75,12 +75,15 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         }
     };
     // A database is not read or written: it runs SQL (`wsdial exec`).
-    if conn.fd().is_some() {
-        eprintln!(
-            "wsdial: {} is a database: it is not read or written; run SQL with `wsdial exec ADDRESS SQL`",
-            conn.url()
-        );
-        return Ok(2);
+    // (Named by its scheme: the address may hold a password.)
+    if let Ok(t) = wsdial::Target::parse(conn.url()) {
+        if t.scheme().is_database() {
+            eprintln!(
+                "wsdial: a {}:// address is a database: it is not read or written; run SQL with `wsdial exec ADDRESS SQL`",
+                t.scheme()
+            );
+            return Ok(2);
+        }
     }
     let reconnect = wsdial::Address::parse(&address)
         .map(|a| a.options().reconnect)
