@@ -182,12 +182,15 @@ impl Mariadb {
     pub fn start() -> Mariadb {
         let dir = temp_dir("mariadb", "mysql");
         let d = dir.display();
+        // Each server has its own tmpdir: two bootstraps at once sharing /tmp
+        // collide on their temporary tables ("Unknown table 'mysql.tmp_user_sys'").
         sh(&format!(
             "cd {d} && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 \
                -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null && \
-             chown mysql: key.pem cert.pem && \
-             mariadb-install-db --user=mysql --datadir={d}/data --auth-root-authentication-method=normal \
-               --skip-test-db >/dev/null 2>&1"
+             mkdir -p tmp && chown mysql: key.pem cert.pem tmp && \
+             {{ mariadb-install-db --user=mysql --datadir={d}/data --tmpdir={d}/tmp \
+                 --auth-root-authentication-method=normal --skip-test-db >install.log 2>&1 \
+               || {{ cat install.log >&2; false; }}; }}"
         ));
         let m = Mariadb {
             port: free_port(),
@@ -220,6 +223,7 @@ impl Mariadb {
             .arg(format!("--socket={d}/mysqld.sock"))
             .arg(format!("--pid-file={d}/mysqld.pid"))
             .arg(format!("--log-error={d}/error.log"))
+            .arg(format!("--tmpdir={d}/tmp"))
             .arg("--skip-name-resolve")
             .arg(format!("--ssl-cert={d}/cert.pem"))
             .arg(format!("--ssl-key={d}/key.pem"))
