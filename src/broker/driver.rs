@@ -388,6 +388,12 @@ impl Thread {
                 self.shared.seam.deliver(batch);
                 batch.clear();
             }
+            let dropped = session.dropped();
+            if dropped > 0 {
+                let c = &self.shared.seam.counters;
+                c.add(&c.dropped, dropped);
+                log::warn!("{dropped} message(s) dropped by the broker client: the connection's thread fell behind");
+            }
             if let Some(d) = lost {
                 return Err(d);
             }

@@ -48,6 +48,12 @@ pub(crate) trait Session: Send {
     /// `Disconnect` says why.
     fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect>;
 
+    /// Messages the client crate itself dropped since the last call (a
+    /// buffer of its own was full), to be counted with the inbox's drops.
+    fn dropped(&mut self) -> u64 {
+        0
+    }
+
     /// A handle that publishes from any thread while this session is up, or
     /// `None` when the address names nothing to publish to.
     fn publisher(&self) -> Option<Arc<dyn Publish>>;

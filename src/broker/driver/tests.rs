@@ -59,6 +59,8 @@ struct Broker {
     closed_sessions: usize,
     /// `recv` calls that returned nothing (idle wake-ups).
     idle_recvs: usize,
+    /// Messages the client crate dropped by itself, not yet reported.
+    client_dropped: u64,
 }
 
 #[derive(Default)]
@@ -146,6 +148,10 @@ impl Session for FakeSession {
                 return Ok(None);
             }
         }
+    }
+
+    fn dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.fake.b.lock().client_dropped)
     }
 
     fn publisher(&self) -> Option<Arc<dyn Publish>> {
@@ -257,6 +263,24 @@ fn the_inbox_drops_the_oldest_and_counts_them() {
         eventually(ms(3000), "all 10 received", || c.stats().received == 10);
         let s = c.stats();
         assert_eq!((s.dropped, s.queued, s.queued_bytes), (7, 3, 6));
+    });
+}
+
+#[test]
+fn drops_inside_the_client_crate_are_counted_with_the_inboxs() {
+    within(ms(10_000), || {
+        let fake = Arc::new(Fake::default());
+        let c = dial(&fake, &opts(|_| {})).unwrap();
+        // The client lost 7 messages (a buffer of its own was full); the
+        // driver learns of it with the next arrival, or the next slice.
+        fake.with(|b| b.client_dropped = 7);
+        fake.push(texts(0..3));
+        eventually(ms(3000), "the drops counted", || c.stats().dropped == 7);
+        assert_eq!(c.stats().received, 3);
+        fake.with(|b| b.client_dropped = 2);
+        eventually(ms(3000), "counted while idle too", || {
+            c.stats().dropped == 9
+        });
     });
 }
 

@@ -1,6 +1,6 @@
 //! The NATS client: `async-nats` on the connection's own current-thread runtime.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,7 @@ impl Nats {
         &self,
         wait: Duration,
         lost: Arc<AtomicBool>,
+        dropped: Arc<AtomicU64>,
     ) -> Result<ConnectOptions, Error> {
         let mut o = ConnectOptions::new()
             .connection_timeout(wait.max(Duration::from_millis(1)))
@@ -68,9 +69,17 @@ impl Nats {
             })
             .event_callback(move |event| {
                 let lost = lost.clone();
+                let dropped = dropped.clone();
                 async move {
-                    if matches!(event, Event::Disconnected | Event::Closed) {
-                        lost.store(true, Ordering::Release);
+                    match event {
+                        Event::Disconnected | Event::Closed => lost.store(true, Ordering::Release),
+                        // async-nats dropped a message because the
+                        // subscription's buffer was full (one event per
+                        // message): counted with the inbox's drops.
+                        Event::SlowConsumer(_) => {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {}
                     }
                 }
             });
@@ -91,7 +100,8 @@ impl Protocol for Nats {
     fn connect(&mut self, deadline: Instant) -> Result<Box<dyn Session>, Error> {
         let wait = deadline.saturating_duration_since(Instant::now());
         let lost = Arc::new(AtomicBool::new(false));
-        let options = self.connect_options(wait, lost.clone())?;
+        let dropped = Arc::new(AtomicU64::new(0));
+        let options = self.connect_options(wait, lost.clone(), dropped.clone())?;
         let a = self.address.clone();
         let server = format!("nats://{}:{}", bracket(&a.host), a.port);
         let attempt = async {
@@ -167,6 +177,7 @@ impl Protocol for Nats {
                 client,
                 sub: Some(sub),
                 lost,
+                dropped,
                 publisher: Some(Arc::new(NatsPublisher { tx })),
                 forward: Some((stop_tx, forward)),
             }));
@@ -176,6 +187,7 @@ impl Protocol for Nats {
             client,
             sub: Some(sub),
             lost,
+            dropped,
             publisher,
             forward: None,
         }))
@@ -243,11 +255,17 @@ struct NatsSession {
     /// onto the current runtime, so it is dropped inside this one's).
     sub: Option<async_nats::Subscriber>,
     lost: Arc<AtomicBool>,
+    /// Messages async-nats dropped (its slow-consumer events), not yet reported.
+    dropped: Arc<AtomicU64>,
     publisher: Option<Arc<dyn Publish>>,
     forward: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Session for NatsSession {
+    fn dropped(&mut self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
+    }
+
     fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
         let (Some(sub), lost) = (self.sub.as_mut(), &self.lost) else {
             return Err(Disconnect::new(Cause::Eof, "the NATS subscription is gone"));
