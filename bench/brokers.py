@@ -13,6 +13,8 @@ broker is often what limits the rate; the CPU is the client's own cost).
 Prints the table and appends it to OUT as a section.
 
     python bench/brokers.py BROKER_BENCH OUT [--quick]
+
+BENCH_N=COUNT in the environment overrides N (200,000; 50,000 with --quick).
 """
 import os
 import select
