@@ -24,7 +24,9 @@ WATCHDOG_SECS = float(os.environ.get("WSDIAL_TEST_WATCHDOG", "120"))
 
 @pytest.fixture(autouse=True)
 def watchdog():
-    faulthandler.dump_traceback_later(WATCHDOG_SECS, exit=True)
+    # To the process's own standard error (file descriptor 2), which pytest
+    # leaves alone with --capture=sys (scripts/test): the dump reaches the log.
+    faulthandler.dump_traceback_later(WATCHDOG_SECS, exit=True, file=sys.__stderr__)
     yield
     faulthandler.cancel_dump_traceback_later()
 

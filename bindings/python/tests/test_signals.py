@@ -2,6 +2,7 @@
 thread within 100 ms, as KeyboardInterrupt: a child process is sent SIGINT
 while it waits, and reports when the exception reached Python."""
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -37,6 +38,17 @@ CHILD = textwrap.dedent(
 )
 
 
+def readline(p, timeout=20.0):
+    """The child's next line, or a failure that says what the child was
+    doing, after `timeout` seconds (never a silent hang)."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(p.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            state = thread_stat(p.pid, p.pid) if p.poll() is None else f"exited {p.returncode}"
+            raise AssertionError(f"the child printed nothing in {timeout} s (its main thread: {state})")
+    return p.stdout.readline()
+
+
 @pytest.fixture
 def silent_listener():
     """Accepts TCP connections (in its backlog) and never answers a handshake."""
@@ -53,12 +65,12 @@ def test_ctrl_c_interrupts_a_wait_within_100_ms(sim, silent_listener, what):
         [sys.executable, "-c", CHILD, what, url], stdout=subprocess.PIPE, text=True
     )
     try:
-        assert p.stdout.readline() == "ready\n"
+        assert readline(p) == "ready\n"
         # The main thread is asleep in the wait (not on its way to it).
         eventually(lambda: thread_stat(p.pid, p.pid) == "S", what="the child to wait")
         sent = time.monotonic()
         os.kill(p.pid, signal.SIGINT)
-        line = p.stdout.readline().split()
+        line = readline(p).split()
         assert line[:1] == ["interrupted"], line
         took = float(line[1]) - sent
         assert p.wait(10) == 0
