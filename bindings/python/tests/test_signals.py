@@ -16,7 +16,11 @@ from conftest import eventually, thread_stat
 
 CHILD = textwrap.dedent(
     """
-    import sys, time, wsdial
+    import signal, sys, time, wsdial
+    # A process started in the background by a non-interactive shell (as a
+    # CI job may be) inherits SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: put it back, as an interactive program has it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     what, url = sys.argv[1], sys.argv[2]
     try:
         if what == "dial":
