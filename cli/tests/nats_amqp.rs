@@ -5,46 +5,14 @@
 mod amqp;
 #[path = "../../tests/common/nats.rs"]
 mod nats;
+mod support;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+
+use std::sync::OnceLock;
 use std::time::Duration;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wsdial"))
-}
-
-/// Runs a command to completion with `stdin` written (and kept open);
-/// kills it and fails the test after `limit`.
-fn run(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        let mut w = child.stdin.take().unwrap();
-        w.write_all(input.as_bytes()).unwrap();
-        std::mem::forget(w);
-    }
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
-    match rx.recv_timeout(limit) {
-        Ok(out) => out,
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("watchdog: {cmd:?} did not finish within {limit:?}");
-        }
-    }
-}
+use support::{bin, run_stdin_open as run};
 
 fn lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stdout)

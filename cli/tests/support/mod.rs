@@ -12,18 +12,36 @@ pub fn bin() -> Command {
 
 /// Runs a command to completion (stdin written then closed); kills it and
 /// fails the test after `limit`.
-pub fn run(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
+pub fn run(cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
+    run_with(cmd, stdin, false, limit)
+}
+
+/// [`run`], with stdin (when given) left open after it is written, as a
+/// terminal's is: the command does not see end of input.
+pub fn run_stdin_open(cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
+    run_with(cmd, stdin, true, limit)
+}
+
+fn run_with(mut cmd: Command, stdin: Option<&str>, keep_open: bool, limit: Duration) -> Output {
     let mut child = cmd
-        .stdin(Stdio::piped())
+        .stdin(if stdin.is_some() || !keep_open {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut w = child.stdin.take().unwrap();
-    if let Some(input) = stdin {
+    let mut w = child.stdin.take();
+    if let (Some(w), Some(input)) = (w.as_mut(), stdin) {
         w.write_all(input.as_bytes()).unwrap();
     }
-    drop(w);
+    if keep_open {
+        std::mem::forget(w);
+    } else {
+        drop(w);
+    }
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
