@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import eventually
 
 import wsdial
 
@@ -34,15 +35,15 @@ def mqtt():
             [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            deadline = time.monotonic() + 10
-            while True:
+            def listening():
+                assert proc.poll() is None, "mosquitto exited"
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
+                    return True
                 except OSError:
-                    assert proc.poll() is None, "mosquitto exited"
-                    assert time.monotonic() < deadline, "mosquitto did not listen"
-                    time.sleep(0.01)
+                    return False
+
+            eventually(listening, timeout=10, what="mosquitto to listen")
             yield f"mqtt://127.0.0.1:{port}"
         finally:
             proc.kill()
