@@ -130,15 +130,23 @@ pub(crate) fn redial<L>(
     }
 }
 
-/// When `e` is a handshake refused with an HTTP status: tells the program
-/// (a [`Cause::Refused`] event) and makes the next wait at least what the
-/// server asked for. A refusal is the program's business: its key may be
-/// revoked (401, 403), or it is told to slow down (429, 503).
+/// When `e` is a handshake refused with an HTTP status, or a broker that
+/// refused the credentials (`ErrorKind::Auth`): tells the program (a
+/// [`Cause::Refused`] event) and makes the next wait at least what the server
+/// asked for. A refusal is the program's business: its key may be revoked
+/// (401, 403, a broker's password changed), or it is told to slow down (429,
+/// 503). Either way reconnecting goes on, under `retry`.
 pub(crate) fn refused(seam: &Seam, backoff: &mut Backoff, e: &Error) {
-    if e.kind() == ErrorKind::Handshake && e.http_status().is_some() {
+    if is_refusal(e) {
         seam.refused(Disconnect::after_dial(Cause::Refused, e.to_string(), e));
         backoff.obey(e.retry_after());
     }
+}
+
+/// A failed attempt the program is told about: an HTTP refusal of the
+/// handshake, or credentials a broker refused.
+fn is_refusal(e: &Error) -> bool {
+    (e.kind() == ErrorKind::Handshake && e.http_status().is_some()) || e.kind() == ErrorKind::Auth
 }
 
 /// The longest `Retry-After` obeyed: a longer one is taken as this.

@@ -165,7 +165,9 @@
 //! 429, 503 …) is an [`Event::Disconnected`] with [`Cause::Refused`], whose
 //! [`http_status`](Disconnect::http_status) and
 //! [`retry_after`](Disconnect::retry_after) say what the server answered; the
-//! next attempt waits at least what `Retry-After` asked. Other failed attempts
+//! next attempt waits at least what `Retry-After` asked. A broker reconnect
+//! whose credentials the broker refuses is one too (its words, no HTTP
+//! status), and reconnecting goes on. Other failed attempts
 //! are logged; `retry=N` gives up after N in a row ([`Cause::GaveUp`]).
 //!
 //! At every connect, `on_connect`'s messages, the payloads and the

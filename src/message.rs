@@ -296,7 +296,10 @@ pub enum Cause {
     /// The server refused a reconnect attempt's handshake with an HTTP status
     /// instead of `101` (401, 403, 429, 503 …): [`Disconnect::http_status`]
     /// has it, and [`Disconnect::retry_after`] the wait it asked for, which the
-    /// next attempt obeys. Reconnecting goes on. One such event per refused
+    /// next attempt obeys. Or a broker (`mqtt`, `nats`, `amqp`, `kafka`)
+    /// refused a reconnect attempt's credentials: the detail carries its
+    /// words, and there is no HTTP status. Reconnecting goes on (under
+    /// `retry`), in case the credentials are restored. One such event per refused
     /// attempt; a run of them that the program has not read yet is kept as
     /// the newest one.
     Refused,

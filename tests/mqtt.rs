@@ -199,6 +199,60 @@ fn killed_and_restarted_mid_stream_is_one_disconnected_then_messages_flow_again(
 }
 
 #[test]
+fn credentials_refused_on_a_reconnect_are_a_refused_event_and_reconnecting_goes_on() {
+    within(ms(40_000), || {
+        let mut b = Mosquitto::start();
+        let c = wsdial::dial(&format!(
+            "{}|reconnect=true&interval=50&max_interval=200",
+            b.url("r")
+        ))
+        .unwrap();
+        b.publish("r", &texts(0..2));
+        assert_eq!(read_n(&c, 2, ms(5000)), texts(0..2));
+        // The broker comes back without accepting alice's password.
+        b.kill();
+        b.set_password(USER, "changed");
+        b.restart();
+        let lost = match c.read_timeout(ms(5000)) {
+            Some(Event::Disconnected(d)) => d,
+            other => panic!("expected the lost connection, got {other:?}"),
+        };
+        assert_ne!(lost.cause(), Cause::Refused, "{lost:?}");
+        let refused = match c.read_timeout(ms(10_000)) {
+            Some(Event::Disconnected(d)) => d,
+            other => panic!("expected the refused reconnect, got {other:?}"),
+        };
+        assert_eq!(refused.cause(), Cause::Refused, "{refused:?}");
+        assert!(refused.detail().contains("not authorised"), "{refused:?}");
+        assert!(
+            !refused.detail().contains(PASS),
+            "password shown: {refused:?}"
+        );
+        assert_eq!(refused.http_status(), None);
+        assert!(!c.is_connected());
+        // Reconnecting goes on: the password accepted again, messages flow,
+        // with nothing but refusals in between.
+        b.kill();
+        b.set_password(USER, PASS);
+        b.restart();
+        eventually(ms(10_000), "reconnected", || c.is_connected());
+        b.publish("r", &texts(2..4));
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match c.read_timeout(ms(5000)) {
+                Some(Event::Message(m)) => got.push(m.as_text().unwrap().to_owned()),
+                Some(Event::Disconnected(d)) => {
+                    assert_eq!(d.cause(), Cause::Refused, "only refusals: {d:?}")
+                }
+                None => panic!("stalled after {got:?}"),
+            }
+        }
+        assert_eq!(got, texts(2..4));
+        assert_eq!(c.stats().reconnects, 1);
+    });
+}
+
+#[test]
 fn a_flood_while_the_program_does_not_read_drops_the_oldest_counted() {
     within(ms(30_000), || {
         let b = Mosquitto::start();

@@ -119,6 +119,21 @@ impl Mosquitto {
         }
     }
 
+    /// Sets `user`'s password in the broker's password file: read at the
+    /// next [`restart`](Self::restart).
+    pub fn set_password(&self, user: &str, pass: &str) {
+        let passwd = self.dir.join("passwd");
+        let ok = Command::new(program("mosquitto_passwd"))
+            .arg("-b")
+            .arg(&passwd)
+            .args([user, pass])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mosquitto_passwd failed");
+        let _ = Command::new("chmod").arg("644").arg(&passwd).status();
+    }
+
     /// Kills the broker (SIGKILL, by PID) and waits for it to be gone.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -396,6 +396,53 @@ fn without_reconnect_a_loss_is_terminal() {
 }
 
 #[test]
+fn credentials_refused_on_a_reconnect_are_a_refused_event_and_it_goes_on() {
+    within(ms(10_000), || {
+        let fake = Arc::new(Fake::default());
+        let c = dial(&fake, &opts(|o| o.reconnect = true)).unwrap();
+        // Down first (refused TCP: logged, not an event), then the password
+        // no longer accepted (an event).
+        fake.with(|b| b.down = true);
+        fake.kill();
+        match c.read_timeout(ms(3000)) {
+            Some(Event::Disconnected(d)) => assert_eq!(d.cause(), Cause::Eof),
+            e => panic!("expected the loss, got {e:?}"),
+        }
+        // Attempts every 20 ms: several refused in 200 ms, none an event.
+        assert!(
+            c.read_timeout(ms(200)).is_none(),
+            "a TCP refusal is no event"
+        );
+        fake.with(|b| {
+            b.down = false;
+            b.bad_password = true;
+        });
+        match c.read_timeout(ms(3000)) {
+            Some(Event::Disconnected(d)) => {
+                assert_eq!(d.cause(), Cause::Refused, "{d:?}");
+                assert!(d.detail().contains("not authorised"), "{d}");
+                assert_eq!(d.http_status(), None);
+            }
+            e => panic!("expected the refusal, got {e:?}"),
+        }
+        assert!(!c.is_connected());
+        fake.with(|b| b.bad_password = false);
+        eventually(ms(3000), "connected again", || c.is_connected());
+        fake.push(texts(0..1));
+        loop {
+            match c.read_timeout(ms(2000)) {
+                Some(Event::Disconnected(d)) => assert_eq!(d.cause(), Cause::Refused),
+                e => {
+                    assert_eq!(text_of(e), "m0");
+                    break;
+                }
+            }
+        }
+        assert_eq!(c.stats().reconnects, 1);
+    });
+}
+
+#[test]
 fn reconnecting_gives_up_after_retry_failures() {
     within(ms(10_000), || {
         let fake = Arc::new(Fake::default());
