@@ -131,6 +131,53 @@ fn wrong_credentials_are_an_auth_error_within_the_timeout() {
     });
 }
 
+/// Records the `warn` lines logged in this test binary (one test installs it).
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Recorder {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            self.0.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static RECORDER: Recorder = Recorder(std::sync::Mutex::new(Vec::new()));
+
+#[test]
+fn the_reconnect_log_lines_mask_the_password() {
+    within(ms(20_000), || {
+        log::set_logger(&RECORDER).unwrap();
+        log::set_max_level(log::LevelFilter::Warn);
+        let mut b = Mosquitto::start();
+        let c = wsdial::dial(&format!("{}|reconnect=true&interval=50", b.url("log"))).unwrap();
+        b.kill();
+        let mine = || -> Vec<String> {
+            let port = format!(":{}", b.port);
+            let lines = RECORDER.0.lock().unwrap();
+            lines
+                .iter()
+                .filter(|l| l.contains(&port))
+                .cloned()
+                .collect()
+        };
+        eventually(ms(5000), "the reconnect's warning", || {
+            mine().iter().any(|l| l.contains("reconnecting"))
+        });
+        drop(c);
+        let lines = mine();
+        assert!(
+            lines.iter().all(|l| !l.contains(PASS)),
+            "password shown: {lines:?}"
+        );
+        assert!(lines.iter().any(|l| l.contains("alice:***@")), "{lines:?}");
+    });
+}
+
 #[test]
 fn server_down_at_dial_is_a_tcp_error_and_retry_first_waits_for_it() {
     within(ms(20_000), || {

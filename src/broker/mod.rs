@@ -102,7 +102,8 @@ pub(crate) fn start(
         Scheme::Kafka => kafka::protocol(target, options)?,
         _ => unreachable!("not a broker scheme: {scheme}"),
     };
-    driver::start(protocol, target.url(), options)
+    // The driver's logs and errors show the address with its password masked.
+    driver::start(protocol, &crate::db::masked(target.url()), options)
 }
 
 /// Placeholder address check until each protocol reads its own form: a URL

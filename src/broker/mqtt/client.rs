@@ -40,7 +40,7 @@ pub(super) fn protocol(target: &Target, options: &Options) -> Result<Box<dyn Pro
         address,
         tls,
         client_id,
-        url: target.url().to_owned(),
+        url: crate::db::masked(target.url()),
     }))
 }
 
