@@ -1,7 +1,9 @@
 //! `amqp://`, `amqps://`: the address (always compiled) and the client (cargo feature `amqp`).
 //!
 //! `amqp://[user:pass@]host[:5672]/[vhost]?queue=Q[&durable=true|false][&consume=true|false]`
-//! (`amqps://`: TLS, port 5671, with `ca=`). Reading consumes Q, declared if
+//! (`amqps://`: TLS, port 5671; the server's certificate checked against the
+//! system's roots, or against `ca=` (a PEM file: the server's CA or its own
+//! certificate); `insecure=true` skips the check, for tests). Reading consumes Q, declared if
 //! missing (durable when `durable=true`, the default false); each message is
 //! acknowledged once it is in the connection's inbox. Writing publishes to Q
 //! through the default exchange. `consume=false` makes a connection that only

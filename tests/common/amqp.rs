@@ -1,8 +1,10 @@
 #![allow(dead_code)] // each test file uses a different part
 //! The RabbitMQ that scripts/servers.d/rabbitmq.sh started for the whole
-//! suite (WSDIAL_AMQP_PORT, _USER, _PASS, _DIR), or, when those are unset, one
-//! started here through the same script and stopped when the `Rabbit` is
-//! dropped. And the pika client of tests/peers/amqp_client.py.
+//! suite (WSDIAL_AMQP_PORT, _USER, _PASS, _DIR, and its TLS listener's
+//! _TLS_PORT and _CA), or, when those are unset, one started here through the
+//! same script and stopped when the `Rabbit` is dropped; or one of a test's
+//! own ([`Rabbit::own`]), which it may kill. And the pika client of
+//! tests/peers/amqp_client.py.
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
@@ -45,6 +47,10 @@ pub struct Rabbit {
     pub port: u16,
     pub user: String,
     pub pass: String,
+    /// The TLS (amqps) listener's port, and the PEM file of the CA that
+    /// signed its certificate (which no system trusts).
+    pub tls_port: u16,
+    pub ca: String,
     dir: String,
     own: bool,
 }
@@ -52,20 +58,30 @@ pub struct Rabbit {
 impl Rabbit {
     /// The suite's RabbitMQ, or a new one (about 11 s).
     pub fn get() -> Rabbit {
-        if let (Ok(port), Ok(user), Ok(pass), Ok(dir)) = (
+        if let (Ok(port), Ok(user), Ok(pass), Ok(dir), Ok(tls_port), Ok(ca)) = (
             std::env::var("WSDIAL_AMQP_PORT"),
             std::env::var("WSDIAL_AMQP_USER"),
             std::env::var("WSDIAL_AMQP_PASS"),
             std::env::var("WSDIAL_AMQP_DIR"),
+            std::env::var("WSDIAL_AMQP_TLS_PORT"),
+            std::env::var("WSDIAL_AMQP_CA"),
         ) {
             return Rabbit {
                 port: port.parse().unwrap(),
                 user,
                 pass,
+                tls_port: tls_port.parse().unwrap(),
+                ca,
                 dir,
                 own: false,
             };
         }
+        Rabbit::own()
+    }
+
+    /// A RabbitMQ of the caller's own (about 11 s), on its own ports, node
+    /// name and directory: one it may kill. Stopped when dropped.
+    pub fn own() -> Rabbit {
         let out = Command::new("bash")
             .arg(repo().join("scripts/servers.d/rabbitmq.sh"))
             .arg("start")
@@ -87,9 +103,53 @@ impl Rabbit {
             port: var("WSDIAL_AMQP_PORT").parse().unwrap(),
             user: var("WSDIAL_AMQP_USER"),
             pass: var("WSDIAL_AMQP_PASS"),
+            tls_port: var("WSDIAL_AMQP_TLS_PORT").parse().unwrap(),
+            ca: var("WSDIAL_AMQP_CA"),
             dir: var("WSDIAL_AMQP_DIR"),
             own: true,
         }
+    }
+
+    /// Kills the node with SIGKILL (no goodbye to any client) and waits, at
+    /// most 10 s, until its process is gone. Only for a [`Rabbit::own`].
+    pub fn kill(&self) {
+        assert!(self.own, "the suite's shared RabbitMQ is not to be killed");
+        let node = format!("wsdial{}@localhost", self.port);
+        let pidfile = format!("{}/mnesia/{node}.pid", self.dir);
+        let pid = std::fs::read_to_string(&pidfile)
+            .unwrap_or_else(|e| panic!("{pidfile}: {e}"))
+            .trim()
+            .to_owned();
+        assert!(
+            Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .unwrap()
+                .success(),
+            "kill -KILL {pid}"
+        );
+        let proc_dir = format!("/proc/{pid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::path::Path::new(&proc_dir).exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "RabbitMQ {pid} outlived SIGKILL"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the node again after [`kill`](Self::kill), on the same ports;
+    /// returns once it is up (rabbitmq.sh waits, 90 s at most).
+    pub fn restart(&self) {
+        let ok = Command::new("bash")
+            .arg(repo().join("scripts/servers.d/rabbitmq.sh"))
+            .args(["restart", &self.dir])
+            .stderr(Stdio::inherit())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "RabbitMQ did not start again");
     }
 
     /// `amqp://USER:PASS@127.0.0.1:PORT/?queue=QUEUE`.
@@ -140,12 +200,23 @@ impl Pika {
         Pika::start(r, args, true)
     }
 
+    /// `run` over TLS (the TLS listener, the certificate checked with the CA).
+    pub fn run_tls(r: &Rabbit, args: &[&str]) -> Pika {
+        Pika::spawn(r, args, false, true)
+    }
+
     fn start(r: &Rabbit, args: &[&str], durable: bool) -> Pika {
+        Pika::spawn(r, args, durable, false)
+    }
+
+    fn spawn(r: &Rabbit, args: &[&str], durable: bool, tls: bool) -> Pika {
+        let port = if tls { r.tls_port } else { r.port };
         let mut child = Command::new(peer("venv/bin/python"))
             .arg(repo().join("tests/peers/amqp_client.py"))
-            .args([&r.port.to_string(), &r.user, &r.pass])
+            .args([&port.to_string(), &r.user, &r.pass])
             .args(args)
             .env("DURABLE", if durable { "1" } else { "0" })
+            .env("AMQP_CA", if tls { r.ca.as_str() } else { "" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

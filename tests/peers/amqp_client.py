@@ -6,9 +6,12 @@
                                                            line; exits after COUNT messages (60 s at most)
     amqp_client.py PORT USER PASS bench QUEUE COUNT        as sub, printing only the seconds COUNT messages took
 
-With DURABLE=1 in the environment, the queue is declared durable.
+With DURABLE=1 in the environment, the queue is declared durable. With
+AMQP_CA=PATH, it connects with TLS, checking the server's certificate for
+"localhost" against the CA in PATH.
 """
 import os
+import ssl
 import sys
 import time
 
@@ -16,7 +19,11 @@ import pika
 
 port, user, password, mode, queue, count = sys.argv[1:7]
 port, count = int(port), int(count)
-params = pika.ConnectionParameters(host="127.0.0.1", port=port, credentials=pika.PlainCredentials(user, password))
+tls = None
+if os.environ.get("AMQP_CA"):
+    tls = pika.SSLOptions(ssl.create_default_context(cafile=os.environ["AMQP_CA"]), "localhost")
+params = pika.ConnectionParameters(host="127.0.0.1", port=port, credentials=pika.PlainCredentials(user, password),
+                                   ssl_options=tls)
 conn = pika.BlockingConnection(params)
 ch = conn.channel()
 ch.queue_declare(queue=queue, durable=os.environ.get("DURABLE") == "1")

@@ -33,18 +33,13 @@ const ACK_EVERY: u32 = 64;
 pub(crate) struct Amqp {
     address: AmqpAddress,
     ca: Option<String>,
+    /// `insecure=true`: the server's certificate is not checked (tests only).
+    insecure: bool,
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
 impl Amqp {
     pub(crate) fn new(address: AmqpAddress, options: &Options) -> Result<Amqp, Error> {
-        if options.insecure && address.tls {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "amqps:// cannot skip certificate checks (insecure=true); give the server's certificate or its CA with ca=",
-            )
-            .for_key("insecure"));
-        }
         let ca = match &options.ca {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
                 Error::io(
@@ -63,6 +58,7 @@ impl Amqp {
             .build()
             .map_err(|e| Error::io(ErrorKind::Io, "starting the AMQP client's runtime", e))?;
         Ok(Amqp {
+            insecure: options.insecure && address.tls,
             address,
             ca,
             runtime: Arc::new(runtime),
@@ -106,16 +102,42 @@ impl Protocol for Amqp {
             identity: None,
             cert_chain: self.ca.clone(),
         };
+        let insecure = self.insecure;
         let attempt = async {
             let runtime = lapin::runtime::default_runtime()
                 .map_err(|e| amqp_error(&server, "connecting", e))?;
-            let conn = Connection::connect_uri_with_config(
-                uri,
-                ConnectionProperties::default(),
-                tls,
-                runtime,
-            )
-            .await
+            let conn = if insecure {
+                // TLS over lapin's TCP connection without checking the
+                // server's certificate or name (native-tls, as the other
+                // schemes' `insecure`).
+                use lapin::tcp::{AMQPUriTcpExt, TLSConfig};
+                let mut plain = uri.clone();
+                plain.scheme = AMQPScheme::AMQP;
+                let host = uri.authority.host.clone();
+                Connection::connector(
+                    uri,
+                    runtime,
+                    async move |_, rt| {
+                        let tcp = plain
+                            .connect_with_config_async(TLSConfig::default(), &rt)
+                            .await?;
+                        let mut tls = native_tls::TlsConnector::builder();
+                        tls.danger_accept_invalid_certs(true)
+                            .danger_accept_invalid_hostnames(true);
+                        Ok(tcp.into_native_tls(tls, &host).await?)
+                    },
+                    ConnectionProperties::default(),
+                )
+                .await
+            } else {
+                Connection::connect_uri_with_config(
+                    uri,
+                    ConnectionProperties::default(),
+                    tls,
+                    runtime,
+                )
+                .await
+            }
             .map_err(|e| amqp_error(&server, "connecting", e))?;
             let channel = conn
                 .create_channel()
