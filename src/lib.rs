@@ -98,7 +98,7 @@
 //! | `mqtt://[user:pass@]host[:1883]?topic=T[&qos=0\|1\|2][&client_id=ID]`, `mqtts://` (TLS, port 8883, `ca`, `insecure`) | `mqtt` |
 //! | `nats://[user[:pass]@]host[:4222]?topic=SUBJECT[&queue=GROUP]` (TLS with `ca`/`insecure` when the server asks) | `nats` |
 //! | `amqp://[user:pass@]host[:5672]/[vhost]?queue=Q[&durable=true\|false][&consume=true\|false]`, `amqps://` (TLS, port 5671, `ca`, `insecure`) | `amqp` |
-//! | `kafka://host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest\|latest]` | `kafka` |
+//! | `kafka://[user:pass@]host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest\|latest&mechanism=scram-sha-512\|scram-sha-256\|plain]` (SASL with a user) | `kafka` |
 //!
 //! ### Kafka
 //!

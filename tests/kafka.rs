@@ -162,6 +162,66 @@ fn server_down_at_dial_fails_within_the_timeout() {
 }
 
 #[test]
+fn wrong_credentials_are_an_auth_error_within_the_timeout() {
+    within(Duration::from_secs(60), || {
+        let t = Tansu::start_with_auth();
+        for mechanism in ["scram-sha-512", "scram-sha-256"] {
+            let started = Instant::now();
+            let e = wsdial::dial(&format!(
+                "kafka://alice:n0t-her-pa55@127.0.0.1:{}/t?mechanism={mechanism}|timeout=5000",
+                t.port
+            ))
+            .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Auth, "{mechanism}: {e}");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{mechanism}: {:?}",
+                started.elapsed()
+            );
+            let text = e.to_string();
+            assert!(text.contains("SASL"), "{text}");
+            assert!(!text.contains("n0t-her-pa55"), "password shown: {text}");
+        }
+        // The default mechanism is SCRAM-SHA-512, and it is refused the same way.
+        let e = wsdial::dial(&format!(
+            "kafka://alice:n0t-her-pa55@127.0.0.1:{}/t|timeout=5000",
+            t.port
+        ))
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+        // confluent-kafka with the same SASL settings is refused as well: the
+        // broker, not wsdial's settings, is what says no.
+        let out = tansu::python_client(&["consume", &t.bootstrap(), "t", "1", "3"])
+            .env("KAFKA_SASL_USER", "alice")
+            .env("KAFKA_SASL_PASS", "n0t-her-pa55")
+            .env("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+            .output()
+            .expect("python consumer");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("SASL authentication error"), "{err}");
+    });
+}
+
+#[test]
+fn a_broker_name_that_does_not_resolve_is_a_dns_error() {
+    // A 64-character label is longer than DNS allows (63): glibc's resolver
+    // refuses it before building a query, so nothing leaves the machine
+    // (checked with strace: no socket but the local nscd one is opened).
+    within(Duration::from_secs(30), || {
+        let host = format!("{}.invalid", "x".repeat(64));
+        let started = Instant::now();
+        let e = wsdial::dial(&format!("kafka://{host}:9092/t|timeout=5000")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Dns, "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+}
+
+#[test]
 fn a_topic_the_cluster_does_not_have_is_refused_by_name() {
     within(WATCHDOG, || {
         let t = Tansu::start();
@@ -182,7 +242,11 @@ fn bad_addresses_say_what_is_accepted() {
             "kafka://127.0.0.1/t?partition=1",
             "unknown query parameter `partition`",
         ),
-        ("kafka://user:pw@127.0.0.1/t", "SASL"),
+        ("kafka://user@127.0.0.1/t", "SASL needs both"),
+        (
+            "kafka://user:pw@127.0.0.1/t?mechanism=oauthbearer",
+            "scram-sha-512 (the default), scram-sha-256, plain",
+        ),
     ] {
         let e = wsdial::dial(url).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Address, "{url}: {e}");

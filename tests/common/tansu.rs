@@ -51,6 +51,23 @@ impl Tansu {
 
     /// Starts a broker on `port` (a restart after `kill`).
     pub fn start_on(port: u16) -> Tansu {
+        Tansu::launch(port, &[])
+    }
+
+    /// Starts a broker that requires SASL (`--authentication`). tansu 0.6
+    /// offers only SCRAM-SHA-256/512 and, with its memory storage, keeps no
+    /// SCRAM credentials (creating a user succeeds but stores nothing), so
+    /// every user is refused: it can test refusals, not an accepted login.
+    pub fn start_with_auth() -> Tansu {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Tansu::launch(port, &["--authentication"])
+    }
+
+    fn launch(port: u16, more: &[&str]) -> Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(peer_path("bin/tansu"))
             .args([
@@ -61,6 +78,7 @@ impl Tansu {
                 &url,
             ])
             .args(["--storage-engine", "memory://tansu/", "--silent"])
+            .args(more)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

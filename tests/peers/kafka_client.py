@@ -4,15 +4,31 @@
     kafka_client.py produce1 BOOTSTRAP TOPIC        the same, each line flushed alone (one batch each)
     kafka_client.py consume BOOTSTRAP TOPIC N SECS  prints N payloads read from the start
                                                     of every partition, within SECS seconds
+
+With KAFKA_SASL_USER, KAFKA_SASL_PASS and KAFKA_SASL_MECHANISM set, every
+client authenticates with SASL (SASL_PLAINTEXT) as that user.
 """
+import os
 import sys
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 
+def config(bootstrap, **more):
+    c = {"bootstrap.servers": bootstrap, **more}
+    if os.environ.get("KAFKA_SASL_USER"):
+        c.update({
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": os.environ["KAFKA_SASL_MECHANISM"],
+            "sasl.username": os.environ["KAFKA_SASL_USER"],
+            "sasl.password": os.environ["KAFKA_SASL_PASS"],
+        })
+    return c
+
+
 def produce(bootstrap, topic, each=False):
-    p = Producer({"bootstrap.servers": bootstrap})
+    p = Producer(config(bootstrap))
     n = 0
     for line in sys.stdin:
         p.produce(topic, line.rstrip("\n").encode())
@@ -26,7 +42,7 @@ def produce(bootstrap, topic, each=False):
 
 
 def consume(bootstrap, topic, n, secs):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "py", "enable.auto.commit": False})
+    c = Consumer(config(bootstrap, **{"group.id": "py", "enable.auto.commit": False}))
     md = c.list_topics(topic, timeout=secs)
     parts = sorted(md.topics[topic].partitions)
     c.assign([TopicPartition(topic, p, 0) for p in parts])

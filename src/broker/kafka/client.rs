@@ -92,6 +92,12 @@ impl Kafka {
             .set("reconnect.backoff.ms", "50")
             .set("reconnect.backoff.max.ms", "1000")
             .set_log_level(RDKafkaLogLevel::Warning);
+        if let Some(sasl) = &self.address.sasl {
+            c.set("security.protocol", "sasl_plaintext")
+                .set("sasl.mechanism", sasl.mechanism.name())
+                .set("sasl.username", &sasl.user)
+                .set("sasl.password", &sasl.pass);
+        }
         c
     }
 
@@ -192,17 +198,20 @@ impl Kafka {
                     ));
                 }
                 Err(_) => {
-                    // Error events (all brokers down) wait in the consumer's queue.
+                    // Error events (refused credentials, a name that does not
+                    // resolve, all brokers down) wait in the consumer's queue.
+                    let mut resolve_failed = false;
                     while let Some(r) = consumer.poll(Duration::ZERO) {
-                        if let Err(KafkaError::MessageConsumption(
-                            RDKafkaErrorCode::AllBrokersDown,
-                        )) = r
-                        {
-                            return Err(self.error(
-                                ErrorKind::Tcp,
-                                "no broker of the address accepted a connection",
-                                Some(ctx),
-                            ));
+                        let Err(KafkaError::MessageConsumption(code)) = r else {
+                            continue;
+                        };
+                        // librdkafka says so in an event, or only in its log.
+                        resolve_failed |= code == RDKafkaErrorCode::Resolve
+                            || ctx
+                                .last_failure()
+                                .is_some_and(|f| f.contains("Failed to resolve"));
+                        if let Some((kind, what)) = refusal(code, resolve_failed) {
+                            return Err(self.error(kind, what, Some(ctx)));
                         }
                     }
                 }
@@ -322,6 +331,28 @@ impl Protocol for Kafka {
             local: Vec::new(),
             served: 0,
         }))
+    }
+}
+
+/// What an error event of a connect means, if it ends the connect: refused
+/// credentials are `Auth` at once (librdkafka would retry them forever);
+/// every broker down is `Dns` when a broker's name did not resolve (seen in
+/// an earlier event of this connect), else `Tcp`.
+fn refusal(code: RDKafkaErrorCode, resolve_failed: bool) -> Option<(ErrorKind, &'static str)> {
+    match code {
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => Some((
+            ErrorKind::Auth,
+            "the broker refused the user name or password (SASL)",
+        )),
+        RDKafkaErrorCode::AllBrokersDown if resolve_failed => Some((
+            ErrorKind::Dns,
+            "no broker of the address could be reached: a host name did not resolve",
+        )),
+        RDKafkaErrorCode::AllBrokersDown => Some((
+            ErrorKind::Tcp,
+            "no broker of the address accepted a connection",
+        )),
+        _ => None,
     }
 }
 
@@ -636,6 +667,21 @@ mod tests {
                 return m;
             }
         }
+    }
+
+    #[test]
+    fn connect_errors_say_auth_dns_or_tcp() {
+        use RDKafkaErrorCode as C;
+        let kind = |c, r| refusal(c, r).map(|(k, _)| k);
+        assert_eq!(kind(C::Authentication, false), Some(ErrorKind::Auth));
+        assert_eq!(
+            kind(C::SaslAuthenticationFailed, false),
+            Some(ErrorKind::Auth)
+        );
+        assert_eq!(kind(C::AllBrokersDown, true), Some(ErrorKind::Dns));
+        assert_eq!(kind(C::AllBrokersDown, false), Some(ErrorKind::Tcp));
+        assert_eq!(kind(C::Resolve, true), None, "waits for every broker");
+        assert_eq!(kind(C::BrokerTransportFailure, false), None);
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! `kafka://`: the address (always compiled) and the client (cargo feature
 //! `kafka`, in `client.rs`: rdkafka with its vendored librdkafka).
 //!
-//! The address is `kafka://host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest|latest]`:
+//! The address is `kafka://[user:pass@]host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest|latest&mechanism=M]`:
 //! one or more bootstrap brokers (port 9092 when not written; IPv6 in
-//! brackets), one topic, and two optional query parameters. Without `group`
+//! brackets), one topic, and optional query parameters. A user and password
+//! (percent-encoded where they hold `:`, `@`, `/`…) authenticate with SASL
+//! over the plain connection (`SASL_PLAINTEXT`), by the `mechanism`:
+//! `scram-sha-512` (the default), `scram-sha-256` or `plain`. The SCRAM
+//! mechanisms never send the password itself; `plain` does, in the clear, as
+//! kafka:// has no TLS. Without `group`
 //! the connection reads every partition of the topic by itself (no group
 //! coordination); with `group` it joins that consumer group and reads the
 //! partitions the group gives it. `offset` is where a partition is read from
@@ -23,7 +28,7 @@ mod client;
 const DEFAULT_PORT: u16 = 9092;
 
 /// What the address's form says, for errors.
-const FORM: &str = "kafka://host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest|latest]";
+const FORM: &str = "kafka://[user:pass@]host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest|latest&mechanism=scram-sha-512|scram-sha-256|plain]";
 
 /// Where a partition without a position is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +39,59 @@ pub(super) enum Start {
     Latest,
 }
 
+/// How a user and password are checked (librdkafka's `sasl.mechanism`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mechanism {
+    /// SCRAM-SHA-512 (RFC 5802, 7677): the password is not sent. The default.
+    ScramSha512,
+    /// SCRAM-SHA-256.
+    ScramSha256,
+    /// PLAIN (RFC 4616): the password is sent as it is.
+    Plain,
+}
+
+impl Mechanism {
+    /// The `mechanism=` values, for errors.
+    const ACCEPTED: &'static str = "scram-sha-512 (the default), scram-sha-256, plain";
+
+    fn parse(v: &str) -> Option<Mechanism> {
+        match v.to_ascii_lowercase().as_str() {
+            "scram-sha-512" => Some(Mechanism::ScramSha512),
+            "scram-sha-256" => Some(Mechanism::ScramSha256),
+            "plain" => Some(Mechanism::Plain),
+            _ => None,
+        }
+    }
+
+    /// librdkafka's name for it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Mechanism::ScramSha512 => "SCRAM-SHA-512",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::Plain => "PLAIN",
+        }
+    }
+}
+
+/// A user and password, and how they are checked.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct Sasl {
+    pub(super) user: String,
+    pub(super) pass: String,
+    pub(super) mechanism: Mechanism,
+}
+
+impl std::fmt::Debug for Sasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password never goes into a log line or a panic message.
+        f.debug_struct("Sasl")
+            .field("user", &self.user)
+            .field("pass", &"***")
+            .field("mechanism", &self.mechanism)
+            .finish()
+    }
+}
+
 /// A `kafka://` address, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct KafkaAddress {
@@ -42,6 +100,8 @@ pub(super) struct KafkaAddress {
     pub(super) topic: String,
     pub(super) group: Option<String>,
     pub(super) start: Start,
+    /// SASL, when the address has a user.
+    pub(super) sasl: Option<Sasl>,
 }
 
 impl KafkaAddress {
@@ -59,10 +119,19 @@ impl KafkaAddress {
 
     /// Reads a `kafka://` URL; an `Address` error says what is accepted.
     pub(super) fn parse(url: &str) -> Result<KafkaAddress, Error> {
-        let bad = |why: String| Error::address(None, format!("`{url}`: {why}; accepted: {FORM}"));
+        // Errors show the address with its password masked.
+        let shown = crate::db::masked(url);
+        let bad = |why: String| Error::address(None, format!("`{shown}`: {why}; accepted: {FORM}"));
         let rest = url
             .strip_prefix("kafka://")
             .ok_or_else(|| bad("not a kafka:// address".into()))?;
+        // The user info ends at the last `@` before the path (a raw `@` in
+        // a password is taken as part of it).
+        let path_at = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (userinfo, rest) = match rest[..path_at].rfind('@') {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None => (None, rest),
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], &rest[i + 1..]),
             _ => {
@@ -71,11 +140,25 @@ impl KafkaAddress {
                 ))
             }
         };
-        if authority.contains('@') {
-            return Err(bad(
-                "user names and passwords (SASL) are not supported by kafka:// yet".into(),
-            ));
-        }
+        let credentials = match userinfo {
+            None => None,
+            Some(ui) => {
+                let (u, p) = ui.split_once(':').ok_or_else(|| {
+                    bad("a user without a password (SASL needs both: user:pass@)".into())
+                })?;
+                let decode = |s: &str, what: &str| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .map(|s| s.into_owned())
+                        .map_err(|_| bad(format!("the {what} is not UTF-8 once percent-decoded")))
+                };
+                let (user, pass) = (decode(u, "user")?, decode(p, "password")?);
+                if user.is_empty() {
+                    return Err(bad("an empty user name before `:`".into()));
+                }
+                Some((user, pass))
+            }
+        };
         if authority.is_empty() {
             return Err(bad("no broker host".into()));
         }
@@ -87,6 +170,7 @@ impl KafkaAddress {
         check_topic(topic).map_err(bad)?;
         let mut group = None;
         let mut start = Start::Latest;
+        let mut mechanism = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
@@ -106,18 +190,40 @@ impl KafkaAddress {
                         }
                     }
                 }
+                "mechanism" => {
+                    mechanism = Some(Mechanism::parse(v).ok_or_else(|| {
+                        bad(format!(
+                            "`mechanism={v}` is not one of {}",
+                            Mechanism::ACCEPTED
+                        ))
+                    })?)
+                }
                 _ => {
                     return Err(bad(format!(
-                        "unknown query parameter `{k}` (kafka:// takes group and offset)"
+                        "unknown query parameter `{k}` (kafka:// takes group, offset and mechanism)"
                     )))
                 }
             }
         }
+        let sasl =
+            match (credentials, mechanism) {
+                (Some((user, pass)), m) => Some(Sasl {
+                    user,
+                    pass,
+                    mechanism: m.unwrap_or(Mechanism::ScramSha512),
+                }),
+                (None, Some(_)) => return Err(bad(
+                    "`mechanism=` without a user and password (write kafka://user:pass@host/TOPIC)"
+                        .into(),
+                )),
+                (None, None) => None,
+            };
         Ok(KafkaAddress {
             brokers,
             topic: topic.to_owned(),
             group,
             start,
+            sasl,
         })
     }
 }
@@ -252,7 +358,15 @@ mod tests {
         assert!(err("kafka://h:70000/t").contains("port `70000`"));
         assert!(err("kafka://a,,b/t").contains("no host"));
         assert!(err("kafka://[::1/t").contains("unclosed"));
-        assert!(err("kafka://u:p@h/t").contains("SASL"));
+        assert!(err("kafka://u@h/t").contains("without a password"));
+        assert!(err("kafka://:p@h/t").contains("empty user"));
+        assert!(err("kafka://h/t?mechanism=scram-sha-512").contains("without a user"));
+        let e = err("kafka://u:hunter2@h/t?mechanism=gssapi");
+        assert!(
+            e.contains("`mechanism=gssapi` is not one of scram-sha-512 (the default), scram-sha-256, plain"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "the password is masked: {e}");
         assert!(err("kafka://h/a/b").contains("has `/`"));
         assert!(err("kafka://h/t%20").contains("has `%`"));
         assert!(err("kafka://h/..").contains("not a topic name"));
@@ -260,6 +374,31 @@ mod tests {
         assert!(err("kafka://h/t?offset=first").contains("earliest, latest"));
         assert!(err("kafka://h/t?group=").contains("group id"));
         assert!(err("kafka://h/t?qos=1").contains("unknown query parameter `qos`"));
+    }
+
+    #[test]
+    fn reads_sasl_credentials_and_mechanism() {
+        let a = KafkaAddress::parse("kafka://al%40ice:p%3Aw@d@h:9/t").unwrap();
+        let sasl = a.sasl.clone().unwrap();
+        assert_eq!(
+            (sasl.user.as_str(), sasl.pass.as_str()),
+            ("al@ice", "p:w@d")
+        );
+        assert_eq!(sasl.mechanism, Mechanism::ScramSha512);
+        assert_eq!(a.brokers, [("h".to_owned(), 9)]);
+        assert!(
+            !format!("{a:?}").contains("p:w@d"),
+            "Debug masks the password"
+        );
+        for (q, m) in [
+            ("scram-sha-256", Mechanism::ScramSha256),
+            ("SCRAM-SHA-512", Mechanism::ScramSha512),
+            ("plain", Mechanism::Plain),
+        ] {
+            let a = KafkaAddress::parse(&format!("kafka://u:p@h/t?mechanism={q}")).unwrap();
+            assert_eq!(a.sasl.unwrap().mechanism, m, "{q}");
+        }
+        assert_eq!(KafkaAddress::parse("kafka://h/t").unwrap().sasl, None);
     }
 
     #[test]
