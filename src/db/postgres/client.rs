@@ -9,8 +9,10 @@
 //!
 //! Values are read in PostgreSQL's binary format and decoded here (numeric
 //! digit by digit, so no digit is lost); parameters are sent in the text
-//! format (bytes in binary), so the server converts them to whatever type it
-//! inferred for `$1`, `$2` ….
+//! format, so the server converts them to whatever type it inferred for
+//! `$1`, `$2` …, except bytes, and numbers and booleans that the inferred
+//! type takes as they are (an integer that fits, a float into `float8`),
+//! which go in binary, with nothing for the server to parse.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
@@ -518,12 +520,52 @@ fn chain(e: &dyn StdError) -> String {
 }
 
 /// A parameter: text format (the server parses it as the type it inferred),
-/// bytes in binary.
+/// bytes, and numbers and booleans that the inferred type takes as is, in
+/// binary (see [`Binary`]).
 #[derive(Debug)]
 struct Param<'a>(&'a Value);
 
+/// A parameter the server takes in its binary form as is (no text to parse
+/// on the server): an integer into an integer type it fits, a float into
+/// `float8`, a boolean into `bool`.
+enum Binary {
+    I2(i16),
+    I4(i32),
+    I8(i64),
+    F8(f64),
+    Bool(bool),
+}
+
+impl Param<'_> {
+    fn binary(&self, ty: &Type) -> Option<Binary> {
+        let int = || match *self.0 {
+            Value::Int(i) => Some(i),
+            Value::UInt(u) => i64::try_from(u).ok(),
+            _ => None,
+        };
+        match (self.0, ty) {
+            (_, &Type::INT8) => int().map(Binary::I8),
+            (_, &Type::INT4) => int().and_then(|i| i32::try_from(i).ok()).map(Binary::I4),
+            (_, &Type::INT2) => int().and_then(|i| i16::try_from(i).ok()).map(Binary::I2),
+            (Value::Float(f), &Type::FLOAT8) => Some(Binary::F8(*f)),
+            (Value::Bool(b), &Type::BOOL) => Some(Binary::Bool(*b)),
+            _ => None,
+        }
+    }
+}
+
 impl ToSql for Param<'_> {
-    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        if let Some(b) = self.binary(ty) {
+            match b {
+                Binary::I2(i) => out.extend_from_slice(&i.to_be_bytes()),
+                Binary::I4(i) => out.extend_from_slice(&i.to_be_bytes()),
+                Binary::I8(i) => out.extend_from_slice(&i.to_be_bytes()),
+                Binary::F8(f) => out.extend_from_slice(&f.to_be_bytes()),
+                Binary::Bool(b) => out.extend_from_slice(&[u8::from(b)]),
+            }
+            return Ok(IsNull::No);
+        }
         match self.0 {
             Value::Null => return Ok(IsNull::Yes),
             Value::Bool(b) => out.extend_from_slice(if *b { b"t" } else { b"f" }),
@@ -548,9 +590,10 @@ impl ToSql for Param<'_> {
         true
     }
 
-    fn encode_format(&self, _ty: &Type) -> Format {
+    fn encode_format(&self, ty: &Type) -> Format {
         match self.0 {
             Value::Bytes(_) => Format::Binary,
+            _ if self.binary(ty).is_some() => Format::Binary,
             _ => Format::Text,
         }
     }
@@ -725,6 +768,35 @@ mod tests {
         assert_eq!(time(0), "00:00:00");
         assert_eq!(time(45_296_789_000), "12:34:56.789");
         assert_eq!(time(DAY_US - 1), "23:59:59.999999");
+    }
+
+    #[test]
+    fn parameters_go_in_binary_only_where_the_type_takes_them_as_they_are() {
+        let fmt = |v: Value, ty: Type| {
+            let p = Param(&v);
+            let mut out = BytesMut::new();
+            p.to_sql(&ty, &mut out).unwrap();
+            (p.encode_format(&ty), out.to_vec())
+        };
+        assert!(matches!(
+            fmt(Value::Int(-2), Type::INT8),
+            (Format::Binary, b) if b == (-2i64).to_be_bytes()
+        ));
+        assert!(matches!(
+            fmt(Value::UInt(7), Type::INT4),
+            (Format::Binary, b) if b == 7i32.to_be_bytes()
+        ));
+        assert!(matches!(
+            fmt(Value::Float(1.5), Type::FLOAT8),
+            (Format::Binary, b) if b == 1.5f64.to_be_bytes()
+        ));
+        assert!(matches!(fmt(Value::Bool(true), Type::BOOL), (Format::Binary, b) if b == [1]));
+        // Out of the type's range, another type, or a float4: text, for the
+        // server to convert (or refuse) as it reads it.
+        assert!(matches!(fmt(Value::Int(70_000), Type::INT2), (Format::Text, b) if b == b"70000"));
+        assert!(matches!(fmt(Value::Int(5), Type::NUMERIC), (Format::Text, b) if b == b"5"));
+        assert!(matches!(fmt(Value::Float(0.1), Type::FLOAT4), (Format::Text, b) if b == b"0.1"));
+        assert!(matches!(fmt(Value::Text("1".into()), Type::INT8), (Format::Text, b) if b == b"1"));
     }
 
     #[test]
