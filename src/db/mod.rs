@@ -4,9 +4,10 @@
 //!
 //! Each database's address is read by its own module (`endpoint`), compiled
 //! whatever the features; only the client is behind the database's cargo
-//! feature. A client crate that needs an async runtime (`postgres` owns a
-//! current-thread one) runs on a thread of its own, so `exec` also works
-//! inside a program's tokio runtime.
+//! feature. Statements run on the caller's thread; `threaded` holds what the
+//! server databases share to keep `timeout=` there (the connect on a thread
+//! of its own, MySQL's watchdog), and PostgreSQL runs a statement called
+//! from inside a program's tokio runtime on a thread of its own.
 
 use std::sync::Arc;
 use std::time::Instant;

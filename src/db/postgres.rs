@@ -1,5 +1,5 @@
 //! `postgres://`: the address (always compiled) and the client (cargo feature
-//! `postgres`, the `postgres` crate, in `postgres/client.rs`).
+//! `postgres`, `tokio-postgres`, in `postgres/client.rs`).
 //!
 //! Two address forms, as libpq reads them:
 //!

@@ -99,18 +99,37 @@ pub fn statement_timeout(c: &Case) {
 }
 
 /// Dialed and used from inside a tokio runtime (the program's), without the
-/// client's own runtime panicking.
+/// client's own runtime panicking; there too, `timeout=` bounds a statement
+/// (a timeout error, the connection answers the next statement), and a
+/// connection dialed outside the runtime works inside it.
 pub fn inside_tokio(c: &Case) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let url = c.url.clone();
-    let got = rt.block_on(async move {
+    let url = format!("{}|timeout=1000", c.url);
+    let outside = wsdial::dial(&url).unwrap();
+    let sleep = c.sleep;
+    let (got, timed_out, took, after, from_outside) = rt.block_on(async move {
         let conn = wsdial::dial(&url).unwrap();
-        conn.exec_with(&format!("SELECT {}", "1"), &[]).unwrap()
+        let got = conn.exec_with(&format!("SELECT {}", "1"), &[]).unwrap();
+        let started = Instant::now();
+        let timed_out = conn.exec(sleep).unwrap_err();
+        let took = started.elapsed();
+        let after = conn.exec("SELECT 1").unwrap();
+        (
+            got,
+            timed_out,
+            took,
+            after,
+            outside.exec("SELECT 1").unwrap(),
+        )
     });
     assert_eq!(one(&got), Value::Int(1));
+    assert!(timed_out.is_timeout(), "{timed_out}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_eq!(one(&after), Value::Int(1));
+    assert_eq!(one(&from_outside), Value::Int(1));
 }
 
 /// With `reconnect=true`, the next `exec` after the server restarts opens a

@@ -301,21 +301,21 @@ fn parse_tsv(body: &[u8]) -> Result<Rows, Error> {
         .split(|c| *c == b'\t')
         .map(|n| String::from_utf8_lossy(&unescape(n)).into_owned())
         .collect();
-    let types: Vec<String> = types
+    let kinds: Vec<Kind> = types
         .split(|c| *c == b'\t')
-        .map(|t| String::from_utf8_lossy(&unescape(t)).into_owned())
+        .map(|t| Kind::of(&String::from_utf8_lossy(&unescape(t))))
         .collect();
-    if types.len() != columns.len() {
+    if kinds.len() != columns.len() {
         return Err(bad());
     }
     let mut values = Vec::new();
     for line in lines {
-        let row: Vec<Value> = line
-            .split(|c| *c == b'\t')
-            .zip(&types)
-            .map(|(f, t)| cell(f, t))
-            .collect();
-        if row.len() != columns.len() {
+        let mut row = Vec::with_capacity(kinds.len());
+        let mut fields = line.split(|c| *c == b'\t');
+        for k in &kinds {
+            row.push(k.read(fields.next().ok_or_else(bad)?));
+        }
+        if fields.next().is_some() {
             return Err(bad());
         }
         values.push(row);
@@ -349,41 +349,86 @@ fn unescape(f: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One field, read by its ClickHouse type.
-fn cell(field: &[u8], ty: &str) -> Value {
-    let mut ty = ty;
-    for wrapper in ["Nullable(", "LowCardinality("] {
-        if let Some(inner) = ty.strip_prefix(wrapper).and_then(|t| t.strip_suffix(')')) {
-            if wrapper == "Nullable(" && field == b"\\N" {
-                return Value::Null;
+/// How a column's fields are read, from its ClickHouse type (worked out
+/// once per column, not per field).
+#[derive(Clone, Copy)]
+struct Kind {
+    nullable: bool,
+    base: Base,
+}
+
+#[derive(Clone, Copy)]
+enum Base {
+    Int,
+    UInt64,
+    Float,
+    Decimal,
+    Date,
+    DateTime,
+    Nothing,
+    String,
+    /// UUID, Enum, Array, Tuple …: ClickHouse's text.
+    Other,
+}
+
+impl Kind {
+    fn of(ty: &str) -> Kind {
+        let mut ty = ty;
+        let mut nullable = false;
+        for wrapper in ["Nullable(", "LowCardinality("] {
+            if let Some(inner) = ty.strip_prefix(wrapper).and_then(|t| t.strip_suffix(')')) {
+                nullable |= wrapper == "Nullable(";
+                ty = inner;
             }
-            ty = inner;
         }
+        let base = match ty.split('(').next().unwrap_or(ty) {
+            "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" => Base::Int,
+            "UInt64" => Base::UInt64,
+            "Float32" | "Float64" => Base::Float,
+            "Decimal" | "Decimal32" | "Decimal64" | "Decimal128" => Base::Decimal,
+            "Date" => Base::Date,
+            "DateTime" => Base::DateTime,
+            "Nothing" => Base::Nothing,
+            "String" | "FixedString" => Base::String,
+            _ => Base::Other,
+        };
+        Kind { nullable, base }
     }
-    let raw = unescape(field);
-    let text = || String::from_utf8_lossy(&raw).into_owned();
-    let base = ty.split('(').next().unwrap_or(ty);
-    match base {
-        "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" => text()
-            .parse()
-            .map_or_else(|_| Value::Text(text()), Value::Int),
-        "UInt64" => match text().parse::<u64>() {
-            Ok(u) => i64::try_from(u).map_or(Value::UInt(u), Value::Int),
-            Err(_) => Value::Text(text()),
-        },
-        "Float32" | "Float64" => text()
-            .parse()
-            .map_or_else(|_| Value::Text(text()), Value::Float),
-        "Decimal" | "Decimal32" | "Decimal64" | "Decimal128" => Value::Decimal(text()),
-        "Date" => Value::Date(text()),
-        "DateTime" => Value::DateTime(text().replacen(' ', "T", 1)),
-        "Nothing" => Value::Null,
-        "String" | "FixedString" => match String::from_utf8(raw) {
-            Ok(t) => Value::Text(t),
-            Err(e) => Value::Bytes(e.into_bytes()),
-        },
-        // UUID, Enum, Array, Tuple …: ClickHouse's text.
-        _ => Value::Text(text()),
+
+    /// One field, read by its column's type.
+    fn read(self, field: &[u8]) -> Value {
+        if self.nullable && field == b"\\N" {
+            return Value::Null;
+        }
+        // Most fields have no escape: read in place.
+        let raw: std::borrow::Cow<'_, [u8]> = if field.contains(&b'\\') {
+            unescape(field).into()
+        } else {
+            field.into()
+        };
+        let text = || String::from_utf8_lossy(&raw).into_owned();
+        let digits = || std::str::from_utf8(&raw).ok();
+        match self.base {
+            Base::Int => digits()
+                .and_then(|t| t.parse().ok())
+                .map_or_else(|| Value::Text(text()), Value::Int),
+            Base::UInt64 => match digits().and_then(|t| t.parse::<u64>().ok()) {
+                Some(u) => i64::try_from(u).map_or(Value::UInt(u), Value::Int),
+                None => Value::Text(text()),
+            },
+            Base::Float => digits()
+                .and_then(|t| t.parse().ok())
+                .map_or_else(|| Value::Text(text()), Value::Float),
+            Base::Decimal => Value::Decimal(text()),
+            Base::Date => Value::Date(text()),
+            Base::DateTime => Value::DateTime(text().replacen(' ', "T", 1)),
+            Base::Nothing => Value::Null,
+            Base::String => match String::from_utf8(raw.into_owned()) {
+                Ok(t) => Value::Text(t),
+                Err(e) => Value::Bytes(e.into_bytes()),
+            },
+            Base::Other => Value::Text(text()),
+        }
     }
 }
 
@@ -441,5 +486,18 @@ mod tests {
         );
         assert_eq!(parse_tsv(b"").unwrap(), Rows::default());
         assert!(parse_tsv(b"a\tb\nUInt8\n").is_err());
+        // A row with more or fewer fields than columns is refused.
+        assert!(parse_tsv(b"a\nUInt8\n1\t2\n").is_err());
+        assert!(parse_tsv(b"a\tb\nUInt8\tUInt8\n1\n").is_err());
+        // Each column's type is read once, wrappers included.
+        let r = parse_tsv(b"s\tn\nLowCardinality(String)\tNullable(Int32)\na\\nb\t\\N\nc\t-7\n")
+            .unwrap();
+        assert_eq!(
+            r.values,
+            vec![
+                vec![Value::Text("a\nb".into()), Value::Null],
+                vec![Value::Text("c".into()), Value::Int(-7)],
+            ]
+        );
     }
 }

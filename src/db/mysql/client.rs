@@ -1,7 +1,10 @@
-//! The MySQL/MariaDB session: a `mysql::Conn` on a thread of its own (thread
-//! `wsdial-mysql`, see `db::threaded`), so a statement past its deadline can
-//! be abandoned by the caller and stopped with `KILL QUERY` from a second
-//! connection; the session stays usable.
+//! The MySQL/MariaDB session: a `mysql::Conn` used on the caller's thread
+//! (the `mysql` crate is synchronous and needs no runtime, so this works
+//! inside a program's tokio runtime too). A statement past its deadline is
+//! stopped with `KILL QUERY` from a second connection, sent by the database
+//! watchdog (`db::threaded::Alarm`); the statement then fails as interrupted
+//! and the session stays usable. The socket's read timeout (`timeout=` plus a
+//! second) ends a statement whose server went silent.
 //!
 //! Without parameters a statement goes as text (several statements separated
 //! by `;` work); with parameters it is prepared (`?` placeholders, the
@@ -14,7 +17,7 @@ use mysql::prelude::{Protocol, Queryable};
 use mysql::{Column, Conn, Opts, OptsBuilder, Params, QueryResult, SslOpts};
 
 use super::MyAddress;
-use crate::db::threaded::{self, Cancel, Worker};
+use crate::db::threaded::{self, Alarm};
 use crate::db::{Database, Opener, Rows, Value};
 use crate::error::{Error, ErrorKind};
 
@@ -29,10 +32,10 @@ pub(crate) struct MyOpener {
 
 /// How long one read or write on the socket may wait. The crate applies it
 /// to the handshake too (a server that accepts and never answers), where it
-/// is what ends the session's thread; it cannot be changed once connected,
+/// is what ends the connect thread; it cannot be changed once connected,
 /// so it must also outlast a statement cancelled at its deadline: `timeout=`
 /// plus a second for `KILL QUERY`'s answer. A statement's own deadline is
-/// still `timeout=` (`db::threaded`).
+/// still `timeout=` (the watchdog's alarm).
 fn io_timeout(timeout: Duration) -> Duration {
     timeout.saturating_add(Duration::from_secs(1))
 }
@@ -71,9 +74,9 @@ impl Opener for MyOpener {
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
         // The handshake's reads and writes are bounded too, so a server that
-        // accepts and never answers does not keep the thread more than
-        // `io_timeout` after connecting (the caller gets its timeout error at
-        // the deadline; on the first open that is a second before the thread ends).
+        // accepts and never answers does not keep the connect thread more
+        // than `io_timeout` after connecting (the caller gets its timeout
+        // error at the deadline).
         let io = io_timeout(self.timeout);
         let opts = self
             .opts
@@ -82,56 +85,94 @@ impl Opener for MyOpener {
             .read_timeout(Some(io))
             .write_timeout(Some(io));
         let address = self.address.clone();
-        let session = threaded::open("mysql", &self.address, deadline, move || {
-            let conn = Conn::new(opts.clone()).map_err(|e| connect_error(&address, e))?;
-            let id = conn.connection_id();
-            // A second, short-lived connection sends `KILL QUERY`.
-            let killer = opts.tcp_connect_timeout(Some(Duration::from_secs(2)));
-            let cancel: Cancel = Box::new(move || {
-                Conn::new(Opts::from(killer.clone()))
-                    .and_then(|mut c| c.query_drop(format!("KILL QUERY {id}")))
-                    .is_ok()
-            });
-            Ok((
-                MyWorker {
-                    conn,
-                    closed: false,
-                },
-                cancel,
-            ))
+        let connect = opts.clone();
+        let conn = threaded::connect_within("mysql", &self.address, deadline, move || {
+            Conn::new(connect).map_err(|e| connect_error(&address, e))
         })?;
-        Ok(Box::new(session))
+        let id = conn.connection_id();
+        // A second, short-lived connection sends `KILL QUERY`.
+        let killer = opts.tcp_connect_timeout(Some(Duration::from_secs(2)));
+        let alarm = Alarm::new(Box::new(move || {
+            Conn::new(Opts::from(killer.clone()))
+                .and_then(|mut c| c.query_drop(format!("KILL QUERY {id}")))
+                .is_ok()
+        }));
+        Ok(Box::new(MySession {
+            conn,
+            closed: false,
+            alarm,
+        }))
     }
 }
 
-/// The connection, on the session's thread.
-struct MyWorker {
+/// The connection, used on the caller's thread.
+struct MySession {
     conn: Conn,
     closed: bool,
+    alarm: Alarm,
 }
 
-impl Worker for MyWorker {
-    fn run(&mut self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
-        let result = if params.is_empty() {
-            self.conn.query_iter(sql).and_then(collect)
-        } else {
-            let bound: Vec<mysql::Value> = params.iter().map(param).collect();
-            self.conn
-                .exec_iter(sql, Params::Positional(bound))
-                .and_then(collect)
-        };
-        result.map_err(|e| {
-            if matches!(e, mysql::Error::IoError(_) | mysql::Error::CodecError(_))
-                || matches!(&e, mysql::Error::DriverError(d) if d.to_string().contains("closed"))
-            {
-                self.closed = true;
+impl Database for MySession {
+    fn exec(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        deadline: Option<Instant>,
+    ) -> Result<Rows, Error> {
+        if self.closed {
+            return Err(Error::new(
+                ErrorKind::Io,
+                "mysql: the connection to the server is lost",
+            ));
+        }
+        let armed = deadline.map(|d| self.alarm.arm(d));
+        let result = run(&mut self.conn, sql, params);
+        let fired = armed.and_then(|a| a.disarm());
+        match result {
+            // Finished, even if just as its deadline passed: its answer (the
+            // KILL QUERY that may have crossed it is done, and MariaDB
+            // clears it when the next statement starts).
+            Ok(rows) => Ok(rows),
+            Err(e) => {
+                if matches!(e, mysql::Error::IoError(_) | mysql::Error::CodecError(_))
+                    || matches!(&e, mysql::Error::DriverError(d) if d.to_string().contains("closed"))
+                {
+                    self.closed = true;
+                }
+                match fired {
+                    Some(sent) => Err(Error::new(
+                        ErrorKind::Database,
+                        format!(
+                            "mysql: the statement did not finish before its deadline (timeout=); {}",
+                            if self.closed {
+                                "the connection is dropped"
+                            } else if sent {
+                                "it was stopped on the server (KILL QUERY) and the connection stays usable"
+                            } else {
+                                "it stopped"
+                            }
+                        ),
+                    )
+                    .timed_out()),
+                    None => Err(statement_error(e)),
+                }
             }
-            statement_error(e)
-        })
+        }
     }
 
-    fn is_closed(&self) -> bool {
+    fn is_lost(&self) -> bool {
         self.closed
+    }
+}
+
+/// Runs one statement: as text without parameters, prepared with them.
+fn run(conn: &mut Conn, sql: &str, params: &[Value]) -> mysql::Result<Rows> {
+    if params.is_empty() {
+        conn.query_iter(sql).and_then(collect)
+    } else {
+        let bound: Vec<mysql::Value> = params.iter().map(param).collect();
+        conn.exec_iter(sql, Params::Positional(bound))
+            .and_then(collect)
     }
 }
 

@@ -1,27 +1,38 @@
-//! The PostgreSQL session: a `postgres::Client` on a thread of its own
-//! (thread `wsdial-postgres`, see `db::threaded`), because the client owns a
-//! current-thread tokio runtime and would panic if called inside a program's
-//! runtime. Past a statement's deadline, it is cancelled with PostgreSQL's
-//! cancel request and the session stays usable.
+//! The PostgreSQL session: a `tokio_postgres` client and its connection,
+//! driven by a current-thread tokio runtime of the session's own, in a
+//! block_on on the thread that runs the statement: the caller's, or, when
+//! the caller is inside a program's tokio runtime (where block_on would
+//! panic), a thread of its own for the statement's time (`wsdial-postgres`).
+//! The statement's deadline is kept in that block_on: past it, the
+//! statement is cancelled with PostgreSQL's cancel request and the session
+//! stays usable.
 //!
 //! Values are read in PostgreSQL's binary format and decoded here (numeric
 //! digit by digit, so no digit is lost); parameters are sent in the text
-//! format (bytes in binary), so the server converts them to whatever type it
-//! inferred for `$1`, `$2` ….
+//! format, so the server converts them to whatever type it inferred for
+//! `$1`, `$2` …, except bytes, and numbers and booleans that the inferred
+//! type takes as they are (an integer that fits, a float into `float8`),
+//! which go in binary, with nothing for the server to parse.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use postgres::config::SslMode;
-use postgres::error::SqlState;
-use postgres::types::{to_sql_checked, Format, FromSql, IsNull, ToSql, Type};
-use postgres::{Client, Config, Statement};
+use futures_util::Stream as _;
 use postgres_native_tls::MakeTlsConnector;
+use tokio_postgres as postgres;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::types::{to_sql_checked, Format, FromSql, IsNull, ToSql, Type};
+use tokio_postgres::{AsyncMessage, Client, Config, Socket, Statement};
 
 use super::PgAddress;
-use crate::db::threaded::{self, Cancel, Worker};
+use crate::db::threaded;
 use crate::db::{Database, Opener, Rows, Value};
 use crate::error::{Error, ErrorKind};
 
@@ -104,46 +115,219 @@ impl Opener for PgOpener {
         config.connect_timeout(limit.max(Duration::from_millis(1)));
         let tls = self.tls.clone();
         let address = self.address.clone();
-        let session = threaded::open("postgres", &self.address, deadline, move || {
-            let client = config
-                .connect(tls.clone())
+        // On a thread of its own: inside a program's runtime, block_on
+        // would panic, and the connect is bounded there by the deadline too.
+        let session = threaded::connect_within("postgres", &self.address, deadline, move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+                .map_err(|e| Error::io(ErrorKind::Io, format_args!("postgres: its runtime"), e))?;
+            let (client, connection) = rt
+                .block_on(config.connect(tls.clone()))
                 .map_err(|e| connect_error(&address, e))?;
-            let token = client.cancel_token();
-            let cancel: Cancel = Box::new(move || token.cancel_query(tls.clone()).is_ok());
-            Ok((
-                PgWorker {
-                    client,
-                    cache: StatementCache::default(),
-                },
-                cancel,
-            ))
+            Ok(PgSession {
+                rt: OwnRuntime(Some(rt)),
+                connection: Box::pin(connection),
+                client,
+                tls,
+                cache: StatementCache::default(),
+                lost: false,
+            })
         })?;
         Ok(Box::new(session))
     }
 }
 
-/// The client, on the session's thread.
-struct PgWorker {
+type PgConnection =
+    tokio_postgres::Connection<Socket, <MakeTlsConnector as MakeTlsConnect<Socket>>::Stream>;
+
+/// The session: the client, its connection and the current-thread runtime
+/// that drives both, on the thread of whoever runs a statement.
+struct PgSession {
+    rt: OwnRuntime,
+    connection: Pin<Box<PgConnection>>,
     client: Client,
+    tls: MakeTlsConnector,
     cache: StatementCache,
+    lost: bool,
 }
 
-impl Worker for PgWorker {
-    fn run(&mut self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
-        let cached = self.cache.contains(sql);
-        match run(&mut self.client, &mut self.cache, sql, params) {
-            // A statement prepared before the table it reads changed shape:
-            // the server refuses it before running it, so it is prepared
-            // again and run once more.
-            Err(e) if cached && is_stale(&e) => {
-                run(&mut self.client, &mut self.cache, sql, params).map_err(statement_error)
-            }
-            r => r.map_err(statement_error),
+impl Database for PgSession {
+    fn exec(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        deadline: Option<Instant>,
+    ) -> Result<Rows, Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.exec_here(sql, params, deadline);
         }
+        // Inside a program's tokio runtime this thread may not block_on
+        // another runtime: the statement runs on a thread of its own
+        // (`wsdial-postgres`), for the statement's time.
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("wsdial-postgres".into())
+                .spawn_scoped(scope, || self.exec_here(sql, params, deadline))
+                .map_err(|e| {
+                    Error::io(
+                        ErrorKind::Io,
+                        format_args!("postgres: starting its thread"),
+                        e,
+                    )
+                })?
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Database,
+                        "postgres: the statement's thread panicked",
+                    ))
+                })
+        })
     }
 
-    fn is_closed(&self) -> bool {
-        self.client.is_closed()
+    fn is_lost(&self) -> bool {
+        self.lost || self.client.is_closed()
+    }
+}
+
+impl PgSession {
+    /// Runs one statement on this thread, in the session's runtime, until
+    /// `deadline`; past it, cancels it on the server (PostgreSQL's cancel
+    /// request) and waits up to `CANCEL_GRACE` for its answer: a statement
+    /// that finished meanwhile returns its rows, a cancelled one a timeout
+    /// (the session stays usable), and one that never answers a timeout
+    /// that drops the connection.
+    fn exec_here(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        deadline: Option<Instant>,
+    ) -> Result<Rows, Error> {
+        if self.is_lost() {
+            return Err(Error::new(
+                ErrorKind::Io,
+                "postgres: the connection to the server is lost",
+            ));
+        }
+        let PgSession {
+            rt,
+            connection,
+            client,
+            tls,
+            cache,
+            lost,
+        } = self;
+        let work = run_fresh(client, cache, sql, params);
+        let rt = rt.0.as_ref().expect("taken only when dropped");
+        let outcome = block_on(rt, connection, async {
+            let mut work = pin!(work);
+            let Some(deadline) = deadline else {
+                return Ok(work.await);
+            };
+            tokio::select! {
+                r = &mut work => return Ok(r),
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            let cancel = client.cancel_token();
+            let sent = tokio::time::timeout(CANCEL_GRACE, cancel.cancel_query(tls.clone()))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            match tokio::time::timeout(CANCEL_GRACE, &mut work).await {
+                Ok(r) => Err((sent, Some(r))),
+                Err(_) => Err((sent, None)),
+            }
+        });
+        let timeout = |more: &str| {
+            Error::new(
+                ErrorKind::Database,
+                format!(
+                    "postgres: the statement did not finish before its deadline (timeout=); {more}"
+                ),
+            )
+            .timed_out()
+        };
+        match outcome {
+            Ok(Ok(r)) => r,
+            // The connection failed while the statement ran.
+            Err(e) => {
+                *lost = true;
+                Err(statement_error(e))
+            }
+            Ok(Err((_, Some(Ok(rows))))) => Ok(rows),
+            Ok(Err((sent, Some(Err(e))))) => {
+                if e.is_timeout() && sent {
+                    Err(timeout(
+                        "it was cancelled on the server and the connection stays usable",
+                    ))
+                } else {
+                    Err(e)
+                }
+            }
+            Ok(Err((_, None))) => {
+                *lost = true;
+                Err(timeout("the connection is dropped"))
+            }
+        }
+    }
+}
+
+/// The session's runtime, shut down without waiting when dropped: a
+/// session may be closed inside a program's runtime, where waiting (a
+/// runtime's plain drop) panics.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// How long a cancelled statement may take to give up before the session is
+/// counted as lost.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `future` in `rt` on this thread, driving the connection meanwhile:
+/// the future's output, or the connection's failure.
+fn block_on<F: Future>(
+    rt: &tokio::runtime::Runtime,
+    connection: &mut Pin<Box<PgConnection>>,
+    future: F,
+) -> Result<F::Output, postgres::Error> {
+    let mut future = pin!(future);
+    rt.block_on(std::future::poll_fn(|cx| {
+        loop {
+            match connection.as_mut().poll_message(cx) {
+                Poll::Ready(Some(Ok(AsyncMessage::Notice(n)))) => {
+                    log::info!("postgres: {}: {}", n.severity(), n.message())
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        future.as_mut().poll(cx).map(Ok)
+    }))
+}
+
+/// Runs one statement; a statement prepared before the table it reads
+/// changed shape is refused by the server before it runs, so it is prepared
+/// again and run once more.
+async fn run_fresh(
+    client: &Client,
+    cache: &mut StatementCache,
+    sql: &str,
+    params: &[Value],
+) -> Result<Rows, Error> {
+    let cached = cache.contains(sql);
+    match run(client, cache, sql, params).await {
+        Err(e) if cached && is_stale(&e) => run(client, cache, sql, params)
+            .await
+            .map_err(statement_error),
+        r => r.map_err(statement_error),
     }
 }
 
@@ -162,14 +346,15 @@ impl StatementCache {
     }
 
     /// The statement for `sql`, prepared on first use.
-    fn get(&mut self, client: &mut Client, sql: &str) -> Result<Statement, postgres::Error> {
-        if let Some(i) = self.0.iter().position(|(s, _)| s == sql) {
-            let entry = self.0.remove(i).expect("found above");
-            let stmt = entry.1.clone();
-            self.0.push_back(entry);
-            return Ok(stmt);
+    async fn get(&mut self, client: &Client, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(i) = self.0.iter().rposition(|(s, _)| s == sql) {
+            if i + 1 != self.0.len() {
+                let entry = self.0.remove(i).expect("found above");
+                self.0.push_back(entry);
+            }
+            return Ok(self.0.back().expect("pushed above").1.clone());
         }
-        let stmt = client.prepare(sql)?;
+        let stmt = client.prepare(sql).await?;
         if self.0.len() == CACHED_STATEMENTS {
             self.0.pop_front();
         }
@@ -190,15 +375,15 @@ fn is_stale(e: &postgres::Error) -> bool {
             .is_some_and(|d| d.code().code() == "26000" || d.message().contains("cached plan"))
 }
 
-/// Runs one statement on the session's thread, its statement prepared once
-/// per session (and forgotten when running it fails).
-fn run(
-    client: &mut Client,
+/// Runs one statement, its statement prepared once per session (and
+/// forgotten when running it fails).
+async fn run(
+    client: &Client,
     cache: &mut StatementCache,
     sql: &str,
     params: &[Value],
 ) -> Result<Rows, postgres::Error> {
-    let stmt = match cache.get(client, sql) {
+    let stmt = match cache.get(client, sql).await {
         Ok(s) => s,
         // Several statements in one string (a script) without parameters.
         Err(e)
@@ -207,7 +392,7 @@ fn run(
                 && e.as_db_error()
                     .is_some_and(|d| d.message().contains("multiple commands")) =>
         {
-            client.batch_execute(sql)?;
+            client.batch_execute(sql).await?;
             return Ok(Rows::default());
         }
         Err(e) => return Err(e),
@@ -215,22 +400,35 @@ fn run(
     let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as _).collect();
     if stmt.columns().is_empty() {
-        let n = client
-            .execute(&stmt, &refs)
-            .inspect_err(|_| cache.forget(sql))?;
-        return Ok(Rows {
-            affected: Some(n),
-            ..Rows::default()
-        });
+        let n = client.execute(&stmt, &refs).await;
+        return match n {
+            Ok(n) => Ok(Rows {
+                affected: Some(n),
+                ..Rows::default()
+            }),
+            Err(e) => {
+                cache.forget(sql);
+                Err(e)
+            }
+        };
     }
-    let rows = client
-        .query(&stmt, &refs)
-        .inspect_err(|_| cache.forget(sql))?;
+    // Each row decoded as it arrives, and its buffer freed at once (no
+    // second copy of the whole result).
+    let stream = match client.query_raw(&stmt, refs.iter().copied()).await {
+        Ok(s) => s,
+        Err(e) => {
+            cache.forget(sql);
+            return Err(e);
+        }
+    };
+    let mut stream = pin!(stream);
     let columns = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
-    let mut values = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut out = Vec::with_capacity(row.len());
-        for i in 0..row.len() {
+    let width = stmt.columns().len();
+    let mut values = Vec::new();
+    while let Some(row) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        let row = row.inspect_err(|_| cache.forget(sql))?;
+        let mut out = Vec::with_capacity(width);
+        for i in 0..width {
             out.push(row.try_get::<_, Cell>(i)?.0);
         }
         values.push(out);
@@ -322,12 +520,52 @@ fn chain(e: &dyn StdError) -> String {
 }
 
 /// A parameter: text format (the server parses it as the type it inferred),
-/// bytes in binary.
+/// bytes, and numbers and booleans that the inferred type takes as is, in
+/// binary (see [`Binary`]).
 #[derive(Debug)]
 struct Param<'a>(&'a Value);
 
+/// A parameter the server takes in its binary form as is (no text to parse
+/// on the server): an integer into an integer type it fits, a float into
+/// `float8`, a boolean into `bool`.
+enum Binary {
+    I2(i16),
+    I4(i32),
+    I8(i64),
+    F8(f64),
+    Bool(bool),
+}
+
+impl Param<'_> {
+    fn binary(&self, ty: &Type) -> Option<Binary> {
+        let int = || match *self.0 {
+            Value::Int(i) => Some(i),
+            Value::UInt(u) => i64::try_from(u).ok(),
+            _ => None,
+        };
+        match (self.0, ty) {
+            (_, &Type::INT8) => int().map(Binary::I8),
+            (_, &Type::INT4) => int().and_then(|i| i32::try_from(i).ok()).map(Binary::I4),
+            (_, &Type::INT2) => int().and_then(|i| i16::try_from(i).ok()).map(Binary::I2),
+            (Value::Float(f), &Type::FLOAT8) => Some(Binary::F8(*f)),
+            (Value::Bool(b), &Type::BOOL) => Some(Binary::Bool(*b)),
+            _ => None,
+        }
+    }
+}
+
 impl ToSql for Param<'_> {
-    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        if let Some(b) = self.binary(ty) {
+            match b {
+                Binary::I2(i) => out.extend_from_slice(&i.to_be_bytes()),
+                Binary::I4(i) => out.extend_from_slice(&i.to_be_bytes()),
+                Binary::I8(i) => out.extend_from_slice(&i.to_be_bytes()),
+                Binary::F8(f) => out.extend_from_slice(&f.to_be_bytes()),
+                Binary::Bool(b) => out.extend_from_slice(&[u8::from(b)]),
+            }
+            return Ok(IsNull::No);
+        }
         match self.0 {
             Value::Null => return Ok(IsNull::Yes),
             Value::Bool(b) => out.extend_from_slice(if *b { b"t" } else { b"f" }),
@@ -352,9 +590,10 @@ impl ToSql for Param<'_> {
         true
     }
 
-    fn encode_format(&self, _ty: &Type) -> Format {
+    fn encode_format(&self, ty: &Type) -> Format {
         match self.0 {
             Value::Bytes(_) => Format::Binary,
+            _ if self.binary(ty).is_some() => Format::Binary,
             _ => Format::Text,
         }
     }
@@ -529,6 +768,35 @@ mod tests {
         assert_eq!(time(0), "00:00:00");
         assert_eq!(time(45_296_789_000), "12:34:56.789");
         assert_eq!(time(DAY_US - 1), "23:59:59.999999");
+    }
+
+    #[test]
+    fn parameters_go_in_binary_only_where_the_type_takes_them_as_they_are() {
+        let fmt = |v: Value, ty: Type| {
+            let p = Param(&v);
+            let mut out = BytesMut::new();
+            p.to_sql(&ty, &mut out).unwrap();
+            (p.encode_format(&ty), out.to_vec())
+        };
+        assert!(matches!(
+            fmt(Value::Int(-2), Type::INT8),
+            (Format::Binary, b) if b == (-2i64).to_be_bytes()
+        ));
+        assert!(matches!(
+            fmt(Value::UInt(7), Type::INT4),
+            (Format::Binary, b) if b == 7i32.to_be_bytes()
+        ));
+        assert!(matches!(
+            fmt(Value::Float(1.5), Type::FLOAT8),
+            (Format::Binary, b) if b == 1.5f64.to_be_bytes()
+        ));
+        assert!(matches!(fmt(Value::Bool(true), Type::BOOL), (Format::Binary, b) if b == [1]));
+        // Out of the type's range, another type, or a float4: text, for the
+        // server to convert (or refuse) as it reads it.
+        assert!(matches!(fmt(Value::Int(70_000), Type::INT2), (Format::Text, b) if b == b"70000"));
+        assert!(matches!(fmt(Value::Int(5), Type::NUMERIC), (Format::Text, b) if b == b"5"));
+        assert!(matches!(fmt(Value::Float(0.1), Type::FLOAT4), (Format::Text, b) if b == b"0.1"));
+        assert!(matches!(fmt(Value::Text("1".into()), Type::INT8), (Format::Text, b) if b == b"1"));
     }
 
     #[test]
