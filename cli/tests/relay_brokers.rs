@@ -1,10 +1,12 @@
-//! The relay into MQTT and NATS: the simulator's feed (`wsdial serve`,
+//! The relay into MQTT, NATS and AMQP: the simulator's feed (`wsdial serve`,
 //! each message's `seq` counting from 0) relayed with `--to` into a real
 //! broker, read back by the protocol's third-party consumer (mosquitto_sub,
-//! nats-py), with sequence numbers showing every message arrived once
+//! nats-py, pika), with sequence numbers showing every message arrived once
 //! and in order while the relay's totals say nothing was dropped or unsent.
 //! (Kafka: relay_kafka.rs.) The consumers subscribe before the relay starts:
 //! MQTT and NATS core keep nothing for a subscriber that is not there yet.
+#[path = "../../tests/common/amqp.rs"]
+mod amqp;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 #[path = "../../tests/common/mosquitto.rs"]
@@ -75,6 +77,29 @@ fn the_feed_into_a_nats_subject_that_three_nats_py_subscribers_read() {
             assert_every_seq_once_in_order(&format!("nats-py {i}"), &seqs, N);
             assert!(s.wait(), "nats-py {i} failed");
         }
+    })
+}
+
+#[test]
+fn the_feed_into_an_amqp_queue_that_pika_consumes() {
+    within(ms(120_000), || {
+        let r = amqp::Rabbit::get();
+        let q = format!("wsdial-relay-{}-{}", std::process::id(), amqp::free_port());
+        // pika declares the queue and consumes it before the relay starts.
+        let mut consumer = amqp::Pika::run(&r, &["sub", &q, &N.to_string()]);
+        assert_eq!(consumer.line(), "ready");
+        // The address as a user writes it: the relay's own connection to the
+        // queue must not consume (and so take a share of) what it publishes.
+        relay_feed(&r.url(&q), RATE, N);
+        // Until it has N or gives up (60 s): what is missing is then shown.
+        let seqs: Vec<u64> = consumer
+            .lines
+            .by_ref()
+            .take(N as usize)
+            .map(|l| seq(&l.unwrap()))
+            .collect();
+        assert_every_seq_once_in_order("pika", &seqs, N);
+        assert!(consumer.wait(), "pika failed");
     })
 }
 
@@ -149,5 +174,27 @@ fn the_readme_relay_into_mqtt_runs_as_written() {
             .collect();
         assert_every_seq_once_in_order("mosquitto_sub", &seqs, n as u64);
         assert!(qos.iter().all(|&q| q == 1), "{qos:?}");
+    })
+}
+
+#[test]
+fn a_to_that_would_take_a_share_of_what_others_read_is_refused() {
+    within(ms(60_000), || {
+        // Refused before anything is dialed (nothing listens on port 1).
+        for (to, says) in [
+            ("amqp://127.0.0.1:1/?queue=q&consume=true", "consume=true"),
+            ("nats://127.0.0.1:1?topic=s&queue=g", "queue="),
+            ("kafka://127.0.0.1:1/t?group=g", "group="),
+        ] {
+            let mut c = support::bin();
+            c.args(["ws://127.0.0.1:1/", "--to", to]);
+            let o = support::run(c, None, ms(20_000));
+            assert_eq!(o.status.code(), Some(2), "{to}: {o:?}");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains(&format!("TO {to}: {says}")) && err.contains("leave it out of TO"),
+                "{to}: {err}"
+            );
+        }
     })
 }
