@@ -21,6 +21,26 @@ use support::{assert_every_seq_once_in_order, relay_feed, seq};
 const N: u64 = 1000;
 const RATE: u32 = 2000;
 
+/// The `seq` of each of a consumer's first `n` lines: until it has `n` or
+/// ends (it gives up after its own deadline), so what is missing is shown.
+fn first_seqs(lines: &mut impl Iterator<Item = std::io::Result<String>>, n: u64) -> Vec<u64> {
+    lines.take(n as usize).map(|l| seq(&l.unwrap())).collect()
+}
+
+/// The `seq` of each of mosquitto_sub's `-v` lines ("TOPIC PAYLOAD").
+fn topic_seqs(lines: &[String], topic: &str) -> Vec<u64> {
+    lines
+        .iter()
+        .map(|l| {
+            let payload = l
+                .strip_prefix(topic)
+                .and_then(|p| p.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("not on {topic}: {l}"));
+            seq(payload)
+        })
+        .collect()
+}
+
 #[test]
 fn the_feed_into_mqtt_at_qos_1_that_three_mosquitto_subs_read() {
     within(ms(120_000), || {
@@ -33,15 +53,7 @@ fn the_feed_into_mqtt_at_qos_1_that_three_mosquitto_subs_read() {
         relay_feed(&format!("{}&qos=1", b.url(topic)), RATE, N);
         for (i, sub) in subs.into_iter().enumerate() {
             let (lines, qos) = sub.received();
-            let seqs: Vec<u64> = lines
-                .iter()
-                .map(|l| {
-                    let payload = l
-                        .strip_prefix("relay/feed ")
-                        .unwrap_or_else(|| panic!("not on {topic}: {l}"));
-                    seq(payload)
-                })
-                .collect();
+            let seqs = topic_seqs(&lines, topic);
             assert_every_seq_once_in_order(&format!("mosquitto_sub {i}"), &seqs, N);
             // Delivered at the lower of the publish's and the subscription's
             // QoS: 1 only if the relay published at the `qos=1` its TO says.
@@ -67,13 +79,7 @@ fn the_feed_into_a_nats_subject_that_three_nats_py_subscribers_read() {
         }
         relay_feed(&server.url(subject), RATE, N);
         for (i, mut s) in subs.into_iter().enumerate() {
-            // Until it has N or gives up (60 s): what is missing is then shown.
-            let seqs: Vec<u64> = s
-                .lines
-                .by_ref()
-                .take(N as usize)
-                .map(|l| seq(&l.unwrap()))
-                .collect();
+            let seqs = first_seqs(&mut s.lines, N);
             assert_every_seq_once_in_order(&format!("nats-py {i}"), &seqs, N);
             assert!(s.wait(), "nats-py {i} failed");
         }
@@ -91,13 +97,7 @@ fn the_feed_into_an_amqp_queue_that_pika_consumes() {
         // The address as a user writes it: the relay's own connection to the
         // queue must not consume (and so take a share of) what it publishes.
         relay_feed(&r.url(&q), RATE, N);
-        // Until it has N or gives up (60 s): what is missing is then shown.
-        let seqs: Vec<u64> = consumer
-            .lines
-            .by_ref()
-            .take(N as usize)
-            .map(|l| seq(&l.unwrap()))
-            .collect();
+        let seqs = first_seqs(&mut consumer.lines, N);
         assert_every_seq_once_in_order("pika", &seqs, N);
         assert!(consumer.wait(), "pika failed");
     })
@@ -168,10 +168,7 @@ fn the_readme_relay_into_mqtt_runs_as_written() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         support::relay_n(&args, n as u64);
         let (lines, qos) = sub.received();
-        let seqs: Vec<u64> = lines
-            .iter()
-            .map(|l| seq(l.strip_prefix("feed/binance ").unwrap_or(l)))
-            .collect();
+        let seqs = topic_seqs(&lines, "feed/binance");
         assert_every_seq_once_in_order("mosquitto_sub", &seqs, n as u64);
         assert!(qos.iter().all(|&q| q == 1), "{qos:?}");
     })
