@@ -422,3 +422,28 @@ fn close_is_prompt_and_reads_then_say_closed() {
         assert_eq!(c.write("x"), 0);
     });
 }
+
+#[test]
+fn what_is_written_just_before_close_reaches_the_broker_while_its_echoes_arrive() {
+    within(ms(60_000), || {
+        let b = Mosquitto::start();
+        // More than the client's request queue holds (1024): it is full, and
+        // writes are refused until it has room, right up to the close.
+        let n = 3000;
+        let sub = b.subscriber_qos("tail", n, 1, 30);
+        // QoS 1 both ways: the connection's own subscription gets every
+        // publication back, so data is arriving when it closes.
+        let c = wsdial::dial(&format!("{}&qos=1", b.url("tail"))).unwrap();
+        // Its first publication back: the session is serving.
+        assert!(c.write("m0") > 0);
+        assert_eq!(read_n(&c, 1, ms(10_000)), ["m0"]);
+        for m in texts(1..n) {
+            eventually(ms(10_000), "the write taken", || c.write(&m) > 0);
+        }
+        c.close();
+        let want: Vec<String> = texts(0..n).iter().map(|m| format!("tail {m}")).collect();
+        let (got, _) = sub.received();
+        assert_eq!(got.len(), n, "the last published: {:?}", got.last());
+        assert_eq!(got, want);
+    });
+}

@@ -20,6 +20,12 @@
 //! TO whose connection is lost before it goes out is TO's `unsent` counter,
 //! also shown. What a sink's kernel had accepted when the sink died is beyond
 //! any client's knowledge over WebSocket or TCP (no acknowledgement).
+//!
+//! What TO's own connection reads is not relayed (it is drained and
+//! dropped), so TO must not take a share of messages meant for others (see
+//! [`to_address`]): into an AMQP queue the relay dials TO with
+//! `consume=false`, and it refuses a TO that would share out what it reads
+//! (`consume=true`, a NATS queue group, a Kafka consumer group).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -157,6 +163,57 @@ fn dial(address: &str, timeout: Option<Duration>, side: &str) -> Result<Conn, u8
     })
 }
 
+/// The address TO is dialed with, or why it is refused (bad usage).
+///
+/// A broker connection reads as well as writes, and what TO reads is dropped
+/// by the relay. Where readers share a source's messages out among them, a
+/// reading TO would take (and drop) a share meant for the others: RabbitMQ
+/// hands each message of a queue to one of its consumers (and the relay's
+/// own publishes would come back to it), NATS each message of a queue group
+/// to one member, Kafka each partition of a consumer group to one member. So
+/// an AMQP TO that does not say `consume=` gets `consume=false`, and
+/// `consume=true` there, `queue=` on a NATS TO or `group=` on a Kafka TO is
+/// refused. Any other address is dialed as written (the dial reports what is
+/// wrong with it).
+fn to_address(to: &str) -> Result<String, String> {
+    let Ok(a) = wsdial::Address::parse(to) else {
+        return Ok(to.to_owned());
+    };
+    let (url, rest) = to.split_at(to.find('|').unwrap_or(to.len()));
+    let param = |name: &str| {
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        query
+            .split('&')
+            .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    };
+    let shared = |what: &str| {
+        Err(format!(
+            "{url}: {what}; the relay drops what TO reads, so it would lose that share: leave it out of TO"
+        ))
+    };
+    match a.target().scheme() {
+        wsdial::Scheme::Amqp | wsdial::Scheme::Amqps => match param("consume").as_deref() {
+            None => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                Ok(format!("{url}{sep}consume=false{rest}"))
+            }
+            Some("true" | "1") => shared(
+                "consume=true makes TO a consumer of the queue, and RabbitMQ hands each message to one consumer (the relay publishes with consume=false, the default for TO)",
+            ),
+            Some(_) => Ok(to.to_owned()),
+        },
+        wsdial::Scheme::Nats if param("queue").is_some() => shared(
+            "queue= makes TO a member of that queue group, and NATS hands each message to one member",
+        ),
+        wsdial::Scheme::Kafka if param("group").is_some() => shared(
+            "group= makes TO a member of that consumer group, and Kafka gives each partition to one member",
+        ),
+        _ => Ok(to.to_owned()),
+    }
+}
+
 /// Runs the relay; the exit status is the client's (see `main.rs`).
 pub fn run(p: Plan) -> anyhow::Result<u8> {
     let is_db = wsdial::Address::parse(&crate::record::without_table(&p.to).0)
@@ -172,7 +229,14 @@ pub fn run(p: Plan) -> anyhow::Result<u8> {
             }
         }
     } else {
-        let conn = match dial(&p.to, p.timeout, "TO") {
+        let to = match to_address(&p.to) {
+            Ok(to) => to,
+            Err(why) => {
+                eprintln!("wsdial: TO {why}");
+                return Ok(2);
+            }
+        };
+        let conn = match dial(&to, p.timeout, "TO") {
             Ok(c) => c,
             Err(code) => return Ok(code),
         };

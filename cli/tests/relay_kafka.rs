@@ -8,7 +8,7 @@ mod support;
 #[path = "../../tests/common/tansu.rs"]
 mod tansu;
 use common::{ms, within};
-use support::{bin, run, seq, totals, Serve};
+use support::{assert_every_seq_once_in_order, relay_feed, seq};
 use tansu::{python_consume, Tansu};
 
 #[test]
@@ -17,23 +17,7 @@ fn the_feed_into_a_kafka_topic_that_three_consumers_read() {
         let t = Tansu::start();
         // One partition: the topic keeps the feed's order.
         t.create_topic("feed", 1);
-        let s = Serve::start(&["--rate", "2000"]);
-        let mut c = bin();
-        c.args([
-            &format!("{}/binance", s.base),
-            "--to",
-            &t.url("feed", ""),
-            "-n",
-            "600",
-            "--stats",
-        ]);
-        let o = run(c, None, ms(60_000));
-        assert_eq!(o.status.code(), Some(0), "{o:?}");
-        let total = totals(&o);
-        assert!(
-            total.starts_with("relayed 600  dropped 0  unsent 0  "),
-            "{total}"
-        );
+        relay_feed(&t.url("feed", ""), 2000, 600);
         let bootstrap = t.bootstrap();
         let readers: Vec<_> = (0..3)
             .map(|_| {
@@ -44,11 +28,7 @@ fn the_feed_into_a_kafka_topic_that_three_consumers_read() {
         for (i, r) in readers.into_iter().enumerate() {
             let got = r.join().unwrap();
             let seqs: Vec<u64> = got.iter().map(|l| seq(l)).collect();
-            assert_eq!(
-                seqs,
-                (0..600).collect::<Vec<u64>>(),
-                "consumer {i}: every message once, in order"
-            );
+            assert_every_seq_once_in_order(&format!("consumer {i}"), &seqs, 600);
         }
     })
 }

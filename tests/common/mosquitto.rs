@@ -196,14 +196,22 @@ impl Mosquitto {
     /// Starts mosquitto_sub on `topic` for `count` messages; subscribed when
     /// this returns (it waits for the SUBACK line of its `-d` output).
     pub fn subscriber(&self, topic: &str, count: usize) -> Subscriber {
+        self.subscriber_qos(topic, count, 0, 10)
+    }
+
+    /// [`subscriber`](Self::subscriber) subscribed with this QoS, giving up
+    /// after `give_up_s` seconds.
+    pub fn subscriber_qos(&self, topic: &str, count: usize, qos: u8, give_up_s: u32) -> Subscriber {
         use std::io::{BufRead, BufReader};
         // Line-buffered (stdbuf), else its lines wait in a pipe's buffer;
-        // -W: it gives up after 10 s rather than outlive a failed test.
+        // -W: it gives up rather than outlive a failed test.
         let mut c = Command::new("stdbuf")
             .arg("-oL")
             .arg(program("mosquitto_sub"))
             .args(self.client_args(topic))
-            .args(["-C", &count.to_string(), "-W", "10", "-d", "-v"])
+            .args(["-q", &qos.to_string()])
+            .args(["-C", &count.to_string(), "-W", &give_up_s.to_string()])
+            .args(["-d", "-v"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -232,19 +240,32 @@ pub struct Subscriber {
 impl Subscriber {
     /// The "topic payload" lines it printed (its debug lines left out;
     /// bytes that are not UTF-8 shown as U+FFFD).
-    pub fn lines(mut self) -> Vec<String> {
+    pub fn lines(self) -> Vec<String> {
+        self.received().0
+    }
+
+    /// [`lines`](Self::lines), and the QoS each message was delivered with
+    /// (from the `received PUBLISH (d0, q1, …)` lines of its `-d` output: the
+    /// lower of the publisher's and the subscription's).
+    pub fn received(mut self) -> (Vec<String>, Vec<u8>) {
         use std::io::BufRead;
-        let mut v = Vec::new();
+        let (mut v, mut qos) = (Vec::new(), Vec::new());
         let mut line = Vec::new();
         while self.out.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
             let l = String::from_utf8_lossy(&line).trim_end().to_owned();
-            if !l.starts_with("Client ") && !l.starts_with("Subscribed ") {
+            if let Some(q) = l
+                .split_once("received PUBLISH (")
+                .and_then(|(_, rest)| rest.split(", ").nth(1))
+                .and_then(|q| q.strip_prefix('q'))
+            {
+                qos.push(q.parse().unwrap_or_else(|_| panic!("no QoS in {l:?}")));
+            } else if !l.starts_with("Client ") && !l.starts_with("Subscribed ") {
                 v.push(l);
             }
             line.clear();
         }
         let _ = self.child.wait();
-        v
+        (v, qos)
     }
 }
 

@@ -102,3 +102,40 @@ pub fn totals(o: &Output) -> String {
         .unwrap_or_else(|| panic!("no stats line: {o:?}"))
         .to_owned()
 }
+
+/// `wsdial SIM/binance --to TO -n N --stats` from a new simulator sending
+/// `rate` messages a second; asserts what [`relay_n`] does.
+pub fn relay_feed(to: &str, rate: u32, n: u64) -> Output {
+    let s = Serve::start(&["--rate", &rate.to_string()]);
+    relay_n(&[&format!("{}/binance", s.base), "--to", to, "--stats"], n)
+}
+
+/// `wsdial ARGS -n N` (ARGS a relay with `--stats`); asserts it ended with 0
+/// and that its final totals say N relayed, 0 dropped, 0 unsent.
+pub fn relay_n(args: &[&str], n: u64) -> Output {
+    let mut c = bin();
+    c.args(args).args(["-n", &n.to_string()]);
+    let o = run(c, None, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let total = totals(&o);
+    assert!(
+        total.starts_with(&format!("relayed {n}  dropped 0  unsent 0  ")),
+        "{total}"
+    );
+    o
+}
+
+/// Fails unless `seqs` is exactly 0, 1, …, n-1: every message once, in order.
+pub fn assert_every_seq_once_in_order(who: &str, seqs: &[u64], n: u64) {
+    if seqs != (0..n).collect::<Vec<u64>>() {
+        let missing: Vec<u64> = (0..n).filter(|i| !seqs.contains(i)).collect();
+        let first = |v: &[u64]| format!("{:?}", &v[..v.len().min(20)]);
+        panic!(
+            "{who}: got {} messages, wanted 0..{n} once each in order; {} missing, the first: {}; got, first: {}",
+            seqs.len(),
+            missing.len(),
+            first(&missing),
+            first(seqs)
+        );
+    }
+}

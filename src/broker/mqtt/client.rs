@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttc::{
-    Client, ConnectReturnCode, Connection, ConnectionError, Event, MqttOptions, Outgoing, Packet,
-    QoS, RecvTimeoutError, SubscribeReasonCode, TlsConfiguration, Transport,
+    Client, ConnectReturnCode, Connection, ConnectionError, Event, MqttOptions, Packet, QoS,
+    RecvTimeoutError, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 
 use super::{is_wildcard, parse, MqttAddress};
@@ -269,15 +269,20 @@ impl Session for MqttSession {
     }
 
     fn close(&mut self, deadline: Instant) {
-        if self.client.try_disconnect().is_err() {
-            return;
-        }
-        // Polls until the DISCONNECT is written (the broker then drops the
-        // session without publishing a will), or the deadline.
+        // The DISCONNECT queues behind the publications the program wrote;
+        // with the request queue full it is asked again once polling (which
+        // sends them) has made room. Polls until the broker closes the
+        // connection after the DISCONNECT (it then drops the session without
+        // publishing a will), or the deadline. Dropping the socket earlier,
+        // with unread data in it (what the broker still sends this session's
+        // subscription, such as a relay's own publications coming back),
+        // makes the kernel reset the connection, and the broker then discards
+        // what it had not yet read: the last publications.
+        let mut asked = false;
         loop {
+            asked = asked || self.client.try_disconnect().is_ok();
             let left = deadline.saturating_duration_since(Instant::now());
             match self.conn.recv_timeout(left) {
-                Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => return,
                 Ok(Ok(_)) if !left.is_zero() => {}
                 _ => return,
             }
