@@ -1,20 +1,32 @@
 """MQTT, NATS and AMQP rows of scripts/bench: mosquitto and nats-server started
 here on 127.0.0.1 (RabbitMQ by scripts/bench, through
 scripts/servers.d/rabbitmq.sh; its port in WSDIAL_AMQP_PORT), and per broker,
-in interleaved rounds, three readers of the same live load: wsdial's read loop,
+in interleaved rounds, three readers of the same load: wsdial's read loop,
 the client crate wsdial uses called directly (the baseline: wsdial should reach
 at least 0.9 of its messages/s) and the Python client (wsdial should be at
-least 10 times as fast). The load is one publisher process (broker-bench
-publish) sending N messages of SIZE bytes as fast as the broker takes them,
-started once the reader is subscribed (it has seen the publisher's marker).
+least 10 times as fast).
+
+The load, per broker:
+- AMQP: a backlog. Before each reader starts, its own queue is filled with N
+  messages of SIZE bytes (broker-bench fill, publisher confirms); the reader
+  then drains it as fast as it and RabbitMQ can. No publisher runs meanwhile.
+- MQTT and NATS: live. One publisher process (broker-bench publish) sends N
+  messages of SIZE bytes as fast as the broker takes them, started once the
+  reader is subscribed (it has seen the publisher's marker). NATS core keeps
+  nothing for a subscriber to drain later, and wsdial's mqtt:// always asks
+  for a clean session (mosquitto keeps nothing for it either), so these rates
+  are bounded by the publisher and the broker as much as by the reader.
 Rows: messages/s from the first message of the load to the last, and the
-reader process's CPU seconds per million messages over the same span (the
-broker is often what limits the rate; the CPU is the client's own cost).
+reader process's CPU seconds per million messages over the same span (the CPU
+is the client's own cost, whatever bounds the rate).
 Prints the table and appends it to OUT as a section.
 
     python bench/brokers.py BROKER_BENCH OUT [--quick]
 
-BENCH_N=COUNT in the environment overrides N (200,000; 50,000 with --quick).
+BENCH_N=COUNT in the environment overrides N (200,000; 50,000 with --quick);
+BENCH_BROKERS=nats,amqp (any of mqtt, nats, amqp) runs only those;
+BENCH_BEFORE=PATH adds a row for another build's broker-bench's wsdial reader
+(a before/after comparison in the same rounds).
 """
 import os
 import select
@@ -31,6 +43,7 @@ QUICK = "--quick" in sys.argv
 N = int(os.environ.get("BENCH_N", 0)) or (50_000 if QUICK else 200_000)
 SIZE = 200
 ROUNDS = 3 if QUICK else 5
+ONLY = set(filter(None, os.environ.get("BENCH_BROKERS", "mqtt,nats,amqp").split(",")))
 
 # The Python readers: the same protocol as broker-bench's (`ready` at the first
 # marker, then `GOT SECONDS CPU_SECONDS`, seconds to the last message got), CPU
@@ -142,7 +155,8 @@ CRATE = {"mqtt": "rumqttc Client (direct)", "nats": "async-nats, current-thread 
 PYNAME = {"mqtt": "paho-mqtt (Python)", "nats": "nats-py (Python)", "amqp": "pika (Python)"}
 TITLE = {"mqtt": "MQTT (mqtt://, against mosquitto; QoS 0 both ways)",
          "nats": "NATS (nats://, against nats-server)",
-         "amqp": "AMQP (amqp://, against RabbitMQ; prefetch 1000, acknowledged 64 at a time)"}
+         "amqp": "AMQP (amqp://, against RabbitMQ; each reader drains a backlog of its own; "
+                 "prefetch 1000, acknowledged 64 at a time)"}
 
 
 def free_port():
@@ -181,8 +195,35 @@ def line(proc, deadline, what):
             return s.strip()
 
 
+# The brokers whose load is a backlog filled before the reader starts.
+BACKLOG = {"amqp"}
+
+
+def backlog_run(scheme, target, reader_cmd, what):
+    """One reader draining a backlog of N: (got, seconds, cpu seconds)."""
+    try:
+        fill = subprocess.run([BENCH, "fill", scheme, target, str(N), str(SIZE)], timeout=600)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"{what}: filling the queue took over 600 s")
+    if fill.returncode != 0:
+        sys.exit(f"{what}: filling the queue failed ({fill.returncode})")
+    reader = subprocess.Popen(reader_cmd + [scheme, target, str(N), str(SIZE)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        got, secs, cpu = line(reader, time.monotonic() + 600, what).split()
+        if reader.wait(timeout=60) != 0:
+            sys.exit(f"{what}: exit status {reader.returncode}")
+        return int(got), float(secs), float(cpu)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+
+
 def one_run(scheme, target, reader_cmd, what):
     """One reader against one load: (got, seconds, cpu seconds)."""
+    if scheme in BACKLOG:
+        return backlog_run(scheme, target, reader_cmd, what)
     pub = subprocess.Popen([BENCH, "publish", scheme, target, str(N), str(SIZE)],
                            stdin=subprocess.PIPE, text=True)
     reader = subprocess.Popen(reader_cmd + [scheme, target, str(N), str(SIZE)],
@@ -212,6 +253,8 @@ def bench(scheme, target_of):
         CRATE[scheme]: [BENCH, "direct"],
         PYNAME[scheme]: [sys.executable, "-c", PY[scheme]],
     }
+    if os.environ.get("BENCH_BEFORE"):
+        readers["wsdial read loop, BENCH_BEFORE's build"] = [os.environ["BENCH_BEFORE"], "wsdial"]
     runs = {k: [] for k in readers}
     for r in range(ROUNDS):
         for i, (k, cmd) in enumerate(readers.items()):
@@ -249,10 +292,12 @@ def bench(scheme, target_of):
 def main():
     lines = [
         "",
-        "## Brokers: MQTT, NATS, AMQP (live load)",
+        "## Brokers: MQTT, NATS (live load), AMQP (backlog)",
         "",
-        f"One publisher process sends {N:,} messages of {SIZE} B as fast as the broker takes them, "
-        "once the reader is subscribed; each reader (its own process) reads them all. "
+        f"MQTT, NATS: one publisher process sends {N:,} messages of {SIZE} B as fast as the broker takes them, "
+        "once the reader is subscribed; each reader (its own process) reads them all (the rate is bounded by "
+        "the publisher and the broker too: compare the CPU). "
+        f"AMQP: each reader drains a queue of its own, filled with {N:,} messages of {SIZE} B before it starts. "
         f"Median of {ROUNDS} interleaved rounds: messages/s from the first message of the load to the last, "
         "and the reader process's CPU seconds (user + system, all threads) per million messages over that span. "
         "Targets: wsdial >= 0.9 of the crate used directly, >= 10x the Python client. "
@@ -263,32 +308,16 @@ def main():
     os.chmod(tmp, 0o755)
     procs = []
     try:
-        port = free_port()
-        conf = os.path.join(tmp, "mosquitto.conf")
-        with open(conf, "w") as f:
-            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
-                    "max_queued_messages 0\nmax_queued_bytes 0\n")
-        os.chmod(conf, 0o644)
-        mosq = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", conf],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(mosq)
-        await_port(port, "mosquitto", mosq)
-        lines += bench("mqtt", lambda r, i: f"127.0.0.1:{port}")
-        mosq.kill()
-
-        port = free_port()
-        nats = subprocess.Popen([shutil.which("nats-server") or "/usr/sbin/nats-server",
-                                 "-a", "127.0.0.1", "-p", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(nats)
-        await_port(port, "nats-server", nats)
-        lines += bench("nats", lambda r, i: f"127.0.0.1:{port}")
-        nats.kill()
-
+        if "mqtt" in ONLY:
+            lines += mqtt(tmp, procs)
+        if "nats" in ONLY:
+            lines += nats(procs)
         amqp = os.environ.get("WSDIAL_AMQP_PORT")
-        if amqp:
+        if "amqp" not in ONLY:
+            pass
+        elif amqp:
             # A fresh queue per run: nothing left over from the one before.
-            lines += bench("amqp", lambda r, i: f"127.0.0.1:{amqp}/bench-{r}-{i}")
+            lines += bench("amqp", lambda r, i: f"127.0.0.1:{amqp}/bench-{os.getpid()}-{r}-{i}")
         else:
             lines += ["", "AMQP: left out (RabbitMQ did not start; WSDIAL_AMQP_PORT unset)."]
     finally:
@@ -301,6 +330,36 @@ def main():
     print(text)
     with open(OUT, "a") as f:
         f.write(text)
+
+
+def mqtt(tmp, procs):
+    """The MQTT section, against a mosquitto started for it."""
+    port = free_port()
+    conf = os.path.join(tmp, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
+                "max_queued_messages 0\nmax_queued_bytes 0\n")
+    os.chmod(conf, 0o644)
+    mosq = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", conf],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(mosq)
+    await_port(port, "mosquitto", mosq)
+    lines = bench("mqtt", lambda r, i: f"127.0.0.1:{port}")
+    mosq.kill()
+    return lines
+
+
+def nats(procs):
+    """The NATS section, against a nats-server started for it."""
+    port = free_port()
+    nats = subprocess.Popen([shutil.which("nats-server") or "/usr/sbin/nats-server",
+                             "-a", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(nats)
+    await_port(port, "nats-server", nats)
+    lines = bench("nats", lambda r, i: f"127.0.0.1:{port}")
+    nats.kill()
+    return lines
 
 
 main()

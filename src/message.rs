@@ -118,6 +118,16 @@ impl Message {
         Message(Repr::Routed(Box::new((body, route))), Stamp::now())
     }
 
+    /// As [`routed`](Message::routed), for a client crate that hands the
+    /// payload over as `Bytes`: kept as it is, not copied.
+    pub(crate) fn routed_bytes(payload: Bytes, route: Route) -> Message {
+        let body = match Utf8Bytes::try_from(payload.clone()) {
+            Ok(t) => Repr::Text(t),
+            Err(_) => Repr::Binary(payload),
+        };
+        Message(Repr::Routed(Box::new((body, route))), Stamp::now())
+    }
+
     fn body(&self) -> &Repr {
         match &self.0 {
             Repr::Routed(r) => &r.0,
@@ -464,6 +474,12 @@ mod tests {
             (Some(2), Some(41), Some(&b"k"[..]))
         );
         assert_eq!(m.clone().into_text().unwrap(), "hello");
+        let t = Message::routed_bytes(Bytes::from_static(b"hello"), route.clone());
+        assert_eq!(t, m, "from Bytes as from a Vec");
+        assert_eq!(t.topic(), Some("orders/btc"));
+        let b = Message::routed_bytes(Bytes::from_static(&[0xff, 0]), route.clone());
+        assert!(b.is_binary());
+        assert_eq!(b.as_bytes(), [0xff, 0]);
         let b = Message::routed(vec![0xff, 0], route);
         assert!(b.is_binary());
         assert_eq!(b.as_bytes(), [0xff, 0]);

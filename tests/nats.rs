@@ -296,3 +296,20 @@ fn dials_and_reads_from_inside_a_programs_tokio_runtime() {
         });
     })
 }
+
+#[test]
+fn a_burst_of_many_batches_is_read_whole_in_order_with_its_subject() {
+    within(secs(60), || {
+        // The connection's thread takes what async-nats has buffered in
+        // batches; none may be lost or reordered at a batch's edge.
+        let server = Nats::start();
+        let c = wsdial::dial(&format!("{}|qsize=10000", server.url("burst"))).unwrap();
+        assert!(PyNats::run(&server, &["pub", "burst", "5000", "b"]).wait());
+        for i in 0..5000 {
+            assert_eq!(next(&c), ("burst".into(), format!("b{i}")));
+        }
+        let s = c.stats();
+        assert_eq!((s.received, s.dropped), (5000, 0), "{s:?}");
+        assert!(c.try_read().is_none());
+    })
+}

@@ -2,7 +2,7 @@
 //! [`Protocol`], the same for every broker.
 //!
 //! The thread makes the first connection (the dial waits for its result, at
-//! most `timeout` and a little grace), then loops on [`Session::recv`] and
+//! most `timeout` and a little grace), then loops on [`Session::recv_batch`] and
 //! hands what arrives to the seam in batches (counted, drop-oldest). On a
 //! lost connection it marks the seam (one `Disconnected` per lost connection,
 //! after the messages that came before it) and, with `reconnect`, dials again
@@ -365,25 +365,7 @@ impl Thread {
                 return Err(closed());
             }
             let left = until.saturating_duration_since(Instant::now());
-            let got = session.recv(left);
-            let mut lost = None;
-            match got {
-                Ok(Some(m)) => {
-                    batch.push((m, false));
-                    while batch.len() < BATCH {
-                        match session.recv(Duration::ZERO) {
-                            Ok(Some(m)) => batch.push((m, false)),
-                            Ok(None) => break,
-                            Err(d) => {
-                                lost = Some(d);
-                                break;
-                            }
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(d) => lost = Some(d),
-            }
+            let lost = session.recv_batch(left, batch, BATCH).err();
             if !batch.is_empty() {
                 self.shared.seam.deliver(batch);
                 batch.clear();

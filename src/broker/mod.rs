@@ -48,6 +48,29 @@ pub(crate) trait Session: Send {
     /// `Disconnect` says why.
     fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect>;
 
+    /// Appends to `batch` what the subscription has, at most `max` messages:
+    /// waits at most `timeout` for the first, then takes only what is already
+    /// there. `Err` when the connection is lost, after the messages that came
+    /// before the loss were appended. The driver calls this, not `recv`; a
+    /// protocol whose client buffers messages overrides it to take them in
+    /// one go (one entry into its runtime rather than one per message).
+    fn recv_batch(
+        &mut self,
+        timeout: Duration,
+        batch: &mut Vec<(Message, bool)>,
+        max: usize,
+    ) -> Result<(), Disconnect> {
+        let mut wait = timeout;
+        for _ in 0..max {
+            match self.recv(wait)? {
+                Some(m) => batch.push((m, false)),
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+        Ok(())
+    }
+
     /// Messages the client crate itself dropped since the last call (a
     /// buffer of its own was full), to be counted with the inbox's drops.
     fn dropped(&mut self) -> u64 {

@@ -8,7 +8,8 @@
 //!
 //! The client is `async-nats` on a current-thread tokio runtime that belongs
 //! to the connection: only the connection's thread drives it (`block_on` in
-//! [`Protocol::connect`] and [`Session::recv`]); a publish from the
+//! [`Protocol::connect`] and [`Session::recv_batch`], which takes
+//! what the client has buffered in one entry into the runtime); a publish from the
 //! program's thread goes into an unbounded channel that a task on that
 //! runtime empties in order. Nothing runs on the program's thread, so a
 //! program inside its own tokio runtime can dial and read.

@@ -4,6 +4,8 @@
 //!   broker-bench publish SCHEME TARGET N SIZE   the load: markers until a line on stdin, then N messages of SIZE bytes
 //!   broker-bench wsdial SCHEME TARGET N SIZE    wsdial's read loop (`dial`, `read_timeout`)
 //!   broker-bench direct SCHEME TARGET N SIZE    the client crate wsdial uses, directly
+//!   broker-bench fill amqp TARGET N SIZE        a backlog: N messages of SIZE bytes put in the queue
+//!                                               (publisher confirms), exits once the queue holds them all
 //!
 //! SCHEME is mqtt, nats or amqp; TARGET is `host:port` (mqtt, nats) or
 //! `host:port/QUEUE` (amqp). The topic / subject is `bench`; MQTT is QoS 0
@@ -320,22 +322,78 @@ fn publish(scheme: &str, target: &str, n: usize, size: usize) {
     }
 }
 
+/// `fill`: the queue (declared as the readers declare it) holds N messages
+/// of SIZE bytes, every one confirmed by RabbitMQ, when this returns; a
+/// reader started afterwards drains a backlog, as fast as it can.
+async fn amqp_fill(target: &str, n: usize, size: usize) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let (host, queue) = amqp_target(target);
+    let ch = amqp_connect(host).await;
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.message_count(), 0, "queue {queue} is not empty");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let payload = vec![b'x'; size];
+    for _ in 0..n {
+        // The confirm is awaited below, all at once.
+        let _ = ch
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                &payload,
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let returned = ch.wait_for_confirms().await.unwrap();
+    assert!(returned.is_empty(), "{} messages returned", returned.len());
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        q.message_count() as usize,
+        n,
+        "queue {queue} after the fill"
+    );
+    ch.close(200, "bye".into()).await.unwrap();
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     if a.len() != 5 {
-        eprintln!("usage: broker-bench publish|wsdial|direct mqtt|nats|amqp TARGET N SIZE");
+        eprintln!("usage: broker-bench publish|wsdial|direct mqtt|nats|amqp TARGET N SIZE, or fill amqp TARGET N SIZE");
         std::process::exit(2);
     }
     let (scheme, target) = (a[1].as_str(), a[2].as_str());
     let (n, size) = (a[3].parse().unwrap(), a[4].parse().unwrap());
     match (a[0].as_str(), scheme) {
         ("publish", _) => publish(scheme, target, n, size),
+        ("fill", "amqp") => runtime().block_on(amqp_fill(target, n, size)),
         ("wsdial", _) => wsdial_read(scheme, target, n, size),
         ("direct", "mqtt") => mqtt_direct(target, n, size),
         ("direct", "nats") => runtime().block_on(nats_direct(target, n, size)),
         ("direct", "amqp") => runtime().block_on(amqp_direct(target, n, size)),
         _ => {
-            eprintln!("usage: broker-bench publish|wsdial|direct mqtt|nats|amqp TARGET N SIZE");
+            eprintln!("usage: broker-bench publish|wsdial|direct mqtt|nats|amqp TARGET N SIZE, or fill amqp TARGET N SIZE");
             std::process::exit(2);
         }
     }

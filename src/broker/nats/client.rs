@@ -1,11 +1,11 @@
 //! The NATS client: `async-nats` on the connection's own current-thread runtime.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::{ConnectErrorKind, ConnectOptions, Event};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tungstenite::Bytes;
 
@@ -22,6 +22,9 @@ use super::NatsAddress;
 /// and the counters apply); beyond it the client drops and reports a slow
 /// consumer, which only a connection thread that cannot keep up would see.
 const SUBSCRIPTION_CAPACITY: usize = 8192;
+
+/// How often a `recv` that waits looks at whether the connection was lost.
+const LOST_CHECK: Duration = Duration::from_millis(50);
 
 /// How to connect to one NATS server; owns the runtime every session of this
 /// connection runs on.
@@ -50,7 +53,6 @@ impl Nats {
         &self,
         wait: Duration,
         lost: Arc<AtomicBool>,
-        dropped: Arc<AtomicU64>,
     ) -> Result<ConnectOptions, Error> {
         let mut o = ConnectOptions::new()
             .connection_timeout(wait.max(Duration::from_millis(1)))
@@ -69,17 +71,13 @@ impl Nats {
             })
             .event_callback(move |event| {
                 let lost = lost.clone();
-                let dropped = dropped.clone();
+                // A slow consumer's drops are counted from the client's
+                // statistics (see `Drops`): its events are not reliable
+                // (async-nats drops them too when they come faster than this
+                // runtime runs the task that delivers them).
                 async move {
-                    match event {
-                        Event::Disconnected | Event::Closed => lost.store(true, Ordering::Release),
-                        // async-nats dropped a message because the
-                        // subscription's buffer was full (one event per
-                        // message): counted with the inbox's drops.
-                        Event::SlowConsumer(_) => {
-                            dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {}
+                    if matches!(event, Event::Disconnected | Event::Closed) {
+                        lost.store(true, Ordering::Release);
                     }
                 }
             });
@@ -100,8 +98,7 @@ impl Protocol for Nats {
     fn connect(&mut self, deadline: Instant) -> Result<Box<dyn Session>, Error> {
         let wait = deadline.saturating_duration_since(Instant::now());
         let lost = Arc::new(AtomicBool::new(false));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let options = self.connect_options(wait, lost.clone(), dropped.clone())?;
+        let options = self.connect_options(wait, lost.clone())?;
         let a = self.address.clone();
         let server = format!("nats://{}:{}", bracket(&a.host), a.port);
         let attempt = async {
@@ -177,7 +174,7 @@ impl Protocol for Nats {
                 client,
                 sub: Some(sub),
                 lost,
-                dropped,
+                drops: Drops::default(),
                 publisher: Some(Arc::new(NatsPublisher { tx })),
                 forward: Some((stop_tx, forward)),
             }));
@@ -187,7 +184,7 @@ impl Protocol for Nats {
             client,
             sub: Some(sub),
             lost,
-            dropped,
+            drops: Drops::default(),
             publisher,
             forward: None,
         }))
@@ -231,7 +228,52 @@ fn connect_error(server: &str, e: async_nats::ConnectError) -> Error {
     err
 }
 
-/// One live NATS connection and its subscription.
+/// Counts the messages async-nats dropped for the subscription (its buffer
+/// was full: a slow consumer), from its count of the messages that arrived
+/// (`Statistics::in_messages`; the connection has this one subscription)
+/// and the count of those taken from the subscription. Async-nats runs only
+/// inside this session's `block_on`, on the connection's thread, so when
+/// the last look found its buffer empty every arrival was either taken or
+/// dropped: the difference is exact then, and only then is it reported.
+#[derive(Debug, Default)]
+struct Drops {
+    taken: u64,
+    /// Whether the buffer was empty when `recv_batch` last returned.
+    empty: bool,
+    reported: u64,
+}
+
+impl Drops {
+    fn taken(&mut self, n: u64, empty: bool) {
+        self.taken += n;
+        self.empty = empty;
+    }
+
+    /// Drops not reported yet, given the count of arrivals.
+    fn new_since_last(&mut self, arrived: u64) -> u64 {
+        if !self.empty {
+            return 0;
+        }
+        let dropped = arrived.saturating_sub(self.taken);
+        let new = dropped.saturating_sub(self.reported);
+        self.reported = self.reported.max(dropped);
+        new
+    }
+}
+
+/// A message as the seam holds it: the payload's `Bytes` kept, not copied.
+fn message(m: async_nats::Message) -> Message {
+    Message::routed_bytes(
+        m.payload,
+        Route {
+            topic: m.subject.as_str().to_owned(),
+            partition: None,
+            offset: None,
+            key: None,
+        },
+    )
+}
+
 /// Publishes from any thread: into the channel that the session's
 /// forwarding task (on the connection's runtime) empties in order.
 struct NatsPublisher {
@@ -248,6 +290,7 @@ impl Publish for NatsPublisher {
     }
 }
 
+/// One live NATS connection and its subscription.
 struct NatsSession {
     runtime: Arc<tokio::runtime::Runtime>,
     client: async_nats::Client,
@@ -255,66 +298,84 @@ struct NatsSession {
     /// onto the current runtime, so it is dropped inside this one's).
     sub: Option<async_nats::Subscriber>,
     lost: Arc<AtomicBool>,
-    /// Messages async-nats dropped (its slow-consumer events), not yet reported.
-    dropped: Arc<AtomicU64>,
+    /// What async-nats dropped, as far as this session knows.
+    drops: Drops,
     publisher: Option<Arc<dyn Publish>>,
     forward: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Session for NatsSession {
     fn dropped(&mut self) -> u64 {
-        self.dropped.swap(0, Ordering::Relaxed)
+        let arrived = self.client.statistics().in_messages.load(Ordering::Relaxed);
+        self.drops.new_since_last(arrived)
     }
 
     fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
+        let mut one = Vec::with_capacity(1);
+        self.recv_batch(timeout, &mut one, 1)?;
+        Ok(one.pop().map(|(m, _)| m))
+    }
+
+    /// One entry into the runtime for the whole batch: what async-nats has
+    /// buffered is taken without waiting (no timer, no clock read); only
+    /// when it has nothing does this wait, and that wait lets the runtime
+    /// run async-nats's connection task, which reads the socket.
+    fn recv_batch(
+        &mut self,
+        timeout: Duration,
+        batch: &mut Vec<(Message, bool)>,
+        max: usize,
+    ) -> Result<(), Disconnect> {
         let (Some(sub), lost) = (self.sub.as_mut(), &self.lost) else {
             return Err(Disconnect::new(Cause::Eof, "the NATS subscription is gone"));
         };
-        enum Got {
-            Message(async_nats::Message),
-            Nothing,
-            Lost,
-        }
-        let got = self.runtime.block_on(async {
-            let next = sub.next();
-            tokio::pin!(next);
-            let deadline = tokio::time::Instant::now() + timeout;
+        let first = batch.len();
+        let mut empty = false;
+        let up = self.runtime.block_on(async {
+            let mut deadline = None;
             loop {
                 // Messages that arrived before the connection was lost are
                 // delivered first.
-                if let Some(m) = futures_util::FutureExt::now_or_never(&mut next) {
-                    return m.map_or(Got::Lost, Got::Message);
+                empty = false;
+                while batch.len() - first < max {
+                    match sub.next().now_or_never() {
+                        Some(Some(m)) => batch.push((message(m), false)),
+                        Some(None) => return false,
+                        None => {
+                            empty = true;
+                            break;
+                        }
+                    }
+                }
+                if batch.len() > first {
+                    return true;
                 }
                 if lost.load(Ordering::Acquire) {
-                    return Got::Lost;
+                    return false;
                 }
                 let now = tokio::time::Instant::now();
+                let deadline = *deadline.get_or_insert(now + timeout);
                 if now >= deadline {
-                    return Got::Nothing;
+                    return true;
                 }
                 // The event callback that marks a lost connection runs on
                 // this runtime; waking every 50 ms bounds how late it is seen.
-                let step = (deadline - now).min(Duration::from_millis(50));
-                if let Ok(m) = tokio::time::timeout(step, &mut next).await {
-                    return m.map_or(Got::Lost, Got::Message);
+                let step = (deadline - now).min(LOST_CHECK);
+                match tokio::time::timeout(step, sub.next()).await {
+                    Ok(Some(m)) => batch.push((message(m), false)),
+                    Ok(None) => return false,
+                    Err(_) => {}
                 }
             }
         });
-        match got {
-            Got::Message(m) => Ok(Some(Message::routed(
-                m.payload.to_vec(),
-                Route {
-                    topic: m.subject.to_string(),
-                    partition: None,
-                    offset: None,
-                    key: None,
-                },
-            ))),
-            Got::Nothing => Ok(None),
-            Got::Lost => Err(Disconnect::new(
+        self.drops.taken((batch.len() - first) as u64, empty);
+        if up {
+            Ok(())
+        } else {
+            Err(Disconnect::new(
                 Cause::Eof,
                 "the connection to the NATS server was lost",
-            )),
+            ))
         }
     }
 
@@ -415,5 +476,29 @@ mod insecure {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
             .with_no_client_auth()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Drops;
+
+    #[test]
+    fn drops_are_arrivals_not_taken_reported_once_and_only_when_the_buffer_was_empty() {
+        let mut d = Drops::default();
+        // 10 arrived, 4 taken, the buffer not empty yet: the other 6 may
+        // still be in it, so nothing is reported.
+        d.taken(4, false);
+        assert_eq!(d.new_since_last(10), 0);
+        // 3 more taken and the buffer empty: the 3 missing were dropped.
+        d.taken(3, true);
+        assert_eq!(d.new_since_last(10), 3);
+        assert_eq!(d.new_since_last(10), 0, "reported once");
+        // 5 more arrived, all taken: no new drops.
+        d.taken(5, true);
+        assert_eq!(d.new_since_last(15), 0);
+        // 20 more arrived, 8 taken, then empty: 12 new drops.
+        d.taken(8, true);
+        assert_eq!(d.new_since_last(35), 12);
     }
 }
