@@ -326,7 +326,7 @@ impl Session for NatsSession {
         batch: &mut Vec<(Message, bool)>,
         max: usize,
     ) -> Result<(), Disconnect> {
-        let (Some(sub), lost) = (self.sub.as_mut(), &self.lost) else {
+        let (Some(sub), lost, client) = (self.sub.as_mut(), &self.lost, &self.client) else {
             return Err(Disconnect::new(Cause::Eof, "the NATS subscription is gone"));
         };
         let first = batch.len();
@@ -350,7 +350,13 @@ impl Session for NatsSession {
                 if batch.len() > first {
                     return true;
                 }
-                if lost.load(Ordering::Acquire) {
+                // The event is the prompt signal, the client's state the
+                // reliable one: async-nats drops events it cannot queue
+                // (a 128-slot channel, full during a slow-consumer flood),
+                // but its state is a watch that always holds the latest.
+                if lost.load(Ordering::Acquire)
+                    || client.connection_state() == async_nats::connection::State::Disconnected
+                {
                     return false;
                 }
                 let now = tokio::time::Instant::now();
