@@ -26,7 +26,8 @@ fn case(ch: &Clickhouse) -> Case {
         ph: |_| "?".into(),
         create: |t| format!("CREATE TABLE {t} (k Int64, v String) ENGINE = Memory"),
         session_id: None,
-        sleep: "SELECT sleep(3)",
+        // Endless, and sends nothing: only a kill on the server ends it.
+        sleep: "SELECT sleep(0.2) FROM system.numbers WHERE number < 0",
     }
 }
 
@@ -230,6 +231,13 @@ fn timeout_tokio_and_connection_errors() {
         let ch = Clickhouse::start();
         let c = case(&ch);
         sqlsuite::statement_timeout(&c);
+        common::eventually(
+            Duration::from_secs(20),
+            "the server stops the statement",
+            || {
+                ch.client("SELECT count() FROM system.processes WHERE query LIKE 'SELECT sleep(0.2) FROM system.numbers%'") == "0"
+            },
+        );
         sqlsuite::inside_tokio(&c);
         sqlsuite::wrong_password(&ch.native_url("").replace(PASSWORD, "wrong"), "password");
         let e = wsdial::dial(&ch.native_url("&database=nope"))

@@ -21,9 +21,12 @@
 //!   numbers, quoted strings; an expression is refused with `Unsupported`),
 //!   asks the server for the columns' types (an insert of no rows), and sends
 //!   the rows as one block of those types.
-//! - Past a statement's deadline the connection is closed (the server stops
-//!   the statement when it next looks at the socket) and `exec` fails with a
-//!   timeout; the session opens a new connection for its next statement.
+//! - Past a statement's deadline the connection is closed and `exec` fails
+//!   with a timeout. ClickHouse 18 goes on running a statement whose
+//!   connection closed, and klickhouse cannot send the protocol's Cancel, so
+//!   the session opens its next connection at once and kills the statement
+//!   there (`KILL QUERY WHERE port = <the closed connection's port> AND
+//!   address = <its address> AND user = <the session's user>`).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -46,6 +49,10 @@ mod convert;
 
 /// How long a connection opened again after a timeout may take.
 const REOPEN: Duration = Duration::from_secs(10);
+
+/// How long opening a connection and killing a statement past its deadline
+/// may each take (within `db::threaded`'s grace for a cancelled statement).
+const KILL_WITHIN: Duration = Duration::from_secs(2);
 
 /// Opens native-protocol sessions to one ClickHouse server.
 pub(crate) struct NativeOpener {
@@ -114,6 +121,8 @@ impl Stop {
 struct Conn {
     rt: tokio::runtime::Runtime,
     client: klickhouse::Client,
+    /// This end's address, as the server's `system.processes` shows it.
+    local: std::net::SocketAddr,
 }
 
 impl Conn {
@@ -130,16 +139,27 @@ impl Conn {
             ..Default::default()
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        let client = rt.block_on(async {
+        let (client, local) = rt.block_on(async {
+            let connect = async {
+                let stream = tokio::net::TcpStream::connect((a.host.as_str(), a.port))
+                    .await
+                    .map_err(|e| ch_error(address, e.into()))?;
+                let _ = stream.set_nodelay(true);
+                let local = stream
+                    .local_addr()
+                    .map_err(|e| ch_error(address, e.into()))?;
+                let (read, write) = stream.into_split();
+                let client = klickhouse::Client::connect_stream(read, write, options)
+                    .await
+                    .map_err(|e| ch_error(address, e))?;
+                Ok::<_, Error>((client, local))
+            };
             tokio::select! {
-                r = tokio::time::timeout(left, klickhouse::Client::connect((a.host.as_str(), a.port), options)) => match r {
-                    Ok(r) => r.map_err(|e| ch_error(address, e)),
-                    Err(_) => Err(connect_timeout(address)),
-                },
+                r = tokio::time::timeout(left, connect) => r.unwrap_or_else(|_| Err(connect_timeout(address))),
                 _ = stop.requested() => Err(connect_timeout(address)),
             }
         })?;
-        Ok(Conn { rt, client })
+        Ok(Conn { rt, client, local })
     }
 }
 
@@ -174,10 +194,10 @@ impl Worker for NativeWorker {
             self.conn = Some(Conn::open(&self.a, &self.address, deadline, &self.stop)?);
         }
         let conn = self.conn.as_ref().expect("opened above");
-        let address = &self.address;
+        let address = self.address.clone();
         let result = conn.rt.block_on(async {
             tokio::select! {
-                r = exec(&conn.client, address, sql, params) => Some(r),
+                r = exec(&conn.client, &address, sql, params) => Some(r),
                 _ = self.stop.requested() => None,
             }
         });
@@ -192,11 +212,15 @@ impl Worker for NativeWorker {
             }
             Some(r) => r,
             None => {
-                // Closing the connection is how this protocol's client gives up.
-                self.conn = None;
+                let local = self.conn.take().expect("ran on it").local;
+                let killed = self.kill(local);
                 Err(Error::new(
                     ErrorKind::Database,
-                    format!("clickhouse {address}: the statement did not finish before its deadline (timeout=); its connection is closed"),
+                    format!(
+                        "clickhouse {address}: the statement did not finish before its deadline (timeout=); \
+                         its connection is closed{}",
+                        if killed { " and the statement killed on the server" } else { "" }
+                    ),
                 )
                 .timed_out())
             }
@@ -205,6 +229,39 @@ impl Worker for NativeWorker {
 
     fn is_closed(&self) -> bool {
         self.conn.as_ref().is_some_and(|c| c.client.is_closed())
+    }
+}
+
+impl NativeWorker {
+    /// Opens the next statement's connection and kills, on the server, the
+    /// statement of the connection that was at `local` (the server goes on
+    /// running a statement whose connection closed). True if it was asked.
+    fn kill(&mut self, local: std::net::SocketAddr) -> bool {
+        self.stop.flag.store(false, Ordering::Release);
+        let Ok(conn) = Conn::open(
+            &self.a,
+            &self.address,
+            Instant::now() + KILL_WITHIN,
+            &self.stop,
+        ) else {
+            return false;
+        };
+        let ip = local.ip().to_canonical().to_string();
+        let user = self.a.user.clone().unwrap_or_else(|| "default".into());
+        let Ok(sql) = bind(
+            &format!(
+                "KILL QUERY WHERE port = {} AND (address = ? OR endsWith(address, ?)) AND user = ? ASYNC",
+                local.port()
+            ),
+            &[Value::Text(ip.clone()), Value::Text(format!(":{ip}")), Value::Text(user)],
+        ) else {
+            return false;
+        };
+        let done = conn.rt.block_on(async {
+            tokio::time::timeout(KILL_WITHIN, conn.client.execute(sql.as_str())).await
+        });
+        self.conn = Some(conn);
+        matches!(done, Ok(Ok(())))
     }
 }
 
