@@ -110,7 +110,11 @@ fn exec_against_clickhouse_native_prints_json_lines() {
     let ch = sqldb::Clickhouse::start();
     let url = ch.native_url("");
     let mut c = bin();
-    c.args(["exec", &url, "SELECT 1 AS one, toDecimal64('1.50', 2) AS d, 'a;b' AS s"]);
+    c.args([
+        "exec",
+        &url,
+        "SELECT 1 AS one, toDecimal64('1.50', 2) AS d, 'a;b' AS s",
+    ]);
     let o = run(c, None, ms(30_000));
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert_eq!(
@@ -121,7 +125,10 @@ fn exec_against_clickhouse_native_prints_json_lines() {
     c.args(["exec", &url, "SELEC 1"]);
     let o = run(c, None, ms(30_000));
     assert_eq!(o.status.code(), Some(1), "{o:?}");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Syntax error"), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Syntax error"),
+        "{o:?}"
+    );
 }
 
 #[test]
