@@ -250,6 +250,12 @@
 //! [`db::Handle`] that another thread dials to use the same session. Reads
 //! and writes are refused (see [`Conn`]'s section on databases).
 //!
+//! `clickhouse://host:8123?username=u&password=p&database=d` is ClickHouse's
+//! HTTP interface, on the port written; `clickhouse://tcp://host:9000?…` its
+//! native protocol (cargo feature `clickhouse` for both), on the port written
+//! or, when none is, 9000 (the native protocol's own port). Both give the same
+//! columns and values for the same query (the README lists the exceptions).
+//!
 //! ```
 //! # #[cfg(feature = "sqlite")] {
 //! let db = wsdial::dial("sqlite3://:memory:")?;

@@ -1,4 +1,5 @@
-//! ClickHouse (Debian's 18.16, its HTTP interface) through
+//! ClickHouse (Debian's 18.16, its HTTP interface; the native protocol's
+//! `clickhouse://tcp://` form in tests/clickhouse_native.rs) through
 //! `wsdial::dial(..).exec(..)`: handles from several threads and after the
 //! first `Conn` closed, `timeout=`, `reconnect=true` across a restart, a
 //! program's tokio runtime, errors. The session layer's own tests (every type
@@ -53,14 +54,6 @@ fn timeout_tokio_and_errors() {
         sqlsuite::statement_timeout(&c);
         sqlsuite::inside_tokio(&c);
         sqlsuite::wrong_password(&ch.url("").replace(PASSWORD, "wrong"), "password");
-        // The native form is refused, not redirected to another port.
-        let e = wsdial::dial(&format!(
-            "clickhouse://tcp://127.0.0.1:{}?username=default&password={PASSWORD}",
-            ch.tcp_port
-        ))
-        .err()
-        .unwrap();
-        assert_eq!(e.kind(), wsdial::ErrorKind::Unsupported, "{e}");
         let port = sqldb::free_port();
         sqlsuite::server_down(&format!("clickhouse://127.0.0.1:{port}?username=default"));
     });

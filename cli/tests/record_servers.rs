@@ -94,6 +94,44 @@ fn recording_into_clickhouse() {
 }
 
 #[test]
+fn recording_into_clickhouse_native() {
+    let ch = sqldb::Clickhouse::start();
+    let base = record(&ch.native_url("&table=ticks"));
+    let seq = "visitParamExtractUInt(payload, 'seq')";
+    let out = ch.client(&format!(
+        "SELECT count(), uniqExact({seq}), min({seq}), max({seq}), \
+         countIf(source = '{base}/binance' AND is_binary = 0) FROM ticks"
+    ));
+    expect_all(&out);
+}
+
+#[test]
+fn exec_against_clickhouse_native_prints_json_lines() {
+    let ch = sqldb::Clickhouse::start();
+    let url = ch.native_url("");
+    let mut c = bin();
+    c.args([
+        "exec",
+        &url,
+        "SELECT 1 AS one, toDecimal64('1.50', 2) AS d, 'a;b' AS s",
+    ]);
+    let o = run(c, None, ms(30_000));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim_end(),
+        r#"{"columns":["one","d","s"],"values":[[1,"1.50","a;b"]]}"#
+    );
+    let mut c = bin();
+    c.args(["exec", &url, "SELEC 1"]);
+    let o = run(c, None, ms(30_000));
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Syntax error"),
+        "{o:?}"
+    );
+}
+
+#[test]
 fn exec_against_postgres_prints_json_lines_and_fails_with_status_1() {
     let pg = sqldb::Postgres::start();
     let url = pg.url("");

@@ -1,8 +1,8 @@
 //! `wsdial ADDRESS` with a PostgreSQL, MySQL or ClickHouse address: the dial
 //! works, reading and writing are refused with "use exec" (exit 4, as a
-//! connection lost for good), a server that is down is exit 1 naming TCP,
-//! and ClickHouse's native form is refused (exit 1) instead of being sent
-//! to another port. (`wsdial exec` is tested with the command.)
+//! connection lost for good), for ClickHouse's HTTP and native forms alike,
+//! and a server that is down is exit 1 naming TCP. (`wsdial exec` is tested
+//! with the command.)
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -55,13 +55,11 @@ fn database_addresses_on_the_command_line() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("wsdial exec"), "{err}");
 
-    let native = format!(
-        "clickhouse://tcp://127.0.0.1:{}?username=default",
-        ch.tcp_port
-    );
-    let (code, err) = wsdial(&[&native], "");
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("native protocol"), "{err}");
+    // The native form dials too, and is refused the same way.
+    let (code, err) = wsdial(&[&ch.native_url(""), "-n", "1"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("wsdial exec"), "{err}");
+    assert!(!err.contains("s3cret"), "the password is shown: {err}");
 
     let port = sqldb::free_port().to_string();
     let pg = format!("postgres://host=127.0.0.1 port={port} user=x|timeout=2000");

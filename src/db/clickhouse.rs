@@ -1,6 +1,7 @@
-//! `clickhouse://`: the address (always compiled) and the client (cargo
-//! feature `clickhouse`: ClickHouse's HTTP interface through `ureq`, in
-//! `clickhouse/client.rs`).
+//! `clickhouse://`: the address (always compiled) and the clients (cargo
+//! feature `clickhouse`): ClickHouse's HTTP interface through `ureq`, in
+//! `clickhouse/client.rs`, and its native protocol through `klickhouse`, in
+//! `clickhouse/native.rs`.
 //!
 //! Forms:
 //!
@@ -8,14 +9,15 @@
 //!   `clickhouse://http://host:8123?…`): the HTTP interface, on the port
 //!   written (there is no default: write the server's `http_port`, 8123 on a
 //!   stock server).
-//! - `clickhouse://tcp://host:9000?…`: the native protocol, which wsdial does
-//!   not speak; refused as `Unsupported`, saying to name the HTTP port
-//!   instead. wsdial never connects to a port other than the one written.
+//! - `clickhouse://tcp://host:9000?username=u&password=p&database=d`: the
+//!   native protocol, on the port written; `clickhouse://tcp://host` without
+//!   a port means 9000, the native protocol's own port (`tcp://` names it).
+//!   wsdial never connects to a port other than the one the form names.
 //!
 //! Parameters: `username` (or `user`), `password`, `database`.
 
 use crate::address::Target;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::options::Options;
 
 use super::Opener;
@@ -24,6 +26,8 @@ use super::Opener;
 mod client;
 #[cfg(all(test, feature = "clickhouse"))]
 mod live_tests;
+#[cfg(feature = "clickhouse")]
+mod native;
 
 const PARAMS: &str = "username (or user), password, database";
 
@@ -35,7 +39,12 @@ pub(crate) struct ChAddress {
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: Option<String>,
+    /// `clickhouse://tcp://`: the native protocol (else HTTP).
+    pub native: bool,
 }
+
+/// The native protocol's port when `clickhouse://tcp://host` names none.
+pub(crate) const NATIVE_PORT: u16 = 9000;
 
 /// Checks a `clickhouse://` address; its host and port.
 pub(super) fn endpoint(url: &str) -> Result<(String, u16), Error> {
@@ -50,28 +59,19 @@ pub(crate) fn parse(url: &str) -> Result<ChAddress, Error> {
         Some((s, r)) if !s.contains(['/', '?', '@']) => (Some(s), r),
         _ => (None, rest),
     };
-    match inner {
-        None | Some("http") => {}
-        Some("tcp") => {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "`{url}` is ClickHouse's native protocol, which wsdial does not speak; \
-                     wsdial uses the HTTP interface: write clickhouse://host:HTTP_PORT?username=…&password=… \
-                     with the server's http_port (8123 on a stock server)"
-                ),
-            ))
-        }
+    let native = match inner {
+        None | Some("http") => false,
+        Some("tcp") => true,
         Some(other) => {
             return Err(Error::address(
                 None,
                 format!(
                     "`{url}`: `{other}://` inside clickhouse:// is not read by wsdial; \
-                     write clickhouse://host:8123?… (HTTP)"
+                     write clickhouse://host:8123?… (HTTP) or clickhouse://tcp://host:9000?… (native)"
                 ),
             ))
         }
-    }
+    };
     let parsed = url::Url::parse(&format!("http://{rest}"))
         .map_err(|e| Error::address(None, format!("`{url}` is not host:port?params: {e}")))?;
     let host = match parsed.host() {
@@ -84,6 +84,7 @@ pub(crate) fn parse(url: &str) -> Result<ChAddress, Error> {
     let port = match parsed.port() {
         Some(p) => p,
         None if written.ends_with(":80") => 80,
+        None if native => NATIVE_PORT,
         None => {
             return Err(Error::address(
                 None,
@@ -105,6 +106,7 @@ pub(crate) fn parse(url: &str) -> Result<ChAddress, Error> {
         user: (!parsed.username().is_empty()).then(|| decode(parsed.username())),
         password: parsed.password().map(decode),
         database: None,
+        native,
     };
     for (k, v) in parsed.query_pairs() {
         match &*k {
@@ -139,12 +141,18 @@ pub(super) fn opener(target: &Target, _options: &Options) -> Result<Box<dyn Open
 /// The opener for `target`.
 #[cfg(feature = "clickhouse")]
 pub(super) fn opener(target: &Target, _options: &Options) -> Result<Box<dyn Opener>, Error> {
-    Ok(Box::new(client::ChOpener::new(parse(target.url())?)))
+    let a = parse(target.url())?;
+    if a.native {
+        Ok(Box::new(native::NativeOpener::new(a)))
+    } else {
+        Ok(Box::new(client::ChOpener::new(a)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn http_forms() {
@@ -162,11 +170,26 @@ mod tests {
     }
 
     #[test]
-    fn native_form_is_refused_not_redirected() {
-        let e = parse("clickhouse://tcp://host:9000?username=u&password=p&database=d").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(e.to_string().contains("native protocol"), "{e}");
-        assert!(e.to_string().contains("HTTP"), "{e}");
+    fn native_forms_keep_their_port_or_name_9000() {
+        let a =
+            parse("clickhouse://tcp://127.0.0.1:19000?username=u&password=p&database=d").unwrap();
+        assert!(a.native);
+        assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 19000));
+        assert_eq!(
+            (
+                a.user.as_deref(),
+                a.password.as_deref(),
+                a.database.as_deref()
+            ),
+            (Some("u"), Some("p"), Some("d"))
+        );
+        let b = parse("clickhouse://tcp://[::1]?user=x").unwrap();
+        assert_eq!(
+            (b.host.as_str(), b.port, b.native),
+            ("::1", NATIVE_PORT, true)
+        );
+        assert!(!parse("clickhouse://host:8123").unwrap().native);
+        assert!(!parse("clickhouse://http://host:8123").unwrap().native);
     }
 
     #[test]

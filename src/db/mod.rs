@@ -22,7 +22,7 @@ mod driver;
 mod mysql;
 mod postgres;
 mod sqlite;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "clickhouse"))]
 mod threaded;
 mod value;
 // The test servers (PostgreSQL, MariaDB, ClickHouse) of the sessions' live tests.

@@ -380,6 +380,7 @@ impl Clickhouse {
         std::fs::write(self.dir.join("server.pid"), child.id().to_string()).unwrap();
         *self.server.lock().unwrap() = Some(child);
         wait_port(self.http_port, Duration::from_secs(30));
+        wait_port(self.tcp_port, Duration::from_secs(30));
     }
 
     /// Kills the server at once.
@@ -401,6 +402,14 @@ impl Clickhouse {
         format!(
             "clickhouse://127.0.0.1:{}?username=default&password={PASSWORD}{extra}",
             self.http_port
+        )
+    }
+
+    /// `clickhouse://tcp://` (the native protocol), plus `extra` parameters.
+    pub fn native_url(&self, extra: &str) -> String {
+        format!(
+            "clickhouse://tcp://127.0.0.1:{}?username=default&password={PASSWORD}{extra}",
+            self.tcp_port
         )
     }
 

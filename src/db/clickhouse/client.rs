@@ -172,8 +172,9 @@ fn server_error(status: u16, body: &str) -> Error {
     }
 }
 
-/// Replaces each `?` outside quotes and comments by `params`' literal.
-fn bind(sql: &str, params: &[Value]) -> Result<String, Error> {
+/// Replaces each `?` outside quotes and comments by `params`' literal
+/// (also used by the native form, `native.rs`).
+pub(super) fn bind(sql: &str, params: &[Value]) -> Result<String, Error> {
     if params.is_empty() {
         return Ok(sql.to_owned());
     }
