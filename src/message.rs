@@ -120,6 +120,7 @@ impl Message {
 
     /// As [`routed`](Message::routed), for a client crate that hands the
     /// payload over as `Bytes`: kept as it is, not copied.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     pub(crate) fn routed_bytes(payload: Bytes, route: Route) -> Message {
         let body = match Utf8Bytes::try_from(payload.clone()) {
             Ok(t) => Repr::Text(t),

@@ -7,7 +7,9 @@
 //! feature. Statements run on the caller's thread; `threaded` holds what the
 //! server databases share to keep `timeout=` there (the connect on a thread
 //! of its own, MySQL's watchdog), and PostgreSQL runs a statement called
-//! from inside a program's tokio runtime on a thread of its own.
+//! from inside a program's tokio runtime on a thread of its own. ClickHouse's
+//! native protocol (an async crate) keeps its session on a thread of its own
+//! (`own_thread`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +22,8 @@ use crate::seam::{Driver, Seam};
 mod clickhouse;
 mod driver;
 mod mysql;
+#[cfg(feature = "clickhouse")]
+mod own_thread;
 mod postgres;
 mod sqlite;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "clickhouse"))]

@@ -1,6 +1,6 @@
 //! ClickHouse's native protocol (`clickhouse://tcp://host:9000?…`) through
 //! `klickhouse`, on a thread of its own (thread `wsdial-clickhouse`, see
-//! `db::threaded`) that owns a current-thread tokio runtime per connection:
+//! `db::own_thread`) that owns a current-thread tokio runtime per connection:
 //! `exec` works from any thread, also inside a program's own tokio runtime.
 //!
 //! - Opening first says hello on a plain socket of its own and reads the
@@ -41,7 +41,7 @@ use tokio::sync::Notify;
 
 use super::client::bind;
 use super::ChAddress;
-use crate::db::threaded::{self, Cancel, Worker};
+use crate::db::own_thread::{self, Cancel, Worker};
 use crate::db::{Database, Opener, Rows, Value};
 use crate::error::{Error, ErrorKind};
 
@@ -51,7 +51,7 @@ mod convert;
 const REOPEN: Duration = Duration::from_secs(10);
 
 /// How long opening a connection and killing a statement past its deadline
-/// may each take (within `db::threaded`'s grace for a cancelled statement).
+/// may each take (within `db::own_thread`'s grace for a cancelled statement).
 const KILL_WITHIN: Duration = Duration::from_secs(2);
 
 /// Opens native-protocol sessions to one ClickHouse server.
@@ -75,7 +75,7 @@ impl Opener for NativeOpener {
     fn open(&self, deadline: Instant) -> Result<Box<dyn Database>, Error> {
         let a = self.a.clone();
         let address = self.address.clone();
-        let session = threaded::open("clickhouse", &self.address, deadline, move || {
+        let session = own_thread::open("clickhouse", &self.address, deadline, move || {
             let stop = Arc::new(Stop::default());
             let conn = Conn::open(&a, &address, deadline, &stop)?;
             let s = stop.clone();
