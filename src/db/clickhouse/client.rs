@@ -287,6 +287,10 @@ fn quote(out: &mut String, s: &str) {
 }
 
 /// `TabSeparatedWithNamesAndTypes`: names, types, then the rows.
+///
+/// The body is checked to be UTF-8 once, as a whole; when it is (always,
+/// unless a `String` holds other bytes), each row is cut at its tabs and
+/// read as text in one pass, without checking each field again.
 fn parse_tsv(body: &[u8]) -> Result<Rows, Error> {
     if body.is_empty() {
         return Ok(Rows::default());
@@ -295,9 +299,10 @@ fn parse_tsv(body: &[u8]) -> Result<Rows, Error> {
         Error::new(ErrorKind::Database, "clickhouse: the answer is not TabSeparatedWithNamesAndTypes (leave FORMAT out of the statement)")
     };
     let body = body.strip_suffix(b"\n").unwrap_or(body);
-    let mut lines = body.split(|c| *c == b'\n');
+    let mut lines = body.splitn(3, |c| *c == b'\n');
     let names = lines.next().ok_or_else(bad)?;
     let types = lines.next().ok_or_else(bad)?;
+    let rest = lines.next();
     let columns: Vec<String> = names
         .split(|c| *c == b'\t')
         .map(|n| String::from_utf8_lossy(&unescape(n)).into_owned())
@@ -309,23 +314,66 @@ fn parse_tsv(body: &[u8]) -> Result<Rows, Error> {
     if kinds.len() != columns.len() {
         return Err(bad());
     }
-    let mut values = Vec::new();
-    for line in lines {
-        let mut row = Vec::with_capacity(kinds.len());
-        let mut fields = line.split(|c| *c == b'\t');
-        for k in &kinds {
-            row.push(k.read(fields.next().ok_or_else(bad)?));
-        }
-        if fields.next().is_some() {
-            return Err(bad());
-        }
-        values.push(row);
-    }
+    let values = match rest {
+        None => Vec::new(),
+        Some(rest) => match std::str::from_utf8(rest) {
+            Ok(text) => rows_utf8(text, &kinds).ok_or_else(bad)?,
+            Err(_) => rows_bytes(rest, &kinds).ok_or_else(bad)?,
+        },
+    };
     Ok(Rows {
         columns,
         values,
         affected: None,
     })
+}
+
+/// The rows of a body that is UTF-8: one pass over its bytes, each field a
+/// slice of `text` (`None` when a row has more or fewer fields than
+/// `kinds`).
+fn rows_utf8(text: &str, kinds: &[Kind]) -> Option<Vec<Vec<Value>>> {
+    let b = text.as_bytes();
+    let mut values = Vec::with_capacity(memchr::memchr_iter(b'\n', b).count() + 1);
+    let mut row = Vec::with_capacity(kinds.len());
+    let mut start = 0;
+    let mut escaped = false;
+    // The end of the text closes the last row.
+    for i in memchr::memchr3_iter(b'\t', b'\n', b'\\', b).chain([b.len()]) {
+        let c = b.get(i).copied().unwrap_or(b'\n');
+        if c == b'\\' {
+            escaped = true;
+            continue;
+        }
+        let k = kinds.get(row.len())?;
+        row.push(k.read_str(&text[start..i], escaped));
+        start = i + 1;
+        escaped = false;
+        if c == b'\n' {
+            if row.len() != kinds.len() {
+                return None;
+            }
+            values.push(std::mem::replace(&mut row, Vec::with_capacity(kinds.len())));
+        }
+    }
+    Some(values)
+}
+
+/// The rows of a body that is not all UTF-8 (a `String` holding other
+/// bytes): each field read as bytes.
+fn rows_bytes(rest: &[u8], kinds: &[Kind]) -> Option<Vec<Vec<Value>>> {
+    let mut values = Vec::new();
+    for line in rest.split(|c| *c == b'\n') {
+        let mut row = Vec::with_capacity(kinds.len());
+        let mut fields = line.split(|c| *c == b'\t');
+        for k in kinds {
+            row.push(k.read(fields.next()?));
+        }
+        if fields.next().is_some() {
+            return None;
+        }
+        values.push(row);
+    }
+    Some(values)
 }
 
 fn unescape(f: &[u8]) -> Vec<u8> {
@@ -394,6 +442,32 @@ impl Kind {
             _ => Base::Other,
         };
         Kind { nullable, base }
+    }
+
+    /// One field of a UTF-8 body, read by its column's type: a field with
+    /// an escape (`\\N` included) goes through [`Kind::read`]; any other is
+    /// read as it is, as `read` would read it.
+    fn read_str(self, field: &str, escaped: bool) -> Value {
+        if escaped {
+            return self.read(field.as_bytes());
+        }
+        match self.base {
+            Base::Int => field
+                .parse()
+                .map_or_else(|_| Value::Text(field.to_owned()), Value::Int),
+            Base::UInt64 => match field.parse::<u64>() {
+                Ok(u) => i64::try_from(u).map_or(Value::UInt(u), Value::Int),
+                Err(_) => Value::Text(field.to_owned()),
+            },
+            Base::Float => field
+                .parse()
+                .map_or_else(|_| Value::Text(field.to_owned()), Value::Float),
+            Base::Decimal => Value::Decimal(field.to_owned()),
+            Base::Date => Value::Date(field.to_owned()),
+            Base::DateTime => Value::DateTime(field.replacen(' ', "T", 1)),
+            Base::Nothing => Value::Null,
+            Base::String | Base::Other => Value::Text(field.to_owned()),
+        }
     }
 
     /// One field, read by its column's type.
@@ -467,6 +541,59 @@ mod tests {
             bind("SELECT ?", &[Value::Decimal("-12.50".into())]).unwrap(),
             "SELECT -12.50"
         );
+    }
+
+    #[test]
+    fn tsv_read_as_text_reads_as_bytes_would() {
+        // Every kind, escapes, `\N`, empty fields and values that do not
+        // parse as their type: the one-pass text reader and the field by
+        // field byte reader give the same rows.
+        let kinds: Vec<Kind> = [
+            "Int64",
+            "Nullable(UInt64)",
+            "Float64",
+            "Decimal(9, 2)",
+            "Date",
+            "DateTime",
+            "Nothing",
+            "LowCardinality(String)",
+            "UUID",
+        ]
+        .iter()
+        .map(|t| Kind::of(t))
+        .collect();
+        let rows = "-9223372036854775808\t18446744073709551615\t1e-7\t-1.50\t2026-11-30\t2026-11-30 12:00:00\t\\N\ta\\tb\\\\\t00000000-0000-0000-0000-000000000000\n\
+x\t\\N\tinf\t0\t\t\t\t\t[1]\n\
+7\t5\tnan\t3\t1970-01-01\t1970-01-01 00:00:00\t\\N\t\u{e9}\u{1f600}\t\\'q\\'";
+        let text = rows_utf8(rows, &kinds).unwrap();
+        let bytes = rows_bytes(rows.as_bytes(), &kinds).unwrap();
+        assert_eq!(format!("{text:?}"), format!("{bytes:?}"));
+        assert_eq!(text.len(), 3);
+        assert_eq!(text[1][0], Value::Text("x".into()));
+        assert_eq!(text[0][7], Value::Text("a\tb\\".into()));
+        assert_eq!(text[2][7], Value::Text("\u{e9}\u{1f600}".into()));
+        // Too many or too few fields, on any row, is refused by both.
+        let two = [Kind::of("Int64"), Kind::of("Int64")];
+        for bad in ["1\t2\t3", "1\t2\n1\t2\t3", "1", "1\t2\n1"] {
+            assert!(rows_utf8(bad, &two).is_none(), "{bad:?}");
+            assert!(rows_bytes(bad.as_bytes(), &two).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tsv_with_bytes_that_are_not_utf8() {
+        // A String holding other bytes: that field is Bytes, the rest of the
+        // answer reads as usual.
+        let body = b"n\ts\nInt32\tString\n1\tok\n2\t\xff\\t\xfe\n";
+        let r = parse_tsv(body).unwrap();
+        assert_eq!(
+            r.values,
+            vec![
+                vec![Value::Int(1), Value::Text("ok".into())],
+                vec![Value::Int(2), Value::Bytes(vec![0xff, b'\t', 0xfe])],
+            ]
+        );
+        assert!(parse_tsv(b"n\nInt32\n1\t\xff\n").is_err());
     }
 
     #[test]
