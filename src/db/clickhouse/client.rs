@@ -172,6 +172,18 @@ fn server_error(status: u16, body: &str) -> Error {
     }
 }
 
+/// The index of the quote that closes the one at `open` (`'`, `"` or a
+/// backtick; a backslash escapes the next byte), or `b.len()` if none does.
+/// Shared by `bind` and the native form's `INSERT` split.
+pub(super) fn closing_quote(b: &[u8], open: usize) -> usize {
+    let q = b[open];
+    let mut i = open + 1;
+    while i < b.len() && b[i] != q {
+        i += if b[i] == b'\\' { 2 } else { 1 };
+    }
+    i
+}
+
 /// Replaces each `?` outside quotes and comments by `params`' literal
 /// (also used by the native form, `native.rs`).
 pub(super) fn bind(sql: &str, params: &[Value]) -> Result<String, Error> {
@@ -186,12 +198,7 @@ pub(super) fn bind(sql: &str, params: &[Value]) -> Result<String, Error> {
     let mut start = 0;
     while i < b.len() {
         match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-            }
+            b'\'' | b'"' | b'`' => i = closing_quote(b, i),
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
@@ -274,7 +281,8 @@ fn literal(out: &mut String, v: &Value) -> Result<(), Error> {
     Ok(())
 }
 
-fn quote(out: &mut String, s: &str) {
+/// `s` as a quoted ClickHouse string literal (also the native form's, `native/convert.rs`).
+pub(super) fn quote(out: &mut String, s: &str) {
     out.push('\'');
     for c in s.chars() {
         match c {

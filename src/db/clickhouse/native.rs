@@ -39,7 +39,7 @@ use klickhouse::block::{Block, BlockInfo};
 use klickhouse::{IndexMap, KlickhouseError, Type};
 use tokio::sync::Notify;
 
-use super::client::bind;
+use super::client::{bind, closing_quote};
 use super::ChAddress;
 use crate::db::own_thread::{self, Cancel, Worker};
 use crate::db::{Database, Opener, Rows, Value};
@@ -360,12 +360,7 @@ fn split_insert(sql: &str) -> Insert<'_> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-            }
+            b'\'' | b'"' | b'`' => i = closing_quote(b, i),
             c if c.is_ascii_alphabetic() => {
                 let start = i;
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {

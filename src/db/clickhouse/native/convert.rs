@@ -106,15 +106,7 @@ fn text(out: &mut String, v: &Ch, ty: &Type, quoted: bool) {
     let ty = strip(ty);
     let q = |out: &mut String, s: &str| {
         if quoted {
-            out.push('\'');
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\'' => out.push_str("\\'"),
-                    c => out.push(c),
-                }
-            }
-            out.push('\'');
+            super::super::client::quote(out, s);
         } else {
             out.push_str(s);
         }
