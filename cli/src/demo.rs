@@ -54,7 +54,7 @@ pub fn run(seconds: Duration, drop_every: Duration) -> anyhow::Result<u8> {
     };
     let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), cfg)?;
     let base = format!("ws://{}", sim.addr);
-    println!(
+    outln!(
         "wsdial demo: exchange simulator on {base} (drops every connection every {:.0} s)\n",
         drop_every.as_secs_f64()
     );
@@ -79,7 +79,7 @@ pub fn run(seconds: Duration, drop_every: Duration) -> anyhow::Result<u8> {
     ];
     let mut feeds = Vec::new();
     for (name, addr) in &addresses {
-        println!("  {name:<8} {addr}");
+        outln!("  {name:<8} {addr}");
         // Huobi's `{"ping": n}` heartbeat is answered on the background thread.
         let dialer = Dialer::new().auto_reply(|m| {
             match m.as_text().and_then(|t| t.strip_prefix(r#"{"ping":"#)) {
@@ -97,7 +97,7 @@ pub fn run(seconds: Duration, drop_every: Duration) -> anyhow::Result<u8> {
             disconnects: 0,
         });
     }
-    println!();
+    outln!();
 
     let tty = std::io::stdout().is_terminal();
     let start = Instant::now();
@@ -116,7 +116,7 @@ pub fn run(seconds: Duration, drop_every: Duration) -> anyhow::Result<u8> {
                         feeds[i].disconnects += 1;
                         feeds[i].next_seq = 0;
                         if !tty {
-                            println!("  {:<8} disconnected: {why}; reconnecting", feeds[i].name);
+                            outln!("  {:<8} disconnected: {why}; reconnecting", feeds[i].name);
                         }
                     }
                 }
@@ -142,34 +142,46 @@ pub fn run(seconds: Duration, drop_every: Duration) -> anyhow::Result<u8> {
                 );
             }
             if tty {
-                print!("\r\x1b[2K{line}");
+                out!("\r\x1b[2K{line}");
             } else {
-                println!("{line}");
+                outln!("{line}");
             }
-            std::io::stdout().flush()?;
+            if std::io::stdout().flush().is_err() {
+                std::process::exit(0);
+            }
             last_view = Instant::now();
         }
     }
     if tty {
-        println!();
+        outln!();
     }
 
-    println!("\nsummary after {:.1} s", start.elapsed().as_secs_f64());
-    println!(
+    outln!("\nsummary after {:.1} s", start.elapsed().as_secs_f64());
+    outln!(
         "  {:<8} {:>9} {:>11} {:>11} {:>8} {:>8}",
-        "feed", "received", "disconnects", "reconnects", "gaps", "dropped"
+        "feed",
+        "received",
+        "disconnects",
+        "reconnects",
+        "gaps",
+        "dropped"
     );
     let (mut reconnects, mut gaps) = (0, 0);
     for f in &feeds {
         let s = f.conn.stats();
-        println!(
+        outln!(
             "  {:<8} {:>9} {:>11} {:>11} {:>8} {:>8}",
-            f.name, f.received, f.disconnects, s.reconnects, f.gaps, s.dropped
+            f.name,
+            f.received,
+            f.disconnects,
+            s.reconnects,
+            f.gaps,
+            s.dropped
         );
         reconnects += s.reconnects;
         gaps += f.gaps;
     }
-    println!(
+    outln!(
         "\n  The simulator dropped {} connections; every feed came back by itself, re-sent its\n  subscription, kept its heartbeats answered, and lost no message it was sent ({gaps} gaps).",
         sim.stats.drops.load(std::sync::atomic::Ordering::Relaxed)
     );

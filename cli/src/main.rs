@@ -1,6 +1,27 @@
 //! `wsdial`: a websocat-style client for feeds, an address checker, a local
 //! exchange simulator and an offline demo.
 
+/// `print!` to stdout that, when whoever reads it has gone (a closed pipe,
+/// as `wsdial demo | head` leaves it), ends the process quietly with status 0
+/// instead of panicking as `print!` does.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// `println!` with `out!`'s handling of a closed stdout.
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 mod client;
 mod demo;
 mod exec;

@@ -41,7 +41,7 @@ pub fn run(address: &str) -> anyhow::Result<u8> {
                 "options": options_json(&a.options()),
                 "warnings": warnings,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
             Ok(0)
         }
         Err(e) => {

@@ -548,3 +548,37 @@ fn a_database_address_is_not_read_and_says_use_exec() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `wsdial parse … | head -c0` or `wsdial demo | head`: when whoever reads
+/// stdout has gone, the command ends quietly (status 0, no panic on stderr)
+/// instead of panicking as `println!` does on a closed pipe.
+#[test]
+fn a_closed_stdout_ends_parse_and_demo_quietly() {
+    let cases: [&[&str]; 2] = [
+        &["parse", "wss://stream.example/ws|reconnect=true"],
+        &["demo", "--seconds", "5"],
+    ];
+    for args in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let child = bin()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+        let out = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                panic!("watchdog: wsdial {args:?} did not end within 30 s with stdout closed");
+            });
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "wsdial {args:?} panicked: {err}");
+        assert_eq!(out.status.code(), Some(0), "wsdial {args:?}: {err}");
+    }
+}
