@@ -1,78 +1,14 @@
 //! The `wsdial` binary against its own simulator (`wsdial serve`).
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 use common::ms;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+// This file's runs leave stdin open after writing it, as a terminal does.
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wsdial"))
-}
-
-/// Runs a command to completion; kills it and fails the test after `limit`.
-fn run(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        let mut w = child.stdin.take().unwrap();
-        w.write_all(input.as_bytes()).unwrap();
-        // keep stdin open: closing it must not end the client
-        std::mem::forget(w);
-    }
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
-    match rx.recv_timeout(limit) {
-        Ok(out) => out,
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("watchdog: {cmd:?} did not finish within {limit:?}");
-        }
-    }
-}
-
-/// `wsdial serve --port 0 …`; killed on drop.
-struct Serve {
-    /// Its stdout pipe stays open (owned here) while the server runs.
-    child: Child,
-    base: String,
-}
-
-impl Serve {
-    fn start(args: &[&str]) -> Serve {
-        let mut child = bin()
-            .args(["serve", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-        assert!(base.starts_with("ws://127.0.0.1:"), "{line}");
-        Serve { child, base }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{bin, run_stdin_open as run, Serve};
 
 fn stdout_lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stdout)
