@@ -326,6 +326,21 @@ pub(super) fn shown(s: &str) -> String {
     out
 }
 
+/// Why a TLS server closes a connection between the TLS handshake and the
+/// upgrade response.
+const CLIENT_CERT_HINT: &str = " (a TLS server that requires a client certificate does this when \
+     none is presented, or one it does not trust: see `cert=` and `key=`)";
+
+/// An I/O error after the client's part of the TLS handshake that is the
+/// server closing: a reset, an abort, a broken pipe, or a TLS alert.
+fn refused_after_tls(io: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        io.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+    ) || io.to_string().contains("alert")
+}
+
 fn handshake_error(url: &str, protocols: &[String], tls: bool, e: tungstenite::Error) -> Error {
     use tungstenite::error::SubProtocolError as S;
     use tungstenite::Error as E;
@@ -334,12 +349,7 @@ fn handshake_error(url: &str, protocols: &[String], tls: bool, e: tungstenite::E
         E::Protocol(ProtocolError::HandshakeIncomplete) => {
             // TLS 1.3 checks a client certificate after the client's part of
             // the TLS handshake: a refusal shows here, as a closed connection.
-            let hint = if tls {
-                " (a TLS server that requires a client certificate does this when none is \
-                 presented, or one it does not trust: see `cert=` and `key=`)"
-            } else {
-                ""
-            };
+            let hint = if tls { CLIENT_CERT_HINT } else { "" };
             Error::new(
                 ErrorKind::Handshake,
                 format!("{url}: the server closed the connection before answering the upgrade request{hint}"),
@@ -388,6 +398,10 @@ fn handshake_error(url: &str, protocols: &[String], tls: bool, e: tungstenite::E
             .with_status(status.as_u16())
             .with_retry_after(wait)
         }
+        // The same refusal, when the server's close arrives as a reset (it
+        // closed with our upgrade request unread) or as its TLS alert.
+        E::Io(io) if tls && refused_after_tls(&io) => Error::io(ErrorKind::Handshake, url, io)
+            .map_message(|m| format!("{m}{CLIENT_CERT_HINT}")),
         E::Io(io) => Error::io(ErrorKind::Handshake, url, io),
         E::Url(u) => Error::address(None, format!("`{url}`: {u}")),
         other => Error::new(ErrorKind::Handshake, format!("{url}: {other}")).with_source(other),
@@ -612,6 +626,36 @@ impl Link for WsLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tls_server_closing_before_the_upgrade_answer_points_at_client_certificates() {
+        let io = |kind| tungstenite::Error::Io(io::Error::from(kind));
+        let alert = || {
+            tungstenite::Error::Io(io::Error::other(
+                "error:0A00045C:SSL routines::tlsv13 alert certificate required",
+            ))
+        };
+        let closed = || tungstenite::Error::Protocol(ProtocolError::HandshakeIncomplete);
+        for e in [
+            closed(),
+            io(io::ErrorKind::ConnectionReset),
+            io(io::ErrorKind::BrokenPipe),
+            alert(),
+        ] {
+            let shown = format!("{e}");
+            let err = handshake_error("wss://h/", &[], true, e);
+            assert_eq!(err.kind(), ErrorKind::Handshake, "{shown}");
+            assert!(
+                err.to_string().contains("client certificate"),
+                "{shown}: {err}"
+            );
+        }
+        // Without TLS, or for an error that is not the server closing, no hint.
+        let err = handshake_error("ws://h/", &[], false, io(io::ErrorKind::ConnectionReset));
+        assert!(!err.to_string().contains("certificate"), "{err}");
+        let err = handshake_error("wss://h/", &[], true, io(io::ErrorKind::TimedOut));
+        assert!(!err.to_string().contains("certificate"), "{err}");
+    }
 
     fn names(list: &str) -> Vec<Result<&str, ()>> {
         extension_names(list).collect()
