@@ -1,12 +1,12 @@
 //! Every example of the library runs against the simulator (`wsdial serve`) in a
 //! short mode. The examples belong to the `wsdial` package and the binary to this
 //! one, so the test asks cargo for the examples (see `example`).
-use std::collections::HashMap;
+mod support;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::Duration;
+use support::example;
 
 struct Serve {
     child: Child,
@@ -52,52 +52,6 @@ impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// The executable of the library's example NAME. The first call runs
-/// `cargo build --workspace --examples` (this test's profile, the caller's target
-/// directory) and takes the paths from its messages: a no-op after
-/// `cargo test --workspace`, which has built them with the same features, and the
-/// build that `cargo test -p wsdial-cli` alone would skip.
-fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "--workspace", "--examples"])
-            .arg("--message-format=json-render-diagnostics")
-            .arg("--manifest-path")
-            .arg(manifest);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let o = cmd.stderr(Stdio::piped()).output().unwrap();
-        assert!(
-            o.status.success(),
-            "building the examples failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let mut built = HashMap::new();
-        for line in String::from_utf8_lossy(&o.stdout).lines() {
-            let Ok(m) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if m["reason"] == "compiler-artifact"
-                && m["target"]["kind"] == serde_json::json!(["example"])
-            {
-                if let (Some(n), Some(exe)) =
-                    (m["target"]["name"].as_str(), m["executable"].as_str())
-                {
-                    built.insert(n.to_owned(), PathBuf::from(exe));
-                }
-            }
-        }
-        built
-    });
-    match built.get(name) {
-        Some(p) => p.clone(),
-        None => panic!("cargo built no example {name} (built: {:?})", built.keys()),
     }
 }
 

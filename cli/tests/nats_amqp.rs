@@ -6,61 +6,15 @@ mod amqp;
 #[path = "../../tests/common/nats.rs"]
 mod nats;
 mod support;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-use std::sync::OnceLock;
+use std::process::{Command, Output};
 use std::time::Duration;
-use support::{bin, run_stdin_open as run};
+use support::{bin, example, run_stdin_open as run};
 
 fn lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// The executable of the library's example NAME (built as cli/tests/examples.rs does).
-fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "--workspace", "--examples"])
-            .arg("--message-format=json-render-diagnostics")
-            .arg("--manifest-path")
-            .arg(manifest);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let o = cmd.stderr(Stdio::piped()).output().unwrap();
-        assert!(
-            o.status.success(),
-            "building the examples failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let mut built = HashMap::new();
-        for line in String::from_utf8_lossy(&o.stdout).lines() {
-            let Ok(m) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if m["reason"] == "compiler-artifact"
-                && m["target"]["kind"] == serde_json::json!(["example"])
-            {
-                if let (Some(n), Some(exe)) =
-                    (m["target"]["name"].as_str(), m["executable"].as_str())
-                {
-                    built.insert(n.to_owned(), PathBuf::from(exe));
-                }
-            }
-        }
-        built
-    });
-    built
-        .get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("cargo built no example {name}"))
 }
 
 #[test]

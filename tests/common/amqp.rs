@@ -5,43 +5,12 @@
 //! same script and stopped when the `Rabbit` is dropped; or one of a test's
 //! own ([`Rabbit::own`]), which it may kill. And the pika client of
 //! tests/peers/amqp_client.py.
-use std::io::{BufRead, BufReader, Lines};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use std::path::PathBuf;
-
-/// The repository root (this file is included by the library's tests and the CLI's).
-pub fn repo() -> PathBuf {
-    let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    while !d.join("scripts/peers").exists() {
-        assert!(
-            d.pop(),
-            "no repository root above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
-    d
-}
-
-/// A path under `.peers/`; fails the test with the fix when the peers are missing.
-pub fn peer(rel: &str) -> PathBuf {
-    let p = repo().join(".peers").join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/peers (scripts/test does)",
-        p.display()
-    );
-    p
-}
-
-/// A free loopback port (bound, then released for a server to take).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "script.rs"]
+mod script;
+#[allow(unused_imports)] // each test file uses a different part
+pub use script::{free_port, peer, repo, Script};
 
 pub struct Rabbit {
     pub port: u16,
@@ -185,19 +154,16 @@ impl Drop for Rabbit {
 }
 
 /// The pika client (tests/peers/amqp_client.py) with `args`; its stdout lines.
-pub struct Pika {
-    child: Child,
-    pub lines: Lines<BufReader<ChildStdout>>,
-}
+pub type Pika = Script;
 
 impl Pika {
     pub fn run(r: &Rabbit, args: &[&str]) -> Pika {
-        Pika::start(r, args, false)
+        Pika::spawn(r, args, false, false)
     }
 
     /// `run`, declaring the queue durable.
     pub fn run_durable(r: &Rabbit, args: &[&str]) -> Pika {
-        Pika::start(r, args, true)
+        Pika::spawn(r, args, true, false)
     }
 
     /// `run` over TLS (the TLS listener, the certificate checked with the CA).
@@ -205,39 +171,13 @@ impl Pika {
         Pika::spawn(r, args, false, true)
     }
 
-    fn start(r: &Rabbit, args: &[&str], durable: bool) -> Pika {
-        Pika::spawn(r, args, durable, false)
-    }
-
     fn spawn(r: &Rabbit, args: &[&str], durable: bool, tls: bool) -> Pika {
         let port = if tls { r.tls_port } else { r.port };
-        let mut child = Command::new(peer("venv/bin/python"))
-            .arg(repo().join("tests/peers/amqp_client.py"))
-            .args([&port.to_string(), &r.user, &r.pass])
-            .args(args)
-            .env("DURABLE", if durable { "1" } else { "0" })
-            .env("AMQP_CA", if tls { r.ca.as_str() } else { "" })
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start amqp_client.py (run scripts/peers)");
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Pika { child, lines }
-    }
-
-    pub fn line(&mut self) -> String {
-        self.lines.next().expect("amqp_client.py ended").unwrap()
-    }
-
-    pub fn wait(mut self) -> bool {
-        self.child.wait().map(|s| s.success()).unwrap_or(false)
-    }
-}
-
-impl Drop for Pika {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Script::start("amqp_client.py", |c| {
+            c.args([&port.to_string(), &r.user, &r.pass])
+                .args(args)
+                .env("DURABLE", if durable { "1" } else { "0" })
+                .env("AMQP_CA", if tls { r.ca.as_str() } else { "" })
+        })
     }
 }

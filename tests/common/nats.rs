@@ -2,43 +2,14 @@
 //! A private nats-server (Debian's, installed by scripts/peers) per test, on a
 //! free 127.0.0.1 port, with user alice / s3cret; it can be killed and started
 //! again on the same port. And the nats-py client of tests/peers/nats_client.py.
-use std::io::{BufRead, BufReader, Lines};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The repository root (this file is included by the library's tests and the CLI's).
-pub fn repo() -> PathBuf {
-    let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    while !d.join("scripts/peers").exists() {
-        assert!(
-            d.pop(),
-            "no repository root above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
-    d
-}
-
-/// A path under `.peers/`; fails the test with the fix when the peers are missing.
-pub fn peer(rel: &str) -> PathBuf {
-    let p = repo().join(".peers").join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/peers (scripts/test does)",
-        p.display()
-    );
-    p
-}
-
-/// A free loopback port (bound, then released for a server to take).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "script.rs"]
+mod script;
+#[allow(unused_imports)] // each test file uses a different part
+pub use script::{free_port, peer, repo, Script};
 
 pub const USER: &str = "alice";
 pub const PASS: &str = "s3cret";
@@ -176,40 +147,13 @@ impl Drop for Nats {
 }
 
 /// The nats-py client (tests/peers/nats_client.py) with `args`; its stdout lines.
-pub struct PyNats {
-    child: Child,
-    pub lines: Lines<BufReader<ChildStdout>>,
-}
+pub type PyNats = Script;
 
 impl PyNats {
     pub fn run(server: &Nats, args: &[&str]) -> PyNats {
-        let mut child = Command::new(peer("venv/bin/python"))
-            .arg(repo().join("tests/peers/nats_client.py"))
-            .arg(format!("nats://{USER}:{PASS}@127.0.0.1:{}", server.port))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nats_client.py (run scripts/peers)");
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        PyNats { child, lines }
-    }
-
-    /// The next line it printed (panics at its end).
-    pub fn line(&mut self) -> String {
-        self.lines.next().expect("nats_client.py ended").unwrap()
-    }
-
-    /// Waits for it to exit; true when it succeeded.
-    pub fn wait(mut self) -> bool {
-        self.child.wait().map(|s| s.success()).unwrap_or(false)
-    }
-}
-
-impl Drop for PyNats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Script::start("nats_client.py", |c| {
+            c.arg(format!("nats://{USER}:{PASS}@127.0.0.1:{}", server.port))
+                .args(args)
+        })
     }
 }
