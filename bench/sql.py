@@ -1,7 +1,8 @@
 """PostgreSQL, MariaDB and ClickHouse rows of scripts/bench: wsdial against the
 crate it uses, used directly (postgres, mysql, ureq on ClickHouse's HTTP
-interface), and against Python's usual client (psycopg 3 binary, pymysql,
-clickhouse-connect), on the same servers (started by `wsdial-sql-bench serve`
+interface, klickhouse on its native protocol), and against Python's usual
+client (psycopg 3 binary, pymysql, clickhouse-connect, clickhouse-driver), on
+the same servers (started by `wsdial-sql-bench serve`
 on 127.0.0.1), in one run, interleaved rounds, medians.
 Usage: sql.py BENCH_BIN PYTHON OUT.md [--quick]
 
@@ -13,9 +14,12 @@ Usage: sql.py BENCH_BIN PYTHON OUT.md [--quick]
   transaction, which psycopg pipelines and pymysql rewrites into one
   multi-row INSERT). ClickHouse: 100 batch INSERTs of 1,000 rows (wsdial:
   one exec_with of 5,000 `?`; ureq: TabSeparated body; clickhouse-connect:
-  client.insert).
+  client.insert). ClickHouse native protocol (`clickhouse://tcp://`): the
+  same 100 batches (wsdial: the same exec_with; klickhouse:
+  insert_native_block of typed rows; clickhouse-driver: execute with rows).
 """
 import json
+import os
 import subprocess
 import statistics
 import sys
@@ -23,10 +27,15 @@ import sys
 BIN, PY, OUT = sys.argv[1:4]
 ROUNDS = 3 if "--quick" in sys.argv else 5
 ROWS = 100_000
-DBS = ["postgres", "mysql", "clickhouse"]
-PYNAME = {"postgres": "psycopg", "mysql": "pymysql", "clickhouse": "clickhouse-connect"}
-CRATE = {"postgres": "postgres", "mysql": "mysql", "clickhouse": "ureq"}
-TITLE = {"postgres": "PostgreSQL", "mysql": "MariaDB", "clickhouse": "ClickHouse"}
+DBS = ["postgres", "mysql", "clickhouse", "clickhouse_native"]
+PYNAME = {"postgres": "psycopg", "mysql": "pymysql", "clickhouse": "clickhouse-connect",
+          "clickhouse_native": "clickhouse-driver"}
+CRATE = {"postgres": "postgres", "mysql": "mysql", "clickhouse": "ureq", "clickhouse_native": "klickhouse"}
+TITLE = {"postgres": "PostgreSQL", "mysql": "MariaDB", "clickhouse": "ClickHouse HTTP",
+         "clickhouse_native": "ClickHouse native"}
+# `BENCH_SQL=clickhouse,clickhouse_native` runs only those.
+if os.environ.get("BENCH_SQL"):
+    DBS = [d for d in DBS if d in os.environ["BENCH_SQL"].split(",")]
 
 
 def rust(mode, db, client, port):
@@ -49,8 +58,13 @@ def main():
     try:
         ports = json.loads(server.stdout.readline())
         pw = ports["password"]
+        # The native form reads the table the HTTP form's prepare wrote (one server).
+        ports["clickhouse_native"] = ports["clickhouse_tcp"]
         for db in DBS:
-            subprocess.run([BIN, "prepare", db, "-", str(ports[db])], check=True, timeout=900)
+            if db != "clickhouse_native":
+                subprocess.run([BIN, "prepare", db, "-", str(ports[db])], check=True, timeout=900)
+        if "clickhouse_native" in DBS and "clickhouse" not in DBS:
+            subprocess.run([BIN, "prepare", "clickhouse", "-", str(ports["clickhouse"])], check=True, timeout=900)
         times = {(db, m): {c: [] for c in ("wsdial", "crate", "python")} for db in DBS for m in ("select", "insert")}
         for _ in range(ROUNDS):
             for db in DBS:
@@ -77,7 +91,7 @@ def main():
     for db in DBS:
         for m in ("select", "insert"):
             rate = {c: ROWS / statistics.median(v) for c, v in times[(db, m)].items()}
-            name = "INSERT, bound, 100 batches of 1,000 rows" if (db, m) == ("clickhouse", "insert") else names[m]
+            name = "INSERT, bound, 100 batches of 1,000 rows" if db.startswith("clickhouse") and m == "insert" else names[m]
             lines.append(
                 f"| {TITLE[db]} | {name} | {rate['wsdial']:,.0f} | {CRATE[db]} | {rate['crate']:,.0f} "
                 f"| {PYNAME[db]} | {rate['python']:,.0f} "

@@ -1,5 +1,6 @@
 """Python's usual clients for bench/sql.py (run with the venv's Python):
-`sql_py.py select|insert postgres|mysql|clickhouse PORT PASSWORD` prints the
+`sql_py.py select|insert postgres|mysql|clickhouse|clickhouse_native PORT PASSWORD`
+prints the
 seconds one run took (select: the fastest of 5 on one connection)."""
 import sys
 import time
@@ -58,6 +59,19 @@ elif DB == "mysql":
                 cur.execute("BEGIN")
                 cur.executemany("INSERT INTO ins VALUES (%s, %s, %s, %s, %s)", rows(b))
             con.commit()
+        secs = time.perf_counter() - t
+elif DB == "clickhouse_native":
+    # ClickHouse's native protocol (PORT its TCP port): clickhouse-driver.
+    from clickhouse_driver import Client
+    client = Client(host="127.0.0.1", port=PORT, user="default", password=PW)
+    if MODE == "select":
+        secs = fastest(lambda: timed_fetch(lambda: client.execute("SELECT * FROM t")))
+    else:
+        client.execute("DROP TABLE IF EXISTS ins")
+        client.execute("CREATE TABLE ins (id Int64, sym String, price Float64, qty Float64, ts Int64) ENGINE = MergeTree ORDER BY id")
+        t = time.perf_counter()
+        for b in range(ROWS // BATCH):
+            client.execute("INSERT INTO ins VALUES", rows(b))
         secs = time.perf_counter() - t
 else:
     import clickhouse_connect

@@ -274,3 +274,59 @@ fn reconnect_after_server_restart() {
         sqlsuite::reconnect_after_restart(&case(&ch), || ch.stop(), || ch.resume());
     });
 }
+
+#[test]
+fn an_insert_is_one_statement_on_the_server_and_all_or_nothing() {
+    within(LIMIT, || {
+        let ch = Clickhouse::start();
+        let conn = wsdial::dial(&ch.native_url("")).unwrap();
+        conn.exec("CREATE TABLE t (k Int64, v String) ENGINE = Memory")
+            .unwrap();
+        let inserts = || -> i64 {
+            ch.client("SELECT sum(value) FROM system.events WHERE event = 'InsertQuery'")
+                .parse()
+                .unwrap()
+        };
+        let before = inserts();
+        conn.exec_with(
+            "INSERT INTO t VALUES (?, ?), (?, 'two')",
+            &[Value::Int(1), Value::Text("one".into()), Value::Int(2)],
+        )
+        .unwrap();
+        // One INSERT on the server (its answer gives the columns' types), not
+        // an insert of no rows first to ask for them.
+        assert_eq!(inserts() - before, 1);
+        assert_eq!(ch.client("SELECT count(*) FROM t"), "2");
+
+        // A value that does not fit its column, in the last row: no row is
+        // inserted, the error names the column and the row, and the session
+        // goes on (on a new connection: the server was waiting for rows).
+        let e = conn
+            .exec_with(
+                "INSERT INTO t VALUES (?, ?), (?, ?), (?, ?)",
+                &[
+                    Value::Int(3),
+                    Value::Text("three".into()),
+                    Value::Int(4),
+                    Value::Text("four".into()),
+                    Value::Text("five".into()),
+                    Value::Text("5".into()),
+                ],
+            )
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
+        assert!(e.to_string().contains("(column `k`, row 3)"), "{e}");
+        assert_eq!(ch.client("SELECT count(*) FROM t"), "2");
+        conn.exec_with("INSERT INTO t VALUES (?, 'six')", &[Value::Int(6)])
+            .unwrap();
+        let got = conn.exec("SELECT k FROM t ORDER BY k").unwrap();
+        assert_eq!(
+            got.values,
+            vec![
+                vec![Value::Int(1)],
+                vec![Value::Int(2)],
+                vec![Value::Int(6)]
+            ]
+        );
+    });
+}

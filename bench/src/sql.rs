@@ -14,8 +14,10 @@
 //!   PostgreSQL and MariaDB one statement per row in transactions of 1,000;
 //!   ClickHouse (which wants few large inserts) 100 INSERTs of 1,000 rows.
 //!
-//! DB is `postgres`, `mysql` or `clickhouse`; CLIENT `wsdial` or `crate`
-//! (`postgres`, `mysql`, or `ureq` speaking ClickHouse's HTTP interface).
+//! DB is `postgres`, `mysql`, `clickhouse` (its HTTP interface) or
+//! `clickhouse_native` (its native protocol, PORT the server's TCP port);
+//! CLIENT `wsdial` or `crate` (`postgres`, `mysql`, `ureq` speaking
+//! ClickHouse's HTTP interface, or `klickhouse` on its native protocol).
 use std::io::Read as _;
 use std::time::Instant;
 
@@ -50,6 +52,8 @@ fn main() {
         ("insert", "mysql", "crate") => my::insert(port),
         ("select", "clickhouse", "crate") => ch::select(port),
         ("insert", "clickhouse", "crate") => ch::insert(port),
+        ("select", "clickhouse_native", "crate") => native::select(port),
+        ("insert", "clickhouse_native", "crate") => native::insert(port),
         _ => panic!("unknown mode/db/client {mode} {db} {client}"),
     };
     println!("{secs:.6}");
@@ -74,6 +78,9 @@ fn url(db: &str, port: u16) -> String {
         ),
         "mysql" => format!("mysql://wsdial:{PW}@tcp(127.0.0.1:{port})/t"),
         "clickhouse" => format!("clickhouse://127.0.0.1:{port}?username=default&password={PW}"),
+        "clickhouse_native" => {
+            format!("clickhouse://tcp://127.0.0.1:{port}?username=default&password={PW}")
+        }
         _ => panic!("unknown db {db}"),
     }
 }
@@ -165,7 +172,7 @@ fn insert_wsdial(db: &str, url: &str) -> f64 {
     let c = wsdial::dial(url).unwrap();
     fresh(&c, db, "ins");
     let t = Instant::now();
-    if db == "clickhouse" {
+    if db.starts_with("clickhouse") {
         let one = format!("{},", placeholders(db));
         let mut sql = String::from("INSERT INTO ins VALUES ");
         sql.push_str(&one.repeat(BATCH));
@@ -405,6 +412,137 @@ mod ch {
                 "INSERT INTO ins FORMAT TabSeparated",
                 body.as_bytes(),
             );
+        }
+        t.elapsed().as_secs_f64()
+    }
+}
+
+/// `klickhouse` directly on ClickHouse's native protocol, as its users write
+/// it: a typed row (the `Row` impl its derive would write), `query_collect`
+/// for SELECT, `insert_native_block` for each batch; a current-thread tokio
+/// runtime on the calling thread.
+mod native {
+    use super::*;
+    use klickhouse::{Client, ClientOptions, FromSql, KlickhouseError, Row, ToSql, Type, Value};
+    use std::borrow::Cow;
+
+    struct Tick {
+        id: i64,
+        sym: String,
+        price: f64,
+        qty: f64,
+        ts: i64,
+    }
+
+    impl Row for Tick {
+        const COLUMN_COUNT: Option<usize> = Some(5);
+
+        fn column_names() -> Option<Vec<Cow<'static, str>>> {
+            Some(
+                ["id", "sym", "price", "qty", "ts"]
+                    .map(Cow::Borrowed)
+                    .to_vec(),
+            )
+        }
+
+        fn deserialize_row(map: Vec<(&str, &Type, Value)>) -> klickhouse::Result<Self> {
+            let mut t = Tick {
+                id: 0,
+                sym: String::new(),
+                price: 0.0,
+                qty: 0.0,
+                ts: 0,
+            };
+            for (name, ty, v) in map {
+                match name {
+                    "id" => t.id = i64::from_sql(ty, v)?,
+                    "sym" => t.sym = String::from_sql(ty, v)?,
+                    "price" => t.price = f64::from_sql(ty, v)?,
+                    "qty" => t.qty = f64::from_sql(ty, v)?,
+                    "ts" => t.ts = i64::from_sql(ty, v)?,
+                    other => {
+                        return Err(KlickhouseError::DeserializeError(format!(
+                            "unexpected column {other}"
+                        )))
+                    }
+                }
+            }
+            Ok(t)
+        }
+
+        fn serialize_row(
+            self,
+            hints: &klickhouse::IndexMap<String, Type>,
+        ) -> klickhouse::Result<Vec<(Cow<'static, str>, Value)>> {
+            Ok(vec![
+                (Cow::Borrowed("id"), self.id.to_sql(hints.get("id"))?),
+                (Cow::Borrowed("sym"), self.sym.to_sql(hints.get("sym"))?),
+                (
+                    Cow::Borrowed("price"),
+                    self.price.to_sql(hints.get("price"))?,
+                ),
+                (Cow::Borrowed("qty"), self.qty.to_sql(hints.get("qty"))?),
+                (Cow::Borrowed("ts"), self.ts.to_sql(hints.get("ts"))?),
+            ])
+        }
+    }
+
+    fn client(port: u16) -> (tokio::runtime::Runtime, Client) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let options = ClientOptions {
+            username: "default".into(),
+            password: PW.into(),
+            ..Default::default()
+        };
+        let c = rt
+            .block_on(Client::connect(("127.0.0.1", port), options))
+            .unwrap();
+        (rt, c)
+    }
+
+    pub fn select(port: u16) -> f64 {
+        let (rt, c) = client(port);
+        fastest(|| {
+            let t = Instant::now();
+            let _names: Vec<String> = Tick::column_names()
+                .unwrap()
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect();
+            let out: Vec<Tick> = rt.block_on(c.query_collect("SELECT * FROM t")).unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            assert_eq!(out.len(), ROWS);
+            secs
+        })
+    }
+
+    pub fn insert(port: u16) -> f64 {
+        let (rt, c) = client(port);
+        rt.block_on(async {
+            c.execute("DROP TABLE IF EXISTS ins").await.unwrap();
+            c.execute(format!("CREATE TABLE ins {}", columns("clickhouse")))
+                .await
+                .unwrap();
+        });
+        let t = Instant::now();
+        for b in 0..ROWS / BATCH {
+            let rows: Vec<Tick> = (0..BATCH)
+                .map(|j| {
+                    let i = (b * BATCH + j) as i64;
+                    Tick {
+                        id: i,
+                        sym: "BTCUSDT".into(),
+                        price: 97_000.0 + i as f64 * 0.01,
+                        qty: 0.001 * (i % 7) as f64,
+                        ts: 1_764_000_000_000i64 + i,
+                    }
+                })
+                .collect();
+            rt.block_on(c.insert_native_block("INSERT INTO ins FORMAT native", rows))
+                .unwrap();
         }
         t.elapsed().as_secs_f64()
     }

@@ -4,7 +4,8 @@
 # PostgreSQL 15's initdb and pg_ctl, mariadb-install-db and mariadbd,
 # clickhouse-server (Debian's 18.16), and their clients psql, mariadb and
 # clickhouse-client to read back what wsdial wrote. Python's usual clients
-# (psycopg, pymysql, clickhouse-connect) are for scripts/bench only.
+# (psycopg, pymysql, clickhouse-connect, and clickhouse-driver for the native
+# protocol) are for scripts/bench only.
 sql_need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || sql_need+=(postgresql-15)
 command -v psql >/dev/null || sql_need+=(postgresql-client-15)
@@ -20,7 +21,7 @@ if [ ${#sql_need[@]} -gt 0 ]; then
 fi
 unset sql_need
 # Python's usual clients, for scripts/bench's database rows (bench/sql.py).
-if ! .peers/venv/bin/python -c 'import psycopg, pymysql, clickhouse_connect' 2>/dev/null; then
-  echo "peers: installing psycopg, pymysql and clickhouse-connect into .peers/venv"
-  .peers/venv/bin/pip install -q --disable-pip-version-check 'psycopg[binary]>=3.1,<4' 'pymysql>=1.1,<2' 'clickhouse-connect>=0.7,<1'
+if ! .peers/venv/bin/python -c 'import psycopg, pymysql, clickhouse_connect, clickhouse_driver' 2>/dev/null; then
+  echo "peers: installing psycopg, pymysql, clickhouse-connect and clickhouse-driver into .peers/venv"
+  .peers/venv/bin/pip install -q --disable-pip-version-check 'psycopg[binary]>=3.1,<4' 'pymysql>=1.1,<2' 'clickhouse-connect>=0.7,<1' 'clickhouse-driver>=0.2.9,<0.3'
 fi

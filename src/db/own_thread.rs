@@ -24,8 +24,8 @@ const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// What runs on the session's thread.
 pub(crate) trait Worker: 'static {
-    /// Runs one statement.
-    fn run(&mut self, sql: &str, params: &[Value]) -> Result<Rows, Error>;
+    /// Runs one statement (its parameters handed over, not copied again).
+    fn run(&mut self, sql: &str, params: Vec<Value>) -> Result<Rows, Error>;
     /// True once the connection is known to be gone.
     fn is_closed(&self) -> bool;
 }
@@ -75,7 +75,7 @@ pub(crate) fn open<W: Worker>(
                 }
             };
             for job in jobs_rx {
-                let result = worker.run(&job.sql, &job.params);
+                let result = worker.run(&job.sql, job.params);
                 if worker.is_closed() {
                     lost2.store(true, Ordering::Release);
                 }

@@ -130,7 +130,11 @@ mod client {
             // (SQLITE_INTERRUPT).
             conn.progress_handler(10_000, Some(move || c.passed()));
             conn.set_prepared_statement_cache_capacity(64);
-            Ok(Box::new(Sqlite { conn, clock }))
+            Ok(Box::new(Sqlite {
+                conn,
+                clock,
+                busy: None,
+            }))
         }
     }
 
@@ -158,6 +162,22 @@ mod client {
     struct Sqlite {
         conn: Connection,
         clock: Arc<Clock>,
+        /// The busy timeout last set, in milliseconds: set again only when
+        /// it changes (in a loop of statements it seldom does).
+        busy: Option<u128>,
+    }
+
+    impl Sqlite {
+        /// Waits for a locked database for `wait` (SQLite counts milliseconds).
+        fn busy_timeout(&mut self, wait: std::time::Duration) -> rusqlite::Result<()> {
+            let ms = wait.as_millis();
+            if self.busy != Some(ms) {
+                self.busy = None;
+                self.conn.busy_timeout(wait)?;
+                self.busy = Some(ms);
+            }
+            Ok(())
+        }
     }
 
     impl Database for Sqlite {
@@ -173,7 +193,6 @@ mod client {
                 d.saturating_duration_since(Instant::now())
             });
             let result = self
-                .conn
                 .busy_timeout(wait)
                 .and_then(|()| run(&self.conn, sql, params));
             self.clock.set(None);
@@ -183,9 +202,8 @@ mod client {
 
     fn run(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Rows> {
         let mut stmt = conn.prepare_cached(sql)?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let params = rusqlite::params_from_iter(params.iter().map(Param));
-        if columns.is_empty() {
+        if stmt.column_count() == 0 {
             let before = conn.total_changes();
             stmt.execute(params)?;
             // `changes()` keeps the count of the last INSERT/UPDATE/DELETE
@@ -196,11 +214,12 @@ mod client {
                 conn.changes()
             };
             return Ok(Rows {
-                columns,
+                columns: Vec::new(),
                 values: Vec::new(),
                 affected: Some(affected),
             });
         }
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let kinds: Vec<Kind> = stmt
             .columns()
             .iter()

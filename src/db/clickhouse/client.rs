@@ -78,29 +78,31 @@ impl Database for ChSession {
         deadline: Option<Instant>,
     ) -> Result<Rows, Error> {
         let sql = bind(sql.trim().trim_end_matches(';'), params)?;
-        let mut url = self.base.clone();
-        let mut req = self.agent.post(&url);
-        if let Some(d) = deadline {
-            let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::Database,
-                    "clickhouse: the deadline passed before the statement was sent",
-                )
-                .timed_out());
-            }
-            let _ = write!(
-                url,
-                "&max_execution_time={}",
-                left.as_secs_f64().ceil().max(1.0)
-            );
-            req = self
-                .agent
-                .post(&url)
-                .config()
-                .timeout_global(Some(left))
-                .build();
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return Err(Error::new(
+                ErrorKind::Database,
+                "clickhouse: the deadline passed before the statement was sent",
+            )
+            .timed_out());
         }
+        // One request built (its URL parsed once), with the deadline if any.
+        let mut req = match left {
+            Some(left) => {
+                let mut url = self.base.clone();
+                let _ = write!(
+                    url,
+                    "&max_execution_time={}",
+                    left.as_secs_f64().ceil().max(1.0)
+                );
+                self.agent
+                    .post(&url)
+                    .config()
+                    .timeout_global(Some(left))
+                    .build()
+            }
+            None => self.agent.post(&self.base),
+        };
         if let Some(u) = &self.user {
             req = req.header("X-ClickHouse-User", u);
         }

@@ -19,8 +19,9 @@
 //!   `INSERT … VALUES`, whose rows the server does not read from the
 //!   statement over this protocol: wsdial reads the tuples (`?`, `NULL`,
 //!   numbers, quoted strings; an expression is refused with `Unsupported`),
-//!   asks the server for the columns' types (an insert of no rows), and sends
-//!   the rows as one block of those types.
+//!   sends the statement, and sends the rows as one block of the columns'
+//!   types the server answers with: one INSERT on the server, all or
+//!   nothing (see `native/insert.rs`).
 //! - Past a statement's deadline the connection is closed and `exec` fails
 //!   with a timeout. ClickHouse 18 goes on running a statement whose
 //!   connection closed, and klickhouse cannot send the protocol's Cancel, so
@@ -35,8 +36,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use klickhouse::block::{Block, BlockInfo};
-use klickhouse::{IndexMap, KlickhouseError, Type};
+use klickhouse::block::Block;
+use klickhouse::{KlickhouseError, Type};
 use tokio::sync::Notify;
 
 use super::client::{bind, closing_quote};
@@ -46,6 +47,9 @@ use crate::db::{Database, Opener, Rows, Value};
 use crate::error::{Error, ErrorKind};
 
 mod convert;
+mod insert;
+
+use insert::{split_insert, Insert};
 
 /// How long a connection opened again after a timeout may take.
 const REOPEN: Duration = Duration::from_secs(10);
@@ -173,8 +177,14 @@ fn connect_timeout(address: &str) -> Error {
 
 thread_local! {
     /// Set when the statement running on this (the session's) thread got an
-    /// exception from the server.
+    /// exception from the server, or stopped an insert half-way: the next
+    /// statement gets a new connection.
     static SERVER_ERROR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Has the next statement on this (the session's) thread open a new connection.
+fn renew_connection() {
+    SERVER_ERROR.with(|s| s.set(true));
 }
 
 /// The client, on the session's thread.
@@ -186,7 +196,7 @@ struct NativeWorker {
 }
 
 impl Worker for NativeWorker {
-    fn run(&mut self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+    fn run(&mut self, sql: &str, params: Vec<Value>) -> Result<Rows, Error> {
         self.stop.flag.store(false, Ordering::Release);
         SERVER_ERROR.with(|s| s.set(false));
         if self.conn.is_none() {
@@ -269,11 +279,13 @@ async fn exec(
     client: &klickhouse::Client,
     address: &str,
     sql: &str,
-    params: &[Value],
+    params: Vec<Value>,
 ) -> Result<Rows, Error> {
     let sql = sql.trim().trim_end_matches(';').trim_end();
     match split_insert(sql) {
-        Insert::Values(head, tail) => return insert(client, address, head, tail, params).await,
+        Insert::Values(head, tail) => {
+            return insert::insert(client, address, head, tail, params).await
+        }
         Insert::Data => {
             return Err(Error::new(
                 ErrorKind::Unsupported,
@@ -285,7 +297,7 @@ async fn exec(
         }
         Insert::Not => {}
     }
-    let sql = bind(sql, params)?;
+    let sql = bind(sql, &params)?;
     let stream = client
         .query_raw(sql.as_str(), None)
         .await
@@ -338,140 +350,6 @@ fn append(rows: &mut Rows, block: Block, types: &[Type]) {
     }
 }
 
-/// What an `INSERT` statement carries.
-#[derive(Debug, PartialEq)]
-enum Insert<'a> {
-    /// `INSERT … VALUES`, split after its `VALUES` keyword (outside quotes).
-    Values(&'a str, &'a str),
-    /// `INSERT … FORMAT …` (or no rows at all): rows the server would wait for.
-    Data,
-    /// Not an insert, or `INSERT … SELECT`: the server runs it alone.
-    Not,
-}
-
-fn split_insert(sql: &str) -> Insert<'_> {
-    if !sql
-        .get(..6)
-        .is_some_and(|w| w.eq_ignore_ascii_case("insert"))
-    {
-        return Insert::Not;
-    }
-    let b = sql.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\'' | b'"' | b'`' => i = closing_quote(b, i),
-            c if c.is_ascii_alphabetic() => {
-                let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                    i += 1;
-                }
-                let word = &sql[start..i];
-                if word.eq_ignore_ascii_case("values") {
-                    return Insert::Values(&sql[..i], &sql[i..]);
-                }
-                if word.eq_ignore_ascii_case("select") || word.eq_ignore_ascii_case("with") {
-                    return Insert::Not;
-                }
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Insert::Data
-}
-
-async fn insert(
-    client: &klickhouse::Client,
-    address: &str,
-    head: &str,
-    tail: &str,
-    params: &[Value],
-) -> Result<Rows, Error> {
-    let cells = convert::values_rows(tail)?;
-    let wanted = cells
-        .iter()
-        .flatten()
-        .filter(|c| **c == convert::Cell::Param)
-        .count();
-    if wanted != params.len() {
-        return Err(Error::new(
-            ErrorKind::Syntax,
-            format!(
-                "clickhouse: `{head} …` does not have one `?` placeholder per parameter ({} given, {wanted} placeholders)",
-                params.len()
-            ),
-        ));
-    }
-    if cells.is_empty() {
-        return Ok(Rows::default());
-    }
-    // The columns' types: the server's answer to an insert of no rows.
-    let empty = futures_util::stream::empty::<Block>();
-    let header = client
-        .insert_native_raw(head, empty, None)
-        .await
-        .map_err(|e| ch_error(address, e))?;
-    let mut types: Option<IndexMap<String, Type>> = None;
-    futures_util::pin_mut!(header);
-    while let Some(b) = header.next().await {
-        let b = b.map_err(|e| ch_error(address, e))?;
-        if types.is_none() && !b.column_types.is_empty() {
-            types = Some(b.column_types);
-        }
-    }
-    let types = types.ok_or_else(|| lost(address))?;
-    let mut data: Vec<Vec<klickhouse::Value>> = types
-        .keys()
-        .map(|_| Vec::with_capacity(cells.len()))
-        .collect();
-    let mut next = params.iter();
-    for (r, row) in cells.iter().enumerate() {
-        if row.len() != types.len() {
-            return Err(Error::new(
-                ErrorKind::Syntax,
-                format!(
-                    "clickhouse: row {} of `{head} …` has {} values for {} columns ({})",
-                    r + 1,
-                    row.len(),
-                    types.len(),
-                    types.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
-        for ((cell, (name, ty)), col) in row.iter().zip(&types).zip(&mut data) {
-            let v = match cell {
-                convert::Cell::Param => next.next().expect("counted above"),
-                convert::Cell::Lit(v) => v,
-            };
-            col.push(
-                convert::to_ch(v, ty).map_err(|e| {
-                    e.map_message(|m| format!("{m} (column `{name}`, row {})", r + 1))
-                })?,
-            );
-        }
-    }
-    let block = Block {
-        info: BlockInfo::default(),
-        rows: cells.len() as u64,
-        column_data: types.keys().cloned().zip(data).collect(),
-        column_types: types,
-    };
-    let answer = client
-        .insert_native_raw(head, futures_util::stream::iter([block]), None)
-        .await
-        .map_err(|e| ch_error(address, e))?;
-    futures_util::pin_mut!(answer);
-    while let Some(b) = answer.next().await {
-        b.map_err(|e| ch_error(address, e))?;
-    }
-    if client.is_closed() {
-        return Err(lost(address));
-    }
-    Ok(Rows::default())
-}
-
 /// A server's exception code as the HTTP form reads it.
 fn kind_of(code: i32) -> ErrorKind {
     match code {
@@ -485,7 +363,7 @@ fn kind_of(code: i32) -> ErrorKind {
 fn ch_error(address: &str, e: KlickhouseError) -> Error {
     match e {
         KlickhouseError::ServerException { code, message, .. } => {
-            SERVER_ERROR.with(|s| s.set(true));
+            renew_connection();
             let err = Error::new(
                 kind_of(code),
                 format!("clickhouse: Code: {code}, {}", message.trim()),
@@ -651,22 +529,4 @@ fn get_str(r: &mut impl Read) -> std::io::Result<String> {
     let mut b = vec![0; n as usize];
     r.read_exact(&mut b)?;
     Ok(String::from_utf8_lossy(&b).into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn insert_values_is_split_after_its_keyword_only() {
-        assert_eq!(
-            split_insert("insert into t (a, `values`) VALUES (?, 'VALUES')"),
-            Insert::Values("insert into t (a, `values`) VALUES", " (?, 'VALUES')")
-        );
-        assert_eq!(split_insert("INSERT INTO t SELECT * FROM u"), Insert::Not);
-        assert_eq!(split_insert("INSERT INTO t FORMAT TSV"), Insert::Data);
-        assert_eq!(split_insert("INSERT INTO t"), Insert::Data);
-        assert_eq!(split_insert("SELECT 'values'"), Insert::Not);
-        assert_eq!(split_insert("ins"), Insert::Not);
-    }
 }
