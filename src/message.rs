@@ -14,7 +14,9 @@ use crate::error::Error;
 ///
 /// A message read straight from the socket (see [`Conn`](crate::Conn)) may share
 /// its allocation with the messages read around it (up to 64 KiB, as in a
-/// plain tungstenite loop); a program that keeps a few messages out of many for
+/// plain tungstenite loop), and so may a `kafka://` message with the messages
+/// its connection took from librdkafka with it (up to 64 KiB of payloads
+/// together); a program that keeps a few messages out of many for
 /// a long time can keep its own copy ([`into_bytes`](Message::into_bytes),
 /// [`into_text`](Message::into_text)).
 ///
@@ -101,15 +103,7 @@ impl Message {
 
     /// A broker's message: text when the payload is UTF-8, else binary;
     /// received now.
-    #[cfg_attr(
-        not(any(
-            feature = "mqtt",
-            feature = "nats",
-            feature = "amqp",
-            feature = "kafka"
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(any(feature = "mqtt", feature = "amqp")), allow(dead_code))]
     pub(crate) fn routed(payload: Vec<u8>, route: Route) -> Message {
         let body = match String::from_utf8(payload) {
             Ok(s) => Repr::Text(Utf8Bytes::from(s)),
@@ -122,11 +116,18 @@ impl Message {
     /// payload over as `Bytes`: kept as it is, not copied.
     #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     pub(crate) fn routed_bytes(payload: Bytes, route: Route) -> Message {
+        Message::routed_bytes_at(payload, route, Stamp::now())
+    }
+
+    /// As [`routed_bytes`](Message::routed_bytes), received at `rx` (one
+    /// clock reading for the messages a driver took together).
+    #[cfg_attr(not(any(feature = "nats", feature = "kafka")), allow(dead_code))]
+    pub(crate) fn routed_bytes_at(payload: Bytes, route: Route, rx: Stamp) -> Message {
         let body = match Utf8Bytes::try_from(payload.clone()) {
             Ok(t) => Repr::Text(t),
             Err(_) => Repr::Binary(payload),
         };
-        Message(Repr::Routed(Box::new((body, route))), Stamp::now())
+        Message(Repr::Routed(Box::new((body, route))), rx)
     }
 
     fn body(&self) -> &Repr {

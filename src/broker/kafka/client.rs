@@ -31,6 +31,13 @@
 //! With a group, the group's committed offsets decide (librdkafka commits
 //! automatically), and `offset=` applies where the group has none.
 //!
+//! Reading: [`Session::recv_batch`] takes what librdkafka has fetched, up to
+//! the driver's batch, with one clock reading for all of it (one receive
+//! time), and copies the payloads of small messages into one buffer of up to
+//! [`SHARED`] bytes that they share (one allocation for many messages; a
+//! message keeps its buffer alive, as a WebSocket message read from the
+//! socket does).
+//!
 //! Group timings: `session.timeout.ms=6000` and `max.poll.interval.ms=7000`.
 //! Some brokers (tansu) hold a JoinGroup for the whole rebalance timeout,
 //! which is `max.poll.interval.ms` (300 s by default); the connection's
@@ -49,13 +56,20 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tungstenite::Bytes;
 
 use super::{KafkaAddress, Start};
 use crate::broker::{Protocol, Publish, Session};
+use crate::clock::Stamp;
 use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect, Message, Route};
 use crate::options::Options;
 use crate::seam::Outgoing;
+
+/// The most payload bytes that messages taken together share in one buffer
+/// (a message keeps its buffer alive: the most a program that keeps one small
+/// message out of many holds beside it).
+const SHARED: usize = 64 * 1024;
 
 /// How long one metadata request may take before the connect looks at what
 /// librdkafka reported meanwhile (a refused connection ends it early).
@@ -310,7 +324,8 @@ impl Protocol for Kafka {
                         .timed_out());
                 }
                 if let Some(Ok(m)) = consumer.poll(left.min(Duration::from_millis(100))) {
-                    pending.push_back(routed(&m));
+                    let payload = Bytes::copy_from_slice(m.payload().unwrap_or_default());
+                    pending.push_back(routed(&m, payload, Stamp::now()));
                 }
             }
         } else {
@@ -329,7 +344,6 @@ impl Protocol for Kafka {
             }),
             positions: self.address.group.is_none().then(|| self.positions.clone()),
             local: Vec::new(),
-            served: 0,
         }))
     }
 }
@@ -395,16 +409,21 @@ impl ProducerContext for Ctx {
     }
 }
 
-/// A Kafka record as a routed message.
-fn routed(m: &BorrowedMessage<'_>) -> Message {
-    Message::routed(
-        m.payload().unwrap_or_default().to_vec(),
+fn payload_len(m: &BorrowedMessage<'_>) -> usize {
+    m.payload().map_or(0, <[u8]>::len)
+}
+
+/// A Kafka record as a routed message with its payload, received at `rx`.
+fn routed(m: &BorrowedMessage<'_>, payload: Bytes, rx: Stamp) -> Message {
+    Message::routed_bytes_at(
+        payload,
         Route {
             topic: m.topic().to_owned(),
             partition: Some(m.partition()),
             offset: Some(m.offset()),
             key: m.key().map(<[u8]>::to_vec),
         },
+        rx,
     )
 }
 
@@ -419,8 +438,6 @@ struct KafkaSession {
     positions: Option<Arc<Mutex<Vec<i64>>>>,
     /// This session's next offsets (index = partition; -1 none yet).
     local: Vec<i64>,
-    /// `recv` calls, for serving the producer's events now and then.
-    served: u32,
 }
 
 impl KafkaSession {
@@ -440,26 +457,110 @@ impl KafkaSession {
     }
 }
 
+impl KafkaSession {
+    /// What an error event of a running session means: `Some` when the
+    /// connection is lost, `None` for what librdkafka retries by itself.
+    fn lost(&self, e: KafkaError) -> Option<Disconnect> {
+        match e {
+            KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown) => {
+                let why = self
+                    .ctx
+                    .last_failure()
+                    .unwrap_or_else(|| "all brokers are down".into());
+                Some(Disconnect::new(
+                    Cause::Io,
+                    format!("{}: lost every broker: {why}", self.url),
+                ))
+            }
+            e @ KafkaError::MessageConsumptionFatal(_) => Some(Disconnect::new(
+                Cause::Protocol,
+                format!("{}: {e}", self.url),
+            )),
+            // Transient (one broker's connection, a partition moving):
+            // librdkafka retries by itself.
+            e => {
+                log::debug!(target: "wsdial::kafka", "{}: {e}", self.url);
+                None
+            }
+        }
+    }
+}
+
 impl Session for KafkaSession {
     fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
-        // Delivery reports and the producer's errors are served here: when
-        // the last poll found nothing, and every 256 messages of a stream.
-        self.served = self.served.wrapping_add(1);
-        if self.served.is_multiple_of(256) {
-            self.publisher.producer.poll(Duration::ZERO);
-        }
-        if let Some(m) = self.pending.pop_front() {
-            return Ok(Some(m));
+        let mut one = Vec::with_capacity(1);
+        self.recv_batch(timeout, &mut one, 1)?;
+        Ok(one.pop().map(|(m, _)| m))
+    }
+
+    /// Takes what librdkafka has fetched, up to `max`, with one clock reading
+    /// for all of them (they came together), copies their payloads into
+    /// shared buffers of up to [`SHARED`] bytes (one allocation for many
+    /// small messages, rather than one each), and serves the producer's
+    /// delivery reports and errors once per call.
+    fn recv_batch(
+        &mut self,
+        timeout: Duration,
+        batch: &mut Vec<(Message, bool)>,
+        max: usize,
+    ) -> Result<(), Disconnect> {
+        self.publisher.producer.poll(Duration::ZERO);
+        let start = batch.len();
+        while batch.len() - start < max {
+            match self.pending.pop_front() {
+                Some(m) => batch.push((m, false)),
+                None => break,
+            }
         }
         let Some(consumer) = &self.consumer else {
             return Err(Disconnect::new(Cause::ClosedByUser, "closed"));
         };
-        match consumer.poll(timeout) {
-            None => {
-                self.served = 255;
-                Ok(None)
+        let mut wait = if batch.len() > start {
+            Duration::ZERO
+        } else {
+            timeout
+        };
+        let room = max - (batch.len() - start);
+        let mut got: Vec<BorrowedMessage<'_>> = Vec::with_capacity(room);
+        let mut lost = None;
+        while got.len() < room {
+            match consumer.poll(wait) {
+                None => break,
+                Some(Ok(m)) => got.push(m),
+                Some(Err(e)) => {
+                    lost = self.lost(e);
+                    break;
+                }
             }
-            Some(Ok(m)) => {
+            wait = Duration::ZERO;
+        }
+        let rx = if got.is_empty() {
+            Stamp::default()
+        } else {
+            Stamp::now()
+        };
+        let mut rest = &got[..];
+        while !rest.is_empty() {
+            // The next messages whose payloads fit in one buffer together
+            // (a larger payload has one of its own).
+            let mut n = 0;
+            let mut size = 0;
+            while let Some(m) = rest.get(n) {
+                if n > 0 && size + payload_len(m) > SHARED {
+                    break;
+                }
+                size += payload_len(m);
+                n += 1;
+            }
+            let (these, after) = rest.split_at(n);
+            rest = after;
+            let mut buf = Vec::with_capacity(size);
+            for m in these {
+                buf.extend_from_slice(m.payload().unwrap_or_default());
+            }
+            let buf = Bytes::from(buf);
+            let mut at = 0;
+            for m in these {
                 if self.positions.is_some() {
                     if let Ok(i) = usize::try_from(m.partition()) {
                         if self.local.len() <= i {
@@ -468,28 +569,20 @@ impl Session for KafkaSession {
                         self.local[i] = m.offset() + 1;
                     }
                 }
-                Ok(Some(routed(&m)))
+                let len = payload_len(m);
+                let payload = if n == 1 {
+                    buf.clone()
+                } else {
+                    buf.slice(at..at + len)
+                };
+                at += len;
+                batch.push((routed(m, payload, rx), false));
             }
-            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown))) => {
-                let why = self
-                    .ctx
-                    .last_failure()
-                    .unwrap_or_else(|| "all brokers are down".into());
-                Err(Disconnect::new(
-                    Cause::Io,
-                    format!("{}: lost every broker: {why}", self.url),
-                ))
-            }
-            Some(Err(e @ KafkaError::MessageConsumptionFatal(_))) => Err(Disconnect::new(
-                Cause::Protocol,
-                format!("{}: {e}", self.url),
-            )),
-            // Transient (one broker's connection, a partition moving):
-            // librdkafka retries by itself.
-            Some(Err(e)) => {
-                log::debug!(target: "wsdial::kafka", "{}: {e}", self.url);
-                Ok(None)
-            }
+        }
+        // The messages before a loss stay in `batch`.
+        match lost {
+            Some(d) => Err(d),
+            None => Ok(()),
         }
     }
 
@@ -747,6 +840,65 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, ["new-0", "new-1", "new-2"]);
+        s.close(soon());
+    }
+
+    /// `recv_batch` takes what librdkafka has fetched several at a time, at
+    /// most `max`, in the partition's order, with each record's partition and
+    /// offset; a session that ends after a batch resumes after its last record.
+    #[test]
+    fn recv_batch_takes_several_in_order_at_most_max() {
+        let port = free_port();
+        let broker = Broker::start_on(port);
+        broker.topic_of("b", 1);
+        let mut w = kafka(port, "b").connect(soon()).unwrap();
+        let pw = w.publisher().unwrap();
+        for i in 0..20 {
+            assert!(pw.publish(&Outgoing::Text(format!("m-{i}"))));
+        }
+        w.close(soon());
+        let a =
+            KafkaAddress::parse(&format!("kafka://127.0.0.1:{port}/b?offset=earliest")).unwrap();
+        let mut k = Kafka::new(a, &Options::default());
+        let mut s = k.connect(soon()).unwrap();
+        let deadline = soon();
+        let (mut got, mut largest) = (Vec::new(), 0);
+        while got.len() < 12 {
+            assert!(Instant::now() < deadline, "only {} in 10 s", got.len());
+            let mut batch = vec![(Message::text("before"), true)];
+            s.recv_batch(Duration::from_millis(100), &mut batch, 5)
+                .unwrap();
+            assert_eq!(
+                batch[0].0.as_text(),
+                Some("before"),
+                "appended, not replaced"
+            );
+            let n = batch.len() - 1;
+            assert!(n <= 5, "{n} messages for max 5");
+            largest = largest.max(n);
+            got.extend(batch.drain(1..).map(|(m, high)| {
+                assert!(!high);
+                (m.as_text().unwrap().to_owned(), m.partition(), m.offset())
+            }));
+        }
+        assert!(largest > 1, "one message per call: not batched");
+        let want: Vec<_> = (0..got.len())
+            .map(|i| (format!("m-{i}"), Some(0), Some(i as i64)))
+            .collect();
+        assert_eq!(got, want);
+        // The position saved is after the last record taken. (One more
+        // record, in a produce batch of its own: tansu 0.6's high watermark
+        // is its last batch's base offset + 1, and a saved position past it
+        // is read again from the start; see `assign`.)
+        s.close(soon());
+        let mut w = kafka(port, "b").connect(soon()).unwrap();
+        assert!(w
+            .publisher()
+            .unwrap()
+            .publish(&Outgoing::Text("late".into())));
+        w.close(soon());
+        let mut s = k.connect(soon()).unwrap();
+        assert_eq!(next(&mut s).offset(), Some(got.len() as i64));
         s.close(soon());
     }
 
