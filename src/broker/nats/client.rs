@@ -17,11 +17,31 @@ use crate::seam::Outgoing;
 use super::super::{Protocol, Publish, Session};
 use super::NatsAddress;
 
-/// How many messages async-nats may hold for the subscription before the
-/// connection's thread moves them into the seam's inbox (where drop-oldest
-/// and the counters apply); beyond it the client drops and reports a slow
-/// consumer, which only a connection thread that cannot keep up would see.
-const SUBSCRIPTION_CAPACITY: usize = 8192;
+/// The least room async-nats is given for the subscription's messages: its
+/// own default. See [`subscription_capacity`].
+const MIN_SUBSCRIPTION_CAPACITY: usize = 65_536;
+
+/// The most tokio's channel takes (it panics above; `qsize` may be
+/// `usize::MAX`). The channel allocates as it fills, not up front.
+const MAX_SUBSCRIPTION_CAPACITY: usize = usize::MAX >> 3;
+
+/// How many messages async-nats may hold for the subscription: `qsize`, and
+/// at least [`MIN_SUBSCRIPTION_CAPACITY`].
+///
+/// That buffer is a hand-off, not a second inbox: async-nats's connection
+/// task and the connection's thread take turns on one runtime, the task
+/// parsing one read pass (at most 128 socket reads of 64 KiB, tokio's
+/// budget) into it and the thread then moving all of it into the seam's
+/// inbox, where drop-oldest, `qsize` and `qbytes` apply. It holds only what
+/// one pass brought, whatever its capacity. A capacity below a pass would
+/// make async-nats drop the newest of a burst (drop-newest, not the
+/// documented drop-oldest) even when the program keeps up; `qsize` is the
+/// count the program asked to be kept, so a pass of up to `qsize` messages,
+/// or of 65,536 (a pass of messages of 128 bytes or more on the wire), is
+/// never cut by the client.
+fn subscription_capacity(qsize: usize) -> usize {
+    qsize.clamp(MIN_SUBSCRIPTION_CAPACITY, MAX_SUBSCRIPTION_CAPACITY)
+}
 
 /// How often a `recv` that waits looks at whether the connection was lost.
 const LOST_CHECK: Duration = Duration::from_millis(50);
@@ -32,6 +52,8 @@ pub(crate) struct Nats {
     address: NatsAddress,
     ca: Option<std::path::PathBuf>,
     insecure: bool,
+    /// async-nats's buffer for the subscription: [`subscription_capacity`].
+    capacity: usize,
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
@@ -45,6 +67,7 @@ impl Nats {
             address,
             ca: options.ca.clone(),
             insecure: options.insecure,
+            capacity: subscription_capacity(options.qsize),
             runtime: Arc::new(runtime),
         })
     }
@@ -56,7 +79,7 @@ impl Nats {
     ) -> Result<ConnectOptions, Error> {
         let mut o = ConnectOptions::new()
             .connection_timeout(wait.max(Duration::from_millis(1)))
-            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .subscription_capacity(self.capacity)
             // The driver reconnects (with the shared backoff and one
             // Disconnected per lost connection); async-nats must not
             // reconnect behind its back. Its attempt 1 is the first connect
@@ -487,7 +510,17 @@ mod insecure {
 
 #[cfg(test)]
 mod tests {
-    use super::Drops;
+    use super::{subscription_capacity, Drops};
+
+    #[test]
+    fn the_subscription_capacity_is_qsize_at_least_the_clients_default() {
+        assert_eq!(subscription_capacity(1), 65_536);
+        assert_eq!(subscription_capacity(2000), 65_536);
+        assert_eq!(subscription_capacity(200_000), 200_000);
+        // tokio's channel panics above usize::MAX >> 3.
+        assert_eq!(subscription_capacity(usize::MAX), usize::MAX >> 3);
+        let _ = tokio::sync::mpsc::channel::<()>(subscription_capacity(usize::MAX));
+    }
 
     #[test]
     fn drops_are_arrivals_not_taken_reported_once_and_only_when_the_buffer_was_empty() {
