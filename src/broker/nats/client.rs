@@ -9,6 +9,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tungstenite::Bytes;
 
+use crate::clock::{Clock, Stamp};
 use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect, Message, Route};
 use crate::options::Options;
@@ -198,6 +199,7 @@ impl Protocol for Nats {
                 sub: Some(sub),
                 lost,
                 drops: Drops::default(),
+                clock: Clock::new(),
                 publisher: Some(Arc::new(NatsPublisher { tx })),
                 forward: Some((stop_tx, forward)),
             }));
@@ -208,6 +210,7 @@ impl Protocol for Nats {
             sub: Some(sub),
             lost,
             drops: Drops::default(),
+            clock: Clock::new(),
             publisher,
             forward: None,
         }))
@@ -284,16 +287,19 @@ impl Drops {
     }
 }
 
-/// A message as the seam holds it: the payload's `Bytes` kept, not copied.
-fn message(m: async_nats::Message) -> Message {
+/// A message as the seam holds it, received at `rx`: the payload's `Bytes`
+/// kept, not copied, and the subject's buffer (async-nats's own copy, not
+/// shared) made the topic `String` without a copy.
+fn message(m: async_nats::Message, rx: Stamp) -> Message {
     Message::routed_bytes(
         m.payload,
         Route {
-            topic: m.subject.as_str().to_owned(),
+            topic: m.subject.into_string(),
             partition: None,
             offset: None,
             key: None,
         },
+        rx,
     )
 }
 
@@ -323,6 +329,8 @@ struct NatsSession {
     lost: Arc<AtomicBool>,
     /// What async-nats dropped, as far as this session knows.
     drops: Drops,
+    /// The receive times: one monotonic clock read per batch taken.
+    clock: Clock,
     publisher: Option<Arc<dyn Publish>>,
     forward: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
@@ -349,7 +357,9 @@ impl Session for NatsSession {
         batch: &mut Vec<(Message, bool)>,
         max: usize,
     ) -> Result<(), Disconnect> {
-        let (Some(sub), lost, client) = (self.sub.as_mut(), &self.lost, &self.client) else {
+        let (Some(sub), lost, client, clock) =
+            (self.sub.as_mut(), &self.lost, &self.client, &self.clock)
+        else {
             return Err(Disconnect::new(Cause::Eof, "the NATS subscription is gone"));
         };
         let first = batch.len();
@@ -360,9 +370,12 @@ impl Session for NatsSession {
                 // Messages that arrived before the connection was lost are
                 // delivered first.
                 empty = false;
+                // What is taken now without waiting shares one receive
+                // time (a clock read per batch, not per message).
+                let rx = clock.now();
                 while batch.len() - first < max {
                     match sub.next().now_or_never() {
-                        Some(Some(m)) => batch.push((message(m), false)),
+                        Some(Some(m)) => batch.push((message(m, rx), false)),
                         Some(None) => return false,
                         None => {
                             empty = true;
@@ -391,7 +404,7 @@ impl Session for NatsSession {
                 // this runtime; waking every 50 ms bounds how late it is seen.
                 let step = (deadline - now).min(LOST_CHECK);
                 match tokio::time::timeout(step, sub.next()).await {
-                    Ok(Some(m)) => batch.push((message(m), false)),
+                    Ok(Some(m)) => batch.push((message(m, clock.now()), false)),
                     Ok(None) => return false,
                     Err(_) => {}
                 }
