@@ -131,6 +131,10 @@ impl Conn {
 
     /// Waits up to `timeout` for an event; `None` if none came (FMZ `read(ms)`).
     pub fn read_timeout(&self, timeout: Duration) -> Option<Event> {
+        // An event already in the inbox needs no deadline (no clock read).
+        if let Some(e) = self.seam.inbox.pop_now() {
+            return Some(e);
+        }
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.read_deadline(deadline),
             None => Some(self.read()),
