@@ -102,12 +102,7 @@ impl Message {
     /// A broker's message: text when the payload is UTF-8, else binary;
     /// received now.
     #[cfg_attr(
-        not(any(
-            feature = "mqtt",
-            feature = "nats",
-            feature = "amqp",
-            feature = "kafka"
-        )),
+        not(any(feature = "mqtt", feature = "amqp", feature = "kafka")),
         allow(dead_code)
     )]
     pub(crate) fn routed(payload: Vec<u8>, route: Route) -> Message {
