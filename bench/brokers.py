@@ -16,6 +16,9 @@ The load, per broker:
   nothing for a subscriber to drain later, and wsdial's mqtt:// always asks
   for a clean session (mosquitto keeps nothing for it either), so these rates
   are bounded by the publisher and the broker as much as by the reader.
+  NATS is run twice: flooded, and paced (bursts of 100, at PACED["nats"]
+  messages/s) so that every reader keeps up and none loses any. Both NATS
+  readers give async-nats the same subscription capacity (see broker-bench).
 Rows: messages/s from the first message of the load to the last, and the
 reader process's CPU seconds per million messages over the same span (the CPU
 is the client's own cost, whatever bounds the rate).
@@ -25,6 +28,7 @@ Prints the table and appends it to OUT as a section.
 
 BENCH_N=COUNT in the environment overrides N (200,000; 50,000 with --quick);
 BENCH_BROKERS=nats,amqp (any of mqtt, nats, amqp) runs only those;
+BENCH_NATS_RATE=MSGS_PER_S sets the paced NATS load's rate (100,000);
 BENCH_BEFORE=PATH adds a row for another build's broker-bench's wsdial reader
 (a before/after comparison in the same rounds).
 """
@@ -195,6 +199,12 @@ def line(proc, deadline, what):
             return s.strip()
 
 
+# The brokers whose live load is also sent paced (messages/s, BENCH_RATE to
+# broker-bench publish), a rate every reader keeps up with: the flood's rate
+# counts only what each reader got, so a reader that loses less looks slower;
+# at this pace all get everything and the CPU per message compares their cost.
+PACED = {"nats": int(os.environ.get("BENCH_NATS_RATE", 0)) or 100_000}
+
 # The brokers whose load is a backlog filled before the reader starts.
 BACKLOG = {"amqp"}
 
@@ -220,12 +230,14 @@ def backlog_run(scheme, target, reader_cmd, what):
             reader.wait()
 
 
-def one_run(scheme, target, reader_cmd, what):
-    """One reader against one load: (got, seconds, cpu seconds)."""
+def one_run(scheme, target, reader_cmd, what, pace=None):
+    """One reader against one load (paced at PACE messages/s when given):
+    (got, seconds, cpu seconds)."""
     if scheme in BACKLOG:
         return backlog_run(scheme, target, reader_cmd, what)
+    env = dict(os.environ, BENCH_RATE=str(pace)) if pace else None
     pub = subprocess.Popen([BENCH, "publish", scheme, target, str(N), str(SIZE)],
-                           stdin=subprocess.PIPE, text=True)
+                           stdin=subprocess.PIPE, text=True, env=env)
     reader = subprocess.Popen(reader_cmd + [scheme, target, str(N), str(SIZE)],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -247,7 +259,8 @@ def one_run(scheme, target, reader_cmd, what):
                 p.wait()
 
 
-def bench(scheme, target_of):
+def bench(scheme, target_of, pace=None):
+    """One section: every reader against the same load, flooded or paced at PACE."""
     readers = {
         "wsdial read loop": [BENCH, "wsdial"],
         CRATE[scheme]: [BENCH, "direct"],
@@ -258,7 +271,7 @@ def bench(scheme, target_of):
     runs = {k: [] for k in readers}
     for r in range(ROUNDS):
         for i, (k, cmd) in enumerate(readers.items()):
-            runs[k].append(one_run(scheme, target_of(r, i), cmd, f"{scheme} {k}"))
+            runs[k].append(one_run(scheme, target_of(r, i), cmd, f"{scheme} {k}", pace))
     rows = {}
     for k, v in runs.items():
         lost = sum(N - g for g, _, _ in v)
@@ -269,7 +282,8 @@ def bench(scheme, target_of):
     base = rows[CRATE[scheme]]
     lines = [
         "",
-        f"## {TITLE[scheme]}",
+        f"## {TITLE[scheme]}" + (f"; paced: {pace:,} messages/s in bursts of 100" if pace
+                                 else ("; flood" if scheme in PACED else "")),
         "",
         "| reader | messages/s | CPU s per million | vs direct (msg/s) | wsdial vs this (msg/s) | wsdial vs this (CPU) | lost |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -358,6 +372,7 @@ def nats(procs):
     procs.append(nats)
     await_port(port, "nats-server", nats)
     lines = bench("nats", lambda r, i: f"127.0.0.1:{port}")
+    lines += bench("nats", lambda r, i: f"127.0.0.1:{port}", PACED["nats"])
     nats.kill()
     return lines
 

@@ -113,16 +113,11 @@ impl Message {
     }
 
     /// As [`routed`](Message::routed), for a client crate that hands the
-    /// payload over as `Bytes`: kept as it is, not copied.
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
-    pub(crate) fn routed_bytes(payload: Bytes, route: Route) -> Message {
-        Message::routed_bytes_at(payload, route, Stamp::now())
-    }
-
-    /// As [`routed_bytes`](Message::routed_bytes), received at `rx` (one
-    /// clock reading for the messages a driver took together).
+    /// payload over as `Bytes`: kept as it is, not copied. It was received
+    /// at `rx`: the messages a driver takes from its client in one go may
+    /// share one.
     #[cfg_attr(not(any(feature = "nats", feature = "kafka")), allow(dead_code))]
-    pub(crate) fn routed_bytes_at(payload: Bytes, route: Route, rx: Stamp) -> Message {
+    pub(crate) fn routed_bytes(payload: Bytes, route: Route, rx: Stamp) -> Message {
         let body = match Utf8Bytes::try_from(payload.clone()) {
             Ok(t) => Repr::Text(t),
             Err(_) => Repr::Binary(payload),
@@ -476,10 +471,11 @@ mod tests {
             (Some(2), Some(41), Some(&b"k"[..]))
         );
         assert_eq!(m.clone().into_text().unwrap(), "hello");
-        let t = Message::routed_bytes(Bytes::from_static(b"hello"), route.clone());
+        let t = Message::routed_bytes(Bytes::from_static(b"hello"), route.clone(), m.stamp());
         assert_eq!(t, m, "from Bytes as from a Vec");
+        assert_eq!(t.received(), m.received(), "received at the stamp given");
         assert_eq!(t.topic(), Some("orders/btc"));
-        let b = Message::routed_bytes(Bytes::from_static(&[0xff, 0]), route.clone());
+        let b = Message::routed_bytes(Bytes::from_static(&[0xff, 0]), route.clone(), Stamp::now());
         assert!(b.is_binary());
         assert_eq!(b.as_bytes(), [0xff, 0]);
         let b = Message::routed(vec![0xff, 0], route);

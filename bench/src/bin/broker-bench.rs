@@ -7,6 +7,9 @@
 //!   broker-bench fill amqp TARGET N SIZE        a backlog: N messages of SIZE bytes put in the queue
 //!                                               (publisher confirms), exits once the queue holds them all
 //!
+//! `BENCH_RATE=MSGS_PER_S` paces the NATS publisher (bursts of 100) instead
+//! of flooding: a load every reader keeps up with.
+//!
 //! SCHEME is mqtt, nats or amqp; TARGET is `host:port` (mqtt, nats) or
 //! `host:port/QUEUE` (amqp). The topic / subject is `bench`; MQTT is QoS 0
 //! both ways. Until it reads a line on stdin, the publisher sends a 1-byte
@@ -163,8 +166,18 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The subscription capacity of both NATS readers: wsdial's nats:// gives
+/// async-nats's subscription the larger of its `qsize` and 65,536 (the
+/// client's default), and its reader here has `qsize` = N + 1000; the direct
+/// reader is given the same, so neither has more room than the other.
+fn nats_capacity(n: usize) -> usize {
+    (n + 1000).max(65_536)
+}
+
 async fn nats_direct(target: &str, n: usize, size: usize) {
-    let client = async_nats::connect(format!("nats://{target}"))
+    let client = async_nats::ConnectOptions::new()
+        .subscription_capacity(nats_capacity(n))
+        .connect(format!("nats://{target}"))
         .await
         .unwrap();
     let mut sub = client.subscribe(TOPIC).await.unwrap();
@@ -235,6 +248,16 @@ async fn amqp_direct(target: &str, n: usize, size: usize) {
     count.report();
 }
 
+/// Messages per burst of a paced load.
+const BURST: usize = 100;
+
+/// `BENCH_RATE=MSGS_PER_S` in the environment: the publisher paces the load
+/// (NATS only), in bursts of [`BURST`]; unset, it floods.
+fn pace() -> Option<f64> {
+    let rate: f64 = std::env::var("BENCH_RATE").ok()?.parse().ok()?;
+    (rate > 0.0).then_some(rate)
+}
+
 fn publish(scheme: &str, target: &str, n: usize, size: usize) {
     // Markers every 20 ms until the driver writes a line (every reader is subscribed).
     let go = Arc::new(AtomicBool::new(false));
@@ -286,8 +309,28 @@ fn publish(scheme: &str, target: &str, n: usize, size: usize) {
                 tokio::time::sleep(tick).await;
             }
             let payload = bytes::Bytes::from(payload);
-            for _ in 0..n {
-                client.publish(TOPIC, payload.clone()).await.unwrap();
+            match pace() {
+                None => {
+                    for _ in 0..n {
+                        client.publish(TOPIC, payload.clone()).await.unwrap();
+                    }
+                }
+                Some(rate) => {
+                    // Bursts of BURST, each flushed, the k-th not before
+                    // k * BURST / rate seconds from the start.
+                    let start = tokio::time::Instant::now();
+                    let mut sent = 0;
+                    while sent < n {
+                        let burst = BURST.min(n - sent);
+                        for _ in 0..burst {
+                            client.publish(TOPIC, payload.clone()).await.unwrap();
+                        }
+                        client.flush().await.unwrap();
+                        sent += burst;
+                        let due = Duration::from_secs_f64(sent as f64 / rate);
+                        tokio::time::sleep_until(start + due).await;
+                    }
+                }
             }
             client.flush().await.unwrap();
         }),

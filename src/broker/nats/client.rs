@@ -9,6 +9,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tungstenite::Bytes;
 
+use crate::clock::{Clock, Stamp};
 use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect, Message, Route};
 use crate::options::Options;
@@ -17,11 +18,31 @@ use crate::seam::Outgoing;
 use super::super::{Protocol, Publish, Session};
 use super::NatsAddress;
 
-/// How many messages async-nats may hold for the subscription before the
-/// connection's thread moves them into the seam's inbox (where drop-oldest
-/// and the counters apply); beyond it the client drops and reports a slow
-/// consumer, which only a connection thread that cannot keep up would see.
-const SUBSCRIPTION_CAPACITY: usize = 8192;
+/// The least room async-nats is given for the subscription's messages: its
+/// own default. See [`subscription_capacity`].
+const MIN_SUBSCRIPTION_CAPACITY: usize = 65_536;
+
+/// The most tokio's channel takes (it panics above; `qsize` may be
+/// `usize::MAX`). The channel allocates as it fills, not up front.
+const MAX_SUBSCRIPTION_CAPACITY: usize = usize::MAX >> 3;
+
+/// How many messages async-nats may hold for the subscription: `qsize`, and
+/// at least [`MIN_SUBSCRIPTION_CAPACITY`].
+///
+/// That buffer is a hand-off, not a second inbox: async-nats's connection
+/// task and the connection's thread take turns on one runtime, the task
+/// parsing one read pass (at most 128 socket reads of 64 KiB, tokio's
+/// budget) into it and the thread then moving all of it into the seam's
+/// inbox, where drop-oldest, `qsize` and `qbytes` apply. It holds only what
+/// one pass brought, whatever its capacity. A capacity below a pass would
+/// make async-nats drop the newest of a burst (drop-newest, not the
+/// documented drop-oldest) even when the program keeps up; `qsize` is the
+/// count the program asked to be kept, so a pass of up to `qsize` messages,
+/// or of 65,536 (a pass of messages of 128 bytes or more on the wire), is
+/// never cut by the client.
+fn subscription_capacity(qsize: usize) -> usize {
+    qsize.clamp(MIN_SUBSCRIPTION_CAPACITY, MAX_SUBSCRIPTION_CAPACITY)
+}
 
 /// How often a `recv` that waits looks at whether the connection was lost.
 const LOST_CHECK: Duration = Duration::from_millis(50);
@@ -32,6 +53,8 @@ pub(crate) struct Nats {
     address: NatsAddress,
     ca: Option<std::path::PathBuf>,
     insecure: bool,
+    /// async-nats's buffer for the subscription: [`subscription_capacity`].
+    capacity: usize,
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
@@ -45,6 +68,7 @@ impl Nats {
             address,
             ca: options.ca.clone(),
             insecure: options.insecure,
+            capacity: subscription_capacity(options.qsize),
             runtime: Arc::new(runtime),
         })
     }
@@ -56,7 +80,7 @@ impl Nats {
     ) -> Result<ConnectOptions, Error> {
         let mut o = ConnectOptions::new()
             .connection_timeout(wait.max(Duration::from_millis(1)))
-            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .subscription_capacity(self.capacity)
             // The driver reconnects (with the shared backoff and one
             // Disconnected per lost connection); async-nats must not
             // reconnect behind its back. Its attempt 1 is the first connect
@@ -175,6 +199,7 @@ impl Protocol for Nats {
                 sub: Some(sub),
                 lost,
                 drops: Drops::default(),
+                clock: Clock::new(),
                 publisher: Some(Arc::new(NatsPublisher { tx })),
                 forward: Some((stop_tx, forward)),
             }));
@@ -185,6 +210,7 @@ impl Protocol for Nats {
             sub: Some(sub),
             lost,
             drops: Drops::default(),
+            clock: Clock::new(),
             publisher,
             forward: None,
         }))
@@ -261,16 +287,19 @@ impl Drops {
     }
 }
 
-/// A message as the seam holds it: the payload's `Bytes` kept, not copied.
-fn message(m: async_nats::Message) -> Message {
+/// A message as the seam holds it, received at `rx`: the payload's `Bytes`
+/// kept, not copied, and the subject's buffer (async-nats's own copy, not
+/// shared) made the topic `String` without a copy.
+fn message(m: async_nats::Message, rx: Stamp) -> Message {
     Message::routed_bytes(
         m.payload,
         Route {
-            topic: m.subject.as_str().to_owned(),
+            topic: m.subject.into_string(),
             partition: None,
             offset: None,
             key: None,
         },
+        rx,
     )
 }
 
@@ -300,6 +329,8 @@ struct NatsSession {
     lost: Arc<AtomicBool>,
     /// What async-nats dropped, as far as this session knows.
     drops: Drops,
+    /// The receive times: one monotonic clock read per batch taken.
+    clock: Clock,
     publisher: Option<Arc<dyn Publish>>,
     forward: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
@@ -326,7 +357,9 @@ impl Session for NatsSession {
         batch: &mut Vec<(Message, bool)>,
         max: usize,
     ) -> Result<(), Disconnect> {
-        let (Some(sub), lost, client) = (self.sub.as_mut(), &self.lost, &self.client) else {
+        let (Some(sub), lost, client, clock) =
+            (self.sub.as_mut(), &self.lost, &self.client, &self.clock)
+        else {
             return Err(Disconnect::new(Cause::Eof, "the NATS subscription is gone"));
         };
         let first = batch.len();
@@ -337,9 +370,12 @@ impl Session for NatsSession {
                 // Messages that arrived before the connection was lost are
                 // delivered first.
                 empty = false;
+                // What is taken now without waiting shares one receive
+                // time (a clock read per batch, not per message).
+                let rx = clock.now();
                 while batch.len() - first < max {
                     match sub.next().now_or_never() {
-                        Some(Some(m)) => batch.push((message(m), false)),
+                        Some(Some(m)) => batch.push((message(m, rx), false)),
                         Some(None) => return false,
                         None => {
                             empty = true;
@@ -368,7 +404,7 @@ impl Session for NatsSession {
                 // this runtime; waking every 50 ms bounds how late it is seen.
                 let step = (deadline - now).min(LOST_CHECK);
                 match tokio::time::timeout(step, sub.next()).await {
-                    Ok(Some(m)) => batch.push((message(m), false)),
+                    Ok(Some(m)) => batch.push((message(m, clock.now()), false)),
                     Ok(None) => return false,
                     Err(_) => {}
                 }
@@ -487,7 +523,17 @@ mod insecure {
 
 #[cfg(test)]
 mod tests {
-    use super::Drops;
+    use super::{subscription_capacity, Drops};
+
+    #[test]
+    fn the_subscription_capacity_is_qsize_at_least_the_clients_default() {
+        assert_eq!(subscription_capacity(1), 65_536);
+        assert_eq!(subscription_capacity(2000), 65_536);
+        assert_eq!(subscription_capacity(200_000), 200_000);
+        // tokio's channel panics above usize::MAX >> 3.
+        assert_eq!(subscription_capacity(usize::MAX), usize::MAX >> 3);
+        let _ = tokio::sync::mpsc::channel::<()>(subscription_capacity(usize::MAX));
+    }
 
     #[test]
     fn drops_are_arrivals_not_taken_reported_once_and_only_when_the_buffer_was_empty() {
