@@ -415,7 +415,7 @@ fn payload_len(m: &BorrowedMessage<'_>) -> usize {
 
 /// A Kafka record as a routed message with its payload, received at `rx`.
 fn routed(m: &BorrowedMessage<'_>, payload: Bytes, rx: Stamp) -> Message {
-    Message::routed_bytes_at(
+    Message::routed_bytes(
         payload,
         Route {
             topic: m.topic().to_owned(),
