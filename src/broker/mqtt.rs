@@ -110,16 +110,20 @@ pub(super) fn parse(scheme: Scheme, url: &str) -> Result<MqttAddress, Error> {
                 return Err(bad(url, "client_id is 1 to 65535 bytes"))
             }
             "client_id" => client_id = Some(v),
-            "consume" => consume = match &*v {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => return Err(bad(
-                    url,
-                    format!(
+            "consume" => {
+                consume = match &*v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(bad(
+                            url,
+                            format!(
                         "consume=`{v}` is not a boolean; accepted: consume=true or consume=false"
                     ),
-                )),
-            },
+                        ))
+                    }
+                }
+            }
             other => {
                 return Err(bad(
                     url,
