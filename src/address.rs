@@ -31,6 +31,8 @@ use percent_encoding::percent_decode_str;
 use crate::error::Error;
 use crate::options::{self, Options, Setting, Type};
 
+mod mask;
+
 /// The kind of connection an address asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -170,11 +172,26 @@ pub struct Target {
     url: String,
     host: String,
     port: u16,
+    publish_only: bool,
 }
 
 impl Target {
-    /// Parses the URL part of an address.
+    /// Parses the URL part of an address. An error shows the URL with its
+    /// password masked, as [`Target::masked_url`] does.
     pub fn parse(url: &str) -> Result<Target, Error> {
+        Target::parse_url(url).map_err(|e| {
+            let scheme = url.split_once("://").and_then(|(s, _)| Scheme::from_str(s));
+            match scheme {
+                Some(scheme) => {
+                    let shown = mask::masked(scheme, url);
+                    e.map_message(|m| m.replace(url, &shown))
+                }
+                None => e,
+            }
+        })
+    }
+
+    fn parse_url(url: &str) -> Result<Target, Error> {
         let accepted = "accepted: ws://, wss://, tcp://host:port, tls://host:port, udp://host:port, unix:///path, mqtt://, mqtts://, nats://, amqp://, amqps://, kafka://, sqlite3://, postgres://, mysql://, clickhouse://";
         let (scheme_str, rest) = url
             .split_once("://")
@@ -194,6 +211,7 @@ impl Target {
                 url: url.to_owned(),
                 host,
                 port,
+                publish_only: !crate::broker::consumes(scheme, url)?,
             });
         }
         if scheme.is_database() {
@@ -203,6 +221,7 @@ impl Target {
                 url: url.to_owned(),
                 host,
                 port,
+                publish_only: false,
             });
         }
         if scheme == Scheme::Unix {
@@ -217,6 +236,7 @@ impl Target {
                 url: url.to_owned(),
                 host: rest.to_owned(),
                 port: 0,
+                publish_only: false,
             });
         }
         // `ws:///path` would be normalised into host `path`; an empty authority is no host.
@@ -248,6 +268,7 @@ impl Target {
             url: url.to_owned(),
             host,
             port,
+            publish_only: false,
         })
     }
 
@@ -256,9 +277,34 @@ impl Target {
         self.scheme
     }
 
-    /// The URL exactly as written (query string included).
+    /// The URL exactly as written (query string included), password and all:
+    /// show [`Target::masked_url`] instead.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL as it may be printed or logged: as written, but with every
+    /// password in it written `***`, wherever the scheme's form puts one: the
+    /// user info of any URL (`mqtt://alice:***@host?topic=t`,
+    /// `kafka://u:***@h1,h2/t`, `mysql://u:***@tcp(host)/db`), libpq's
+    /// keyword (`postgres://user=u password=*** host=h`) and a `password=`
+    /// query parameter of a database (`clickhouse://h:8123?password=***`).
+    /// A password written in a way the scheme's rules do not read clearly
+    /// hides more of the URL rather than show any of it.
+    ///
+    /// ```
+    /// let t = wsdial::Target::parse("nats://bob:s3cret@127.0.0.1:4222?topic=orders").unwrap();
+    /// assert_eq!(t.masked_url(), "nats://bob:***@127.0.0.1:4222?topic=orders");
+    /// ```
+    pub fn masked_url(&self) -> String {
+        mask::masked(self.scheme, &self.url)
+    }
+
+    /// True for a broker address with `consume=false`: the connection only
+    /// publishes (nothing is subscribed, so a read never returns a message,
+    /// only a `Disconnected`). False for every other address.
+    pub fn publish_only(&self) -> bool {
+        self.publish_only
     }
 
     /// The host name or IP address (IPv6 without brackets); for `unix`, the

@@ -77,7 +77,10 @@ pub struct Stats {
     /// Planned replacements of the connection without a gap (`max_age`); not
     /// counted in `reconnects`, and no `Disconnected` is delivered for them.
     pub rotations: u64,
-    /// Messages written by the program and handed to the socket.
+    /// Messages written by the program and handed to the socket. For a
+    /// broker (`mqtt`, `nats`, `amqp`, `kafka`): handed to the client crate
+    /// to send (its request queue or producer queue), not acknowledged by the
+    /// broker; see the crate docs' "Message brokers".
     pub sent: u64,
     /// Messages the program wrote that were not sent because the connection was lost first.
     pub unsent: u64,

@@ -93,12 +93,32 @@
 //! async runtime (if any) lives there, so dialing from inside a program's
 //! tokio runtime works.
 //!
+//! `consume=false` in a broker address (every broker takes it; default
+//! `true`) makes a connection that only publishes: nothing is subscribed or
+//! consumed, so it reads back neither its own publications (MQTT, NATS and
+//! Kafka deliver them to a reader of the same topic) nor a share of a queue
+//! (AMQP). A read never returns a message, only a `Disconnected` when the
+//! connection is lost; [`Target::publish_only`] says whether an address is
+//! such. With it, what only concerns reading is refused: a wildcard topic
+//! (MQTT, NATS), a queue group (NATS), `group` and `offset` (Kafka).
+//!
+//! [`Stats::sent`] counts a broker message when the client crate
+//! took it to send, not when the broker has it: into rumqttc's request queue
+//! (MQTT; the connection's thread writes it, and at `qos=1`/`2` the broker's
+//! acknowledgement is not waited for), into the channel that the connection's
+//! runtime hands to async-nats (NATS, which has no acknowledgement) or to lapin
+//! (AMQP, without publisher confirms), into librdkafka's producer queue
+//! (Kafka, which sends in batches; a record the broker does not acknowledge
+//! is logged, not counted). Messages still queued when a connection is lost
+//! are not counted as `unsent` (a WebSocket's are); `close` sends what the
+//! client holds within its deadline.
+//!
 //! | address | feature |
 //! |---|---|
-//! | `mqtt://[user:pass@]host[:1883]?topic=T[&qos=0\|1\|2][&client_id=ID]`, `mqtts://` (TLS, port 8883, `ca`, `insecure`) | `mqtt` |
-//! | `nats://[user[:pass]@]host[:4222]?topic=SUBJECT[&queue=GROUP]` (TLS with `ca`/`insecure` when the server asks) | `nats` |
+//! | `mqtt://[user:pass@]host[:1883]?topic=T[&qos=0\|1\|2][&client_id=ID][&consume=true\|false]`, `mqtts://` (TLS, port 8883, `ca`, `insecure`) | `mqtt` |
+//! | `nats://[user[:pass]@]host[:4222]?topic=SUBJECT[&queue=GROUP][&consume=true\|false]` (TLS with `ca`/`insecure` when the server asks) | `nats` |
 //! | `amqp://[user:pass@]host[:5672]/[vhost]?queue=Q[&durable=true\|false][&consume=true\|false]`, `amqps://` (TLS, port 5671, `ca`, `insecure`) | `amqp` |
-//! | `kafka://[user:pass@]host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest\|latest&mechanism=scram-sha-512\|scram-sha-256\|plain]` (SASL with a user) | `kafka` |
+//! | `kafka://[user:pass@]host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest\|latest&mechanism=scram-sha-512\|scram-sha-256\|plain&consume=true\|false]` (SASL with a user) | `kafka` |
 //!
 //! ### Kafka
 //!

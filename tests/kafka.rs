@@ -355,3 +355,29 @@ fn dials_and_reads_inside_a_tokio_runtime() {
         });
     });
 }
+
+#[test]
+fn consume_false_publishes_and_receives_nothing_of_its_topic() {
+    within(WATCHDOG, || {
+        let t = Tansu::start();
+        t.create_topic("po", 2);
+        let conn = wsdial::dial(&t.url("po", "?consume=false")).unwrap();
+        let mine = lines("rs", 10);
+        for l in &mine {
+            assert_eq!(conn.write(l), l.len());
+        }
+        let read: BTreeSet<String> = python_consume(&t.bootstrap(), "po", 10, 20)
+            .into_iter()
+            .collect();
+        assert_eq!(read, mine.iter().cloned().collect());
+        // A third party's records are not read either.
+        python_produce(&t.bootstrap(), "po", &lines("py", 3));
+        // (A reading connection has its own ten back: see
+        // round_trip_both_ways_with_confluent_kafka.)
+        assert!(conn.read_timeout(Duration::from_secs(2)).is_none());
+        let st = conn.stats();
+        assert_eq!((st.received, st.sent, st.dropped), (0, 10, 0));
+        assert!(conn.is_connected());
+        conn.close();
+    });
+}

@@ -447,3 +447,71 @@ fn what_is_written_just_before_close_reaches_the_broker_while_its_echoes_arrive(
         assert_eq!(got, want);
     });
 }
+
+#[test]
+fn consume_false_publishes_and_receives_nothing_of_its_topic() {
+    within(ms(20_000), || {
+        let b = Mosquitto::start();
+        let c = wsdial::dial(&format!("{}&consume=false", b.url("relay/out"))).unwrap();
+        let sub = b.subscriber("relay/out", 3);
+        for m in ["a", "b", "c"] {
+            assert_eq!(c.write(m), 1);
+        }
+        assert_eq!(sub.lines(), ["relay/out a", "relay/out b", "relay/out c"]);
+        // A third party's publication to the topic is not delivered either.
+        b.publish("relay/out", &["d".into()]);
+        // (A subscribed connection has its own three back within
+        // milliseconds: see round_trip_both_ways_with_mosquitto_clients.)
+        assert!(c.read_timeout(ms(1000)).is_none());
+        let s = c.stats();
+        assert_eq!((s.received, s.sent, s.dropped), (0, 3, 0));
+        assert!(c.is_connected());
+    });
+}
+
+/// `stats().sent` of a broker counts what the client crate took to send, not
+/// what the broker has: here a broker that accepts the connection and then
+/// reads nothing, nor acknowledges the QoS 1 publications, still leaves
+/// `sent` at 3 as soon as the three writes return.
+#[test]
+fn sent_counts_what_the_client_took_not_what_the_broker_acknowledged() {
+    use std::io::{Read, Write};
+    within(ms(20_000), || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let broker = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            // CONNECT: type byte, remaining length (variable-length), body.
+            let mut byte = [0u8; 1];
+            s.read_exact(&mut byte).unwrap();
+            assert_eq!(byte[0], 0x10, "not a CONNECT");
+            let (mut len, mut shift) = (0usize, 0);
+            loop {
+                s.read_exact(&mut byte).unwrap();
+                len |= usize::from(byte[0] & 0x7f) << shift;
+                shift += 7;
+                if byte[0] & 0x80 == 0 {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            s.read_exact(&mut body).unwrap();
+            // CONNACK, session not present, accepted; then nothing is read.
+            s.write_all(&[0x20, 0x02, 0x00, 0x00]).unwrap();
+            let _ = done_rx.recv_timeout(ms(15_000));
+        });
+        let c = wsdial::dial(&format!(
+            "mqtt://127.0.0.1:{port}?topic=t&qos=1&consume=false|timeout=5000"
+        ))
+        .unwrap();
+        for m in ["a", "b", "c"] {
+            assert_eq!(c.write(m), 1);
+        }
+        let s = c.stats();
+        assert_eq!((s.sent, s.unsent), (3, 0));
+        done_tx.send(()).unwrap();
+        broker.join().unwrap();
+        c.close();
+    });
+}

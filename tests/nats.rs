@@ -328,3 +328,30 @@ fn a_burst_of_many_batches_is_read_whole_in_order_with_its_subject() {
         assert!(c.try_read().is_none());
     })
 }
+
+#[test]
+fn consume_false_publishes_and_receives_nothing_of_its_subject() {
+    within(secs(60), || {
+        let server = Nats::start();
+        let c = wsdial::dial(&format!("{}&consume=false", server.url("relay.out"))).unwrap();
+        let mut sub = PyNats::run(&server, &["sub", "relay.out", "3"]);
+        assert_eq!(sub.line(), "ready");
+        for body in ["a", "b", "c"] {
+            assert_eq!(c.write(body), 1);
+        }
+        for body in ["a", "b", "c"] {
+            assert_eq!(sub.line(), body);
+        }
+        assert!(sub.wait());
+        // A third party's message on the subject is not delivered either.
+        let publisher = PyNats::run(&server, &["pub", "relay.out", "2", "py-"]);
+        assert!(publisher.wait());
+        // (A subscribed connection has its own three back at once: NATS
+        // echoes, see reads_what_nats_py_publishes_and_nats_py_reads_what_it_writes.)
+        assert!(c.read_timeout(secs(1)).is_none());
+        let s = c.stats();
+        assert_eq!((s.received, s.sent, s.dropped), (0, 3, 0));
+        assert!(c.is_connected());
+        c.close();
+    })
+}

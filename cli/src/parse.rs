@@ -28,6 +28,19 @@ fn value_json(v: OptionValue) -> Value {
     }
 }
 
+/// The URL of `address` as the command line prints it: every password in it
+/// written `***` ([`wsdial::Target::masked_url`]); the options, which may hold
+/// a proxy's password, left out. An address that does not parse is not shown
+/// (it could hold a password in a form that was not read).
+pub fn shown(address: &str) -> String {
+    match Address::parse(address) {
+        Ok(a) => a.target().masked_url(),
+        Err(_) => "(an address that does not parse)".into(),
+    }
+}
+
+/// Prints how `address` is read (the URL with its password masked, every
+/// option, the warnings); status 2 when it is refused.
 pub fn run(address: &str) -> anyhow::Result<u8> {
     match Address::parse(address) {
         Ok(a) => {
@@ -37,7 +50,7 @@ pub fn run(address: &str) -> anyhow::Result<u8> {
                 eprintln!("wsdial: warning: {w}");
             }
             let out = json!({
-                "target": {"scheme": t.scheme().as_str(), "url": t.url(), "host": t.host(), "port": t.port()},
+                "target": {"scheme": t.scheme().as_str(), "url": t.masked_url(), "host": t.host(), "port": t.port(), "publish_only": t.publish_only()},
                 "options": options_json(&a.options()),
                 "warnings": warnings,
             });

@@ -22,10 +22,11 @@
 //! any client's knowledge over WebSocket or TCP (no acknowledgement).
 //!
 //! What TO's own connection reads is not relayed (it is drained and
-//! dropped), so TO must not take a share of messages meant for others (see
-//! [`to_address`]): into an AMQP queue the relay dials TO with
-//! `consume=false`, and it refuses a TO that would share out what it reads
-//! (`consume=true`, a NATS queue group, a Kafka consumer group).
+//! dropped), so a broker TO is dialed with `consume=false` (see
+//! [`to_address`]): it only publishes, and reads neither its own messages
+//! back nor a share of messages meant for others; a TO that would share out
+//! what it reads (AMQP `consume=true`, a NATS queue group, a Kafka consumer
+//! group) is refused. The `--stats` line ends with what TO received.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -166,15 +167,17 @@ fn dial(address: &str, timeout: Option<Duration>, side: &str) -> Result<Conn, u8
 /// The address TO is dialed with, or why it is refused (bad usage).
 ///
 /// A broker connection reads as well as writes, and what TO reads is dropped
-/// by the relay. Where readers share a source's messages out among them, a
-/// reading TO would take (and drop) a share meant for the others: RabbitMQ
-/// hands each message of a queue to one of its consumers (and the relay's
-/// own publishes would come back to it), NATS each message of a queue group
-/// to one member, Kafka each partition of a consumer group to one member. So
-/// an AMQP TO that does not say `consume=` gets `consume=false`, and
-/// `consume=true` there, `queue=` on a NATS TO or `group=` on a Kafka TO is
-/// refused. Any other address is dialed as written (the dial reports what is
-/// wrong with it).
+/// by the relay: a reading TO would read back every message it publishes
+/// (the broker sends a subscriber its own publications), and where readers
+/// share a source's messages out among them it would take (and drop) a
+/// share meant for the others: RabbitMQ hands each message of a queue to one
+/// of its consumers, NATS each message of a queue group to one member, Kafka
+/// each partition of a consumer group to one member. So a broker TO that
+/// does not say `consume=` gets `consume=false` (it only publishes), and
+/// `consume=true` on an AMQP TO, `queue=` on a NATS TO, `group=` on a Kafka
+/// TO (and `offset=` there, which only says where to read) are refused. An
+/// MQTT, NATS or Kafka TO that says `consume=true` is dialed as written, and
+/// so is any other address (the dial reports what is wrong with it).
 fn to_address(to: &str) -> Result<String, String> {
     let Ok(a) = wsdial::Address::parse(to) else {
         return Ok(to.to_owned());
@@ -188,17 +191,19 @@ fn to_address(to: &str) -> Result<String, String> {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_owned())
     };
+    let shown = a.target().masked_url();
     let shared = |what: &str| {
         Err(format!(
-            "{url}: {what}; the relay drops what TO reads, so it would lose that share: leave it out of TO"
+            "{shown}: {what}; the relay drops what TO reads, so it would lose that share: leave it out of TO"
         ))
+    };
+    let publish_only = || {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Ok(format!("{url}{sep}consume=false{rest}"))
     };
     match a.target().scheme() {
         wsdial::Scheme::Amqp | wsdial::Scheme::Amqps => match param("consume").as_deref() {
-            None => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                Ok(format!("{url}{sep}consume=false{rest}"))
-            }
+            None => publish_only(),
             Some("true" | "1") => shared(
                 "consume=true makes TO a consumer of the queue, and RabbitMQ hands each message to one consumer (the relay publishes with consume=false, the default for TO)",
             ),
@@ -210,6 +215,17 @@ fn to_address(to: &str) -> Result<String, String> {
         wsdial::Scheme::Kafka if param("group").is_some() => shared(
             "group= makes TO a member of that consumer group, and Kafka gives each partition to one member",
         ),
+        wsdial::Scheme::Kafka if param("offset").is_some() && param("consume").is_none() => Err(format!(
+            "{shown}: offset= says where TO would read from, but the relay dials a Kafka TO that only publishes (consume=false): leave it out of TO"
+        )),
+        wsdial::Scheme::Mqtt
+        | wsdial::Scheme::Mqtts
+        | wsdial::Scheme::Nats
+        | wsdial::Scheme::Kafka
+            if param("consume").is_none() =>
+        {
+            publish_only()
+        }
         _ => Ok(to.to_owned()),
     }
 }
@@ -257,7 +273,7 @@ pub fn run(p: Plan) -> anyhow::Result<u8> {
     if from.fd().is_some() {
         eprintln!(
             "wsdial: FROM {} is a database: it is not read; record a feed into one with --to, run SQL with `wsdial exec`",
-            from.url()
+            crate::parse::shown(from.url())
         );
         return Ok(2);
     }
@@ -298,15 +314,16 @@ pub fn run(p: Plan) -> anyhow::Result<u8> {
 }
 
 /// The `--stats` line: the rate (when given), relayed, FROM's drops, TO's
-/// unsent (or rows written), and each side's reconnects.
+/// unsent (or rows written), each side's reconnects, and what TO's own
+/// connection received (not relayed: an echo, or a broker TO reading).
 fn stats_line(from: &Conn, sink: &Sink, relayed: u64, rate: Option<f64>, held: bool) -> String {
     let f = from.stats();
     let to = match sink {
         Sink::Conn(c) => {
             let t = c.conn.stats();
             format!(
-                "unsent {}  reconnects from {} to {}",
-                t.unsent, f.reconnects, t.reconnects
+                "unsent {}  reconnects from {} to {}  TO received {}",
+                t.unsent, f.reconnects, t.reconnects, t.received
             )
         }
         Sink::Record(r) => format!(
@@ -334,6 +351,9 @@ fn relay(
     sink: &mut Sink,
 ) -> anyhow::Result<(u8, u64)> {
     let tty = std::io::stderr().is_terminal();
+    // A recorded row's source, when the message has no topic: FROM's URL
+    // with its password masked.
+    let source = crate::parse::shown(from.url());
     let mut relayed = 0u64;
     let mut held: Option<Message> = None;
     let mut last_rx = Instant::now();
@@ -343,7 +363,7 @@ fn relay(
         if let Some(m) = held.take() {
             let taken = match sink {
                 Sink::Conn(c) => c.offer(m),
-                Sink::Record(r) => r.offer(m, from.url())?,
+                Sink::Record(r) => r.offer(m, &source)?,
             };
             match taken {
                 Offer::Taken => relayed += 1,

@@ -518,3 +518,96 @@ fn a_closed_stdout_ends_parse_and_demo_quietly() {
         assert_eq!(out.status.code(), Some(0), "wsdial {args:?}: {err}");
     }
 }
+
+/// `wsdial parse` prints a broker's or database's URL with its password
+/// written `***`, in every form a password takes (issue 15/16), and says
+/// whether a broker address only publishes; an address it refuses is named
+/// in the error with the password masked too.
+#[test]
+fn parse_never_prints_a_password() {
+    for (addr, url) in [
+        (
+            "mqtt://alice:s3cret@127.0.0.1:1883?topic=a/b|reconnect=true",
+            "mqtt://alice:***@127.0.0.1:1883?topic=a/b",
+        ),
+        (
+            "mqtts://alice:s3cret@127.0.0.1?topic=t&consume=false",
+            "mqtts://alice:***@127.0.0.1?topic=t&consume=false",
+        ),
+        (
+            "nats://bob:s3cret@127.0.0.1:4222?topic=orders.eu",
+            "nats://bob:***@127.0.0.1:4222?topic=orders.eu",
+        ),
+        (
+            "amqp://u:s3cret@127.0.0.1:5672/%2F?queue=q",
+            "amqp://u:***@127.0.0.1:5672/%2F?queue=q",
+        ),
+        (
+            "amqps://u:s3cret@127.0.0.1/?queue=q",
+            "amqps://u:***@127.0.0.1/?queue=q",
+        ),
+        (
+            "kafka://u:s3cret@127.0.0.1:9092,[::1]:9093/ticks?mechanism=plain",
+            "kafka://u:***@127.0.0.1:9092,[::1]:9093/ticks?mechanism=plain",
+        ),
+        (
+            "postgres://u:s3cret@127.0.0.1:5432/d",
+            "postgres://u:***@127.0.0.1:5432/d",
+        ),
+        (
+            "postgres://host=127.0.0.1 user=u password=s3cret dbname=d",
+            "postgres://host=127.0.0.1 user=u password=*** dbname=d",
+        ),
+        (
+            "mysql://u:s3cret@tcp(127.0.0.1:3306)/d",
+            "mysql://u:***@tcp(127.0.0.1:3306)/d",
+        ),
+        (
+            "clickhouse://127.0.0.1:8123?user=u&password=s3cret",
+            "clickhouse://127.0.0.1:8123?user=u&password=***",
+        ),
+        (
+            "clickhouse://tcp://127.0.0.1:9000?password=s3cret",
+            "clickhouse://tcp://127.0.0.1:9000?password=***",
+        ),
+    ] {
+        let mut c = bin();
+        c.args(["parse", addr]);
+        let o = run(c, None, ms(10_000));
+        assert!(o.status.success(), "{addr}: {o:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!all.contains("s3cret"), "{addr}: {all}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            v.pointer("/target/url"),
+            Some(&serde_json::json!(url)),
+            "{addr}"
+        );
+        let publish_only = addr.contains("consume=false");
+        assert_eq!(
+            v.pointer("/target/publish_only"),
+            Some(&serde_json::json!(publish_only)),
+            "{addr}"
+        );
+    }
+    // Refused addresses: the error names the address, masked.
+    for addr in [
+        "mqtt://alice:s3cret@127.0.0.1?topic=a&qos=7",
+        "nats://bob:s3cret@127.0.0.1?topic=a..b",
+        "amqp://u:s3cret@127.0.0.1/?queue=q&consume=maybe",
+        "kafka://u:s3cret@127.0.0.1/t?consume=false&group=g",
+        "postgres://host=127.0.0.1 password=s3cret port=x",
+    ] {
+        let mut c = bin();
+        c.args(["parse", addr]);
+        let o = run(c, None, ms(10_000));
+        assert_eq!(o.status.code(), Some(2), "{addr}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("***"), "{addr}: {err}");
+        assert!(!err.contains("s3cret"), "{addr}: {err}");
+    }
+}

@@ -209,6 +209,9 @@ fn relay_survives_its_sink_restarting_and_its_feed_dropping() {
             .rsplit("reconnects from ")
             .next()
             .unwrap()
+            .split("  ")
+            .next()
+            .unwrap()
             .split(" to ")
             .map(|n| n.trim().parse().unwrap())
             .collect();

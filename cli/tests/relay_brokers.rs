@@ -15,7 +15,7 @@ mod mosquitto;
 mod nats;
 mod support;
 use common::{ms, within};
-use support::{assert_every_seq_once_in_order, relay_feed, seq};
+use support::{assert_every_seq_once_in_order, assert_to_received_nothing, relay_feed, seq};
 
 /// Messages relayed in each test, and the simulator's rate (messages/s).
 const N: u64 = 1000;
@@ -50,7 +50,9 @@ fn the_feed_into_mqtt_at_qos_1_that_three_mosquitto_subs_read() {
         let subs: Vec<_> = (0..3)
             .map(|_| b.subscriber_qos(topic, N as usize, 1, 60))
             .collect();
-        relay_feed(&format!("{}&qos=1", b.url(topic)), RATE, N);
+        let o = relay_feed(&format!("{}&qos=1", b.url(topic)), RATE, N);
+        // Dialed publish-only: none of the N came back to TO.
+        assert_to_received_nothing(&o);
         for (i, sub) in subs.into_iter().enumerate() {
             let (lines, qos) = sub.received();
             let seqs = topic_seqs(&lines, topic);
@@ -77,7 +79,9 @@ fn the_feed_into_a_nats_subject_that_three_nats_py_subscribers_read() {
         for s in &mut subs {
             assert_eq!(s.line(), "ready");
         }
-        relay_feed(&server.url(subject), RATE, N);
+        let o = relay_feed(&server.url(subject), RATE, N);
+        // Dialed publish-only: none of the N came back to TO (NATS echoes).
+        assert_to_received_nothing(&o);
         for (i, mut s) in subs.into_iter().enumerate() {
             let seqs = first_seqs(&mut s.lines, N);
             assert_every_seq_once_in_order(&format!("nats-py {i}"), &seqs, N);
@@ -96,7 +100,8 @@ fn the_feed_into_an_amqp_queue_that_pika_consumes() {
         assert_eq!(consumer.line(), "ready");
         // The address as a user writes it: the relay's own connection to the
         // queue must not consume (and so take a share of) what it publishes.
-        relay_feed(&r.url(&q), RATE, N);
+        let o = relay_feed(&r.url(&q), RATE, N);
+        assert_to_received_nothing(&o);
         let seqs = first_seqs(&mut consumer.lines, N);
         assert_every_seq_once_in_order("pika", &seqs, N);
         assert!(consumer.wait(), "pika failed");
@@ -182,6 +187,7 @@ fn a_to_that_would_take_a_share_of_what_others_read_is_refused() {
             ("amqp://127.0.0.1:1/?queue=q&consume=true", "consume=true"),
             ("nats://127.0.0.1:1?topic=s&queue=g", "queue="),
             ("kafka://127.0.0.1:1/t?group=g", "group="),
+            ("kafka://127.0.0.1:1/t?offset=earliest", "offset="),
         ] {
             let mut c = support::bin();
             c.args(["ws://127.0.0.1:1/", "--to", to]);
@@ -193,5 +199,20 @@ fn a_to_that_would_take_a_share_of_what_others_read_is_refused() {
                 "{to}: {err}"
             );
         }
+        // The refusal names TO with its password masked.
+        let mut c = support::bin();
+        c.args([
+            "ws://127.0.0.1:1/",
+            "--to",
+            "nats://bob:s3cret@127.0.0.1:1?topic=s&queue=g",
+        ]);
+        let o = support::run(c, None, ms(20_000));
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("TO nats://bob:***@127.0.0.1:1?topic=s&queue=g: queue="),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
     })
 }

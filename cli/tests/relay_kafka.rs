@@ -8,7 +8,7 @@ mod support;
 #[path = "../../tests/common/tansu.rs"]
 mod tansu;
 use common::{ms, within};
-use support::{assert_every_seq_once_in_order, relay_feed, seq};
+use support::{assert_every_seq_once_in_order, assert_to_received_nothing, relay_feed, seq};
 use tansu::{python_consume, Tansu};
 
 #[test]
@@ -17,7 +17,9 @@ fn the_feed_into_a_kafka_topic_that_three_consumers_read() {
         let t = Tansu::start();
         // One partition: the topic keeps the feed's order.
         t.create_topic("feed", 1);
-        relay_feed(&t.url("feed", ""), 2000, 600);
+        let o = relay_feed(&t.url("feed", ""), 2000, 600);
+        // Dialed publish-only: none of the 600 was read back by TO.
+        assert_to_received_nothing(&o);
         let bootstrap = t.bootstrap();
         let readers: Vec<_> = (0..3)
             .map(|_| {

@@ -104,6 +104,17 @@ pub(crate) fn endpoint(scheme: Scheme, url: &str) -> Result<(String, u16), Error
     }
 }
 
+/// Whether a broker address subscribes (reads): false with `consume=false`.
+pub(crate) fn consumes(scheme: Scheme, url: &str) -> Result<bool, Error> {
+    Ok(match scheme {
+        Scheme::Mqtt | Scheme::Mqtts => mqtt::parse(scheme, url)?.consume,
+        Scheme::Nats => nats::parse(url)?.consume,
+        Scheme::Amqp | Scheme::Amqps => amqp::parse(scheme, url)?.consume,
+        Scheme::Kafka => kafka::KafkaAddress::parse(url)?.consume,
+        _ => unreachable!("not a broker scheme: {scheme}"),
+    })
+}
+
 /// The `Unsupported` error for a protocol whose cargo feature is off.
 pub(crate) fn feature_off(scheme: Scheme, feature: &str) -> Error {
     Error::new(
@@ -126,7 +137,7 @@ pub(crate) fn start(
         _ => unreachable!("not a broker scheme: {scheme}"),
     };
     // The driver's logs and errors show the address with its password masked.
-    driver::start(protocol, &crate::db::masked(target.url()), options)
+    driver::start(protocol, &target.masked_url(), options)
 }
 
 /// Placeholder address check until each protocol reads its own form: a URL

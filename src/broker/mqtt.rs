@@ -1,12 +1,16 @@
 //! `mqtt://` and `mqtts://`: the address (always compiled) and the client
 //! (cargo feature `mqtt`: `rumqttc`'s blocking `Client`, MQTT 3.1.1).
 //!
-//! `mqtt://[user:pass@]host[:1883]?topic=T[&qos=0|1|2][&client_id=ID]`;
+//! `mqtt://[user:pass@]host[:1883]?topic=T[&qos=0|1|2][&client_id=ID][&consume=true|false]`;
 //! `mqtts://` is the same over TLS (port 8883, with `ca=` and `insecure=`).
 //! The topic is subscribed at every connect (clean session) with `qos`, and
 //! written messages are published to it with the same `qos` (not retained).
 //! A topic with a wildcard (`+` a level, `#` the rest) is read only: it names
-//! no topic to publish to, so a write returns 0.
+//! no topic to publish to, so a write returns 0. `consume=false` makes a
+//! connection that only publishes: the topic is not subscribed (a broker
+//! sends a client its own publications when it is subscribed to them), so a
+//! read never returns a message, only a `Disconnected`; with a wildcard
+//! topic it would do nothing at all, and is refused.
 //!
 //! `rumqttc` runs its own current-thread tokio runtime inside its
 //! `Connection`; the driver's thread is the only one that polls it, so a
@@ -33,9 +37,11 @@ pub(super) struct MqttAddress {
     pub(super) topic: String,
     pub(super) qos: u8,
     pub(super) client_id: Option<String>,
+    /// Whether the topic is subscribed (`consume=`, default true).
+    pub(super) consume: bool,
 }
 
-const FORM: &str = "mqtt://[user:pass@]host[:1883]?topic=T[&qos=0|1|2][&client_id=ID] (mqtts:// the same, port 8883)";
+const FORM: &str = "mqtt://[user:pass@]host[:1883]?topic=T[&qos=0|1|2][&client_id=ID][&consume=true|false] (mqtts:// the same, port 8883)";
 
 fn bad(url: &str, what: impl std::fmt::Display) -> Error {
     Error::address(None, format!("`{url}`: {what}; an MQTT address is {FORM}"))
@@ -78,7 +84,7 @@ pub(super) fn parse(scheme: Scheme, url: &str) -> Result<MqttAddress, Error> {
     if password.is_some() && user.is_none() {
         return Err(bad(url, "a password without a user name"));
     }
-    let (mut topic, mut qos, mut client_id) = (None, 0u8, None);
+    let (mut topic, mut qos, mut client_id, mut consume) = (None, 0u8, None, true);
     // Not `query_pairs`: form encoding reads `+` as a space, and `+` is
     // MQTT's one-level wildcard. Only `%XX` is decoded.
     let pairs = parsed
@@ -104,16 +110,38 @@ pub(super) fn parse(scheme: Scheme, url: &str) -> Result<MqttAddress, Error> {
                 return Err(bad(url, "client_id is 1 to 65535 bytes"))
             }
             "client_id" => client_id = Some(v),
+            "consume" => {
+                consume = match &*v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(bad(
+                            url,
+                            format!(
+                        "consume=`{v}` is not a boolean; accepted: consume=true or consume=false"
+                    ),
+                        ))
+                    }
+                }
+            }
             other => {
                 return Err(bad(
                     url,
-                    format!("unknown query parameter `{other}` (known: topic, qos, client_id)"),
+                    format!(
+                        "unknown query parameter `{other}` (known: topic, qos, client_id, consume)"
+                    ),
                 ))
             }
         }
     }
     let topic = topic.ok_or_else(|| bad(url, "no topic: add `?topic=T`"))?;
     check_topic(&topic).map_err(|e| bad(url, format!("topic `{topic}`: {e}")))?;
+    if !consume && is_wildcard(&topic) {
+        return Err(bad(
+            url,
+            format!("consume=false with the wildcard topic `{topic}`: it could neither read nor publish"),
+        ));
+    }
     Ok(MqttAddress {
         host,
         port,
@@ -122,6 +150,7 @@ pub(super) fn parse(scheme: Scheme, url: &str) -> Result<MqttAddress, Error> {
         topic,
         qos,
         client_id,
+        consume,
     })
 }
 
@@ -200,8 +229,11 @@ mod tests {
                 topic: "a/+/c".into(),
                 qos: 2,
                 client_id: Some("me".into()),
+                consume: true,
             }
         );
+        assert!(!p("mqtt://h?topic=t&consume=false").unwrap().consume);
+        assert!(p("mqtt://h?topic=t&consume=1").unwrap().consume);
         assert_eq!(p("mqtt://h?topic=t").unwrap().port, 1883);
         assert_eq!(
             parse(Scheme::Mqtts, "mqtts://h/?topic=t").unwrap().port,
@@ -243,6 +275,14 @@ mod tests {
                 "unknown query parameter `retain`",
             ),
             ("mqtt://h/sensors?topic=t", "path `/sensors`"),
+            (
+                "mqtt://h?topic=t&consume=no",
+                "accepted: consume=true or consume=false",
+            ),
+            (
+                "mqtt://h?topic=a/%23&consume=false",
+                "neither read nor publish",
+            ),
             ("mqtt://:pw@h?topic=t", "without a user"),
             ("mqtt://h:0?topic=t", "port 0"),
             ("mqtt://?topic=t", "host"),

@@ -1,9 +1,13 @@
 //! `nats://`: the address (always compiled) and the client (cargo feature `nats`).
 //!
-//! `nats://[user[:pass]@]host[:4222]?topic=SUBJECT[&queue=GROUP]`. Reading
+//! `nats://[user[:pass]@]host[:4222]?topic=SUBJECT[&queue=GROUP][&consume=true|false]`. Reading
 //! subscribes to SUBJECT (wildcards `*` and `>` allowed), in queue group
 //! GROUP when given; writing publishes to SUBJECT, and a wildcard subject has
-//! nothing to publish to. TLS is used when the server requires it, with
+//! nothing to publish to. `consume=false` makes a connection that only
+//! publishes: nothing is subscribed (NATS delivers a client's own
+//! publications to its subscriptions), so a read never returns a message,
+//! only a `Disconnected`; with a wildcard subject or a queue group it is
+//! refused. TLS is used when the server requires it, with
 //! `ca=` and `insecure=`.
 //!
 //! The client is `async-nats` on a current-thread tokio runtime that belongs
@@ -23,7 +27,8 @@ use super::Protocol;
 /// The default port of `nats://`.
 const DEFAULT_PORT: u16 = 4222;
 
-const FORM: &str = "nats://[user[:pass]@]host[:4222]?topic=SUBJECT[&queue=GROUP]";
+const FORM: &str =
+    "nats://[user[:pass]@]host[:4222]?topic=SUBJECT[&queue=GROUP][&consume=true|false]";
 
 /// A `nats://` address, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +39,8 @@ pub(super) struct NatsAddress {
     pub(super) pass: Option<String>,
     pub(super) subject: String,
     pub(super) queue: Option<String>,
+    /// Whether SUBJECT is subscribed (`consume=`, default true).
+    pub(super) consume: bool,
 }
 
 impl NatsAddress {
@@ -79,15 +86,25 @@ pub(super) fn parse(url: &str) -> Result<NatsAddress, Error> {
         .filter(|u| !u.is_empty())
         .map(decode);
     let pass = parsed.password().map(decode);
-    let (mut subject, mut queue) = (None, None);
+    let (mut subject, mut queue, mut consume) = (None, None, true);
     for (k, v) in parsed.query_pairs() {
         match &*k {
             "topic" | "subject" => subject = Some(v.into_owned()),
             "queue" => queue = Some(v.into_owned()),
+            "consume" => {
+                consume = match &*v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(Error::address(
+                        None,
+                        format!("`{url}`: consume=`{v}` is not a boolean; accepted: consume=true or consume=false"),
+                    )),
+                }
+            }
             other => {
                 return Err(Error::address(
                     None,
-                    format!("`{url}`: unknown query parameter `{other}`; accepted: topic=SUBJECT, queue=GROUP ({FORM})"),
+                    format!("`{url}`: unknown query parameter `{other}`; accepted: topic=SUBJECT, queue=GROUP, consume=true|false ({FORM})"),
                 ))
             }
         }
@@ -103,14 +120,22 @@ pub(super) fn parse(url: &str) -> Result<NatsAddress, Error> {
             ));
         }
     }
-    Ok(NatsAddress {
+    let a = NatsAddress {
         host,
         port: parsed.port().unwrap_or(DEFAULT_PORT),
         user,
         pass,
         subject,
         queue,
-    })
+        consume,
+    };
+    if !a.consume && (a.is_wildcard() || a.queue.is_some()) {
+        return Err(Error::address(
+            None,
+            format!("`{url}`: consume=false subscribes nothing, so neither a wildcard subject (nothing to publish to) nor a queue group (for readers) means anything with it; {FORM}"),
+        ));
+    }
+    Ok(a)
 }
 
 /// A subject is dot-separated non-empty tokens without spaces; `*` is a whole
@@ -183,6 +208,8 @@ mod tests {
         assert_eq!(a.subject, "orders.eu");
         assert_eq!(a.queue.as_deref(), Some("workers"));
         assert!(!a.is_wildcard());
+        assert!(a.consume);
+        assert!(!parse("nats://h?topic=a.b&consume=false").unwrap().consume);
         let d = parse("nats://localhost?topic=a.*.c").unwrap();
         assert_eq!((d.port, &d.user, &d.pass), (4222, &None, &None));
         assert!(d.is_wildcard());
@@ -207,6 +234,18 @@ mod tests {
                 "unknown query parameter `group`",
             ),
             ("nats://127.0.0.1?topic=a&queue=", "non-empty name"),
+            (
+                "nats://127.0.0.1?topic=a&consume=no",
+                "accepted: consume=true or consume=false",
+            ),
+            (
+                "nats://127.0.0.1?topic=a.*&consume=false",
+                "consume=false subscribes nothing",
+            ),
+            (
+                "nats://127.0.0.1?topic=a&queue=q&consume=0",
+                "consume=false subscribes nothing",
+            ),
             ("nats://127.0.0.1/orders", "no path"),
             ("nats://?topic=a", "no host"),
             ("nats://127.0.0.1:99999?topic=a", "not a valid URL"),

@@ -7,6 +7,7 @@
 //! tests/peers/amqp_client.py.
 use std::process::{Command, Stdio};
 
+#[allow(clippy::duplicate_mod)] // a test may take both nats.rs and amqp.rs
 #[path = "script.rs"]
 mod script;
 #[allow(unused_imports)] // each test file uses a different part

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(clippy::duplicate_mod)] // a test may take both nats.rs and amqp.rs
 #[path = "script.rs"]
 mod script;
 #[allow(unused_imports)] // each test file uses a different part

@@ -127,6 +127,14 @@ pub fn relay_n(args: &[&str], n: u64) -> Output {
     o
 }
 
+/// Fails unless the relay's totals say TO's own connection received nothing:
+/// a broker TO dialed publish-only (`consume=false`) reads none of what it
+/// published, nor anything else.
+pub fn assert_to_received_nothing(o: &Output) {
+    let total = totals(o);
+    assert!(total.ends_with("  TO received 0"), "{total}");
+}
+
 /// Fails unless `seqs` is exactly 0, 1, …, n-1: every message once, in order.
 pub fn assert_every_seq_once_in_order(who: &str, seqs: &[u64], n: u64) {
     if seqs != (0..n).collect::<Vec<u64>>() {

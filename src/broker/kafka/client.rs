@@ -328,9 +328,11 @@ impl Protocol for Kafka {
                     pending.push_back(routed(&m, payload, Stamp::now()));
                 }
             }
-        } else {
+        } else if self.address.consume {
             self.assign(&consumer, &parts, &ctx, deadline)?;
         }
+        // consume=false: nothing assigned, nothing fetched; the consumer
+        // stays for what librdkafka reports (every broker lost).
         let producer = self.producer()?;
         Ok(Box::new(KafkaSession {
             url: self.url.clone(),

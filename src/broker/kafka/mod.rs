@@ -14,6 +14,10 @@
 //! partitions the group gives it. `offset` is where a partition is read from
 //! when there is no position yet: `latest` (the default: what is published
 //! from the dial on) or `earliest` (everything the topic still holds).
+//! `consume=false` makes a connection that only publishes: no partition is
+//! assigned or fetched (a reading connection reads its own publications
+//! back), so a read never returns a message, only a `Disconnected`; `group`
+//! and `offset`, which are about reading, are refused with it.
 
 use crate::address::Target;
 use crate::error::Error;
@@ -28,7 +32,7 @@ mod client;
 const DEFAULT_PORT: u16 = 9092;
 
 /// What the address's form says, for errors.
-const FORM: &str = "kafka://[user:pass@]host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest|latest&mechanism=scram-sha-512|scram-sha-256|plain]";
+const FORM: &str = "kafka://[user:pass@]host[:9092][,host2[:9092]…]/TOPIC[?group=G&offset=earliest|latest&mechanism=scram-sha-512|scram-sha-256|plain&consume=true|false]";
 
 /// Where a partition without a position is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +106,8 @@ pub(super) struct KafkaAddress {
     pub(super) start: Start,
     /// SASL, when the address has a user.
     pub(super) sasl: Option<Sasl>,
+    /// Whether the topic is read (`consume=`, default true).
+    pub(super) consume: bool,
 }
 
 impl KafkaAddress {
@@ -171,6 +177,7 @@ impl KafkaAddress {
         let mut group = None;
         let mut start = Start::Latest;
         let mut mechanism = None;
+        let (mut consume, mut offset_given) = (true, false);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
@@ -182,6 +189,7 @@ impl KafkaAddress {
                     group = Some(v.into_owned());
                 }
                 "offset" => {
+                    offset_given = true;
                     start = match v {
                         "earliest" => Start::Earliest,
                         "latest" => Start::Latest,
@@ -198,9 +206,20 @@ impl KafkaAddress {
                         ))
                     })?)
                 }
+                "consume" => {
+                    consume = match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => {
+                            return Err(bad(format!(
+                                "consume=`{v}` is not a boolean; accepted: consume=true or consume=false"
+                            )))
+                        }
+                    }
+                }
                 _ => {
                     return Err(bad(format!(
-                        "unknown query parameter `{k}` (kafka:// takes group, offset and mechanism)"
+                        "unknown query parameter `{k}` (kafka:// takes group, offset, mechanism and consume)"
                     )))
                 }
             }
@@ -218,12 +237,18 @@ impl KafkaAddress {
                 )),
                 (None, None) => None,
             };
+        if !consume && (group.is_some() || offset_given) {
+            return Err(bad(
+                "consume=false reads nothing, so `group=` and `offset=` (which say how to read) mean nothing with it".into(),
+            ));
+        }
         Ok(KafkaAddress {
             brokers,
             topic: topic.to_owned(),
             group,
             start,
             sasl,
+            consume,
         })
     }
 }
@@ -343,7 +368,12 @@ mod tests {
         assert_eq!(a.group.as_deref(), Some("g 1"));
         assert_eq!(a.start, Start::Earliest);
         let b = KafkaAddress::parse("kafka://127.0.0.1:9092/t").unwrap();
-        assert_eq!((b.group, b.start), (None, Start::Latest));
+        assert_eq!((b.group, b.start, b.consume), (None, Start::Latest, true));
+        assert!(
+            !KafkaAddress::parse("kafka://h/t?consume=false")
+                .unwrap()
+                .consume
+        );
         assert_eq!(endpoint("kafka://h:7,i:8/t").unwrap(), ("h".to_owned(), 7));
     }
 
@@ -374,6 +404,11 @@ mod tests {
         assert!(err("kafka://h/t?offset=first").contains("earliest, latest"));
         assert!(err("kafka://h/t?group=").contains("group id"));
         assert!(err("kafka://h/t?qos=1").contains("unknown query parameter `qos`"));
+        assert!(err("kafka://h/t?consume=no").contains("accepted: consume=true or consume=false"));
+        assert!(err("kafka://h/t?consume=false&group=g").contains("consume=false reads nothing"));
+        assert!(
+            err("kafka://h/t?offset=earliest&consume=0").contains("consume=false reads nothing")
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub(super) fn protocol(target: &Target, options: &Options) -> Result<Box<dyn Pro
         address,
         tls,
         client_id,
-        url: crate::db::masked(target.url()),
+        url: target.masked_url(),
     }))
 }
 
@@ -164,33 +164,45 @@ impl Protocol for Mqtt {
                 }
             }
         }
-        client
-            .subscribe(a.topic.clone(), qos(a.qos))
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}")))?;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match conn.recv_timeout(left) {
-                Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) => {
-                    if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
-                        return Err(Error::new(
-                            ErrorKind::Auth,
-                            format!(
-                                "{}:{}: the MQTT broker refused the subscription to `{}`",
-                                a.host, a.port, a.topic
-                            ),
-                        ));
+        // consume=false: no subscription, so nothing (not even this
+        // connection's own publications) is ever delivered to it.
+        if a.consume {
+            client
+                .subscribe(a.topic.clone(), qos(a.qos))
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot subscribe: {e}")))?;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match conn.recv_timeout(left) {
+                    Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) => {
+                        if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
+                            return Err(Error::new(
+                                ErrorKind::Auth,
+                                format!(
+                                    "{}:{}: the MQTT broker refused the subscription to `{}`",
+                                    a.host, a.port, a.topic
+                                ),
+                            ));
+                        }
+                        break;
                     }
-                    break;
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(self.error(e)),
-                Err(RecvTimeoutError::Timeout) => return Err(timed_out("subscription answer")),
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(Error::new(ErrorKind::Io, "the MQTT client stopped"))
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(self.error(e)),
+                    Err(RecvTimeoutError::Timeout) => return Err(timed_out("subscription answer")),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Err(Error::new(ErrorKind::Io, "the MQTT client stopped"))
+                    }
                 }
             }
         }
-        log::debug!("{}: connected, subscribed to {}", self.url, a.topic);
+        log::debug!(
+            "{}: connected{}",
+            self.url,
+            if a.consume {
+                ", subscribed"
+            } else {
+                ", publishing only"
+            }
+        );
         let publisher = (!is_wildcard(&a.topic)).then(|| {
             Arc::new(Publisher {
                 client: client.clone(),

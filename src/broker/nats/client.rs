@@ -130,10 +130,14 @@ impl Protocol for Nats {
                 .connect(server.as_str())
                 .await
                 .map_err(|e| connect_error(&server, e))?;
+            // consume=false: no subscription, so nothing (not even this
+            // connection's own publications) is ever delivered to it.
             let sub = match &a.queue {
-                Some(q) => client.queue_subscribe(a.subject.clone(), q.clone()).await,
-                None => client.subscribe(a.subject.clone()).await,
+                _ if !a.consume => None,
+                Some(q) => Some(client.queue_subscribe(a.subject.clone(), q.clone()).await),
+                None => Some(client.subscribe(a.subject.clone()).await),
             }
+            .transpose()
             .map_err(|e| {
                 Error::new(
                     ErrorKind::Io,
@@ -196,7 +200,7 @@ impl Protocol for Nats {
             return Ok(Box::new(NatsSession {
                 runtime: self.runtime.clone(),
                 client,
-                sub: Some(sub),
+                sub,
                 lost,
                 drops: Drops::default(),
                 clock: Clock::new(),
@@ -207,7 +211,7 @@ impl Protocol for Nats {
         Ok(Box::new(NatsSession {
             runtime: self.runtime.clone(),
             client,
-            sub: Some(sub),
+            sub,
             lost,
             drops: Drops::default(),
             clock: Clock::new(),
@@ -323,8 +327,8 @@ impl Publish for NatsPublisher {
 struct NatsSession {
     runtime: Arc<tokio::runtime::Runtime>,
     client: async_nats::Client,
-    /// Always `Some` but in `drop` (dropping it spawns its unsubscribe
-    /// onto the current runtime, so it is dropped inside this one's).
+    /// `Some` but with `consume=false` and in `drop` (dropping it spawns its
+    /// unsubscribe onto the current runtime, so it is dropped inside this one's).
     sub: Option<async_nats::Subscriber>,
     lost: Arc<AtomicBool>,
     /// What async-nats dropped, as far as this session knows.
@@ -360,7 +364,7 @@ impl Session for NatsSession {
         let (Some(sub), lost, client, clock) =
             (self.sub.as_mut(), &self.lost, &self.client, &self.clock)
         else {
-            return Err(Disconnect::new(Cause::Eof, "the NATS subscription is gone"));
+            return self.publishing_only(timeout);
         };
         let first = batch.len();
         let mut empty = false;
@@ -439,6 +443,38 @@ impl Session for NatsSession {
             })
             .await;
         });
+    }
+}
+
+impl NatsSession {
+    /// `recv_batch` of a connection with `consume=false`: nothing to read;
+    /// waits `timeout` (on the runtime, which keeps the client's connection
+    /// task running) while watching for a lost connection.
+    fn publishing_only(&mut self, timeout: Duration) -> Result<(), Disconnect> {
+        let (lost, client) = (&self.lost, &self.client);
+        let up = self.runtime.block_on(async {
+            let until = tokio::time::Instant::now() + timeout;
+            loop {
+                if lost.load(Ordering::Acquire)
+                    || client.connection_state() == async_nats::connection::State::Disconnected
+                {
+                    return false;
+                }
+                let now = tokio::time::Instant::now();
+                if now >= until {
+                    return true;
+                }
+                tokio::time::sleep((until - now).min(LOST_CHECK)).await;
+            }
+        });
+        if up {
+            Ok(())
+        } else {
+            Err(Disconnect::new(
+                Cause::Eof,
+                "the connection to the NATS server was lost",
+            ))
+        }
     }
 }
 
