@@ -381,8 +381,11 @@ impl Drop for Conn {
 
 impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A password in the URL is shown as `***` (a handle's URL has none).
+        let url =
+            crate::Target::parse(&self.url).map_or_else(|_| self.url.clone(), |t| t.masked_url());
         f.debug_struct("Conn")
-            .field("url", &self.url)
+            .field("url", &url)
             .field("connected", &self.is_connected())
             .finish()
     }

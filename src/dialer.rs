@@ -365,7 +365,7 @@ impl Dialer {
         }
         check(addr.target(), &options)?;
         for w in addr.warnings() {
-            log::warn!("{}: {w}", addr.target().url());
+            log::warn!("{}: {w}", addr.target().masked_url());
         }
         let url = addr.target().url().to_owned();
         let scheme = addr.target().scheme();
@@ -394,7 +394,7 @@ impl fmt::Debug for Dialer {
 
 /// `proxy=env`: the proxy the process environment names for `target`, if any.
 fn from_env(target: &Target) -> Result<Option<Proxy>, Error> {
-    let url = target.url();
+    let url = target.masked_url();
     Ok(
         match crate::proxy_env::from_env(target, |n| std::env::var(n).ok())? {
             Some((var, p)) => {

@@ -96,6 +96,31 @@ fn http_answers_name_the_status() {
     });
 }
 
+/// A password in a WebSocket URL's user info is written `***` in the errors
+/// and the `Debug` of a `Conn`, never shown.
+#[test]
+fn a_password_in_a_websocket_url_is_never_shown() {
+    within(ms(10_000), || {
+        let with_password = |url: String| url.replacen("ws://", "ws://alice:s3cret@", 1);
+        let srv = http_answer(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+        let e = wsdial::dial(&with_password(srv.url("/|timeout=3000"))).unwrap_err();
+        assert_eq!(e.http_status(), Some(403), "{e}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(e.to_string().contains("alice:***@"), "{e}");
+
+        let srv = Server::ws(|mut ws, _| {
+            let _ = ws.read();
+        });
+        let c = wsdial::dial(&with_password(srv.url("/"))).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("alice:***@"),
+            "{shown}"
+        );
+        assert!(c.url().contains("s3cret"), "url() is what it dials");
+    });
+}
+
 #[test]
 fn tls_to_a_plain_server_is_a_tls_error() {
     within(ms(10_000), || {

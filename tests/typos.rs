@@ -199,9 +199,14 @@ fn a_dial_logs_the_warning() {
     log::set_logger(&RECORDER).unwrap();
     log::set_max_level(log::LevelFilter::Warn);
     // nothing listens on port 1: the dial fails after its checks, which log
-    let e = wsdial::dial("ws://127.0.0.1:1/|payload=x&reconect=true").unwrap_err();
+    // (with a password in the URL, which no line shows)
+    let e = wsdial::dial("ws://alice:s3cret@127.0.0.1:1/|payload=x&reconect=true").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tcp, "{e}");
     let lines = RECORDER.0.lock().unwrap();
+    assert!(
+        lines.iter().all(|l| !l.contains("s3cret")) && !e.to_string().contains("s3cret"),
+        "{lines:?} {e}"
+    );
     assert!(
         lines
             .iter()

@@ -89,10 +89,7 @@ impl WsLink {
             let agreed = match offer {
                 None => None,
                 Some(_) => pmd::agreed(resp.headers(), true).map_err(|why| {
-                    Error::new(
-                        ErrorKind::Handshake,
-                        format!("{}: {why}", plan.target.url()),
-                    )
+                    Error::new(ErrorKind::Handshake, format!("{}: {why}", plan.shown))
                 })?,
             };
             ws.get_mut().agree(agreed.as_ref(), o.maxsize);
@@ -118,10 +115,11 @@ fn handshake(
     deadline: Instant,
     extensions: Option<&'static str>,
 ) -> Result<(WebSocket<Wire>, tungstenite::handshake::client::Response), Error> {
-    let url = plan.target.url();
-    let mut req = url
-        .into_client_request()
-        .map_err(|e| Error::address(None, format!("`{url}` is not a valid WebSocket URL: {e}")))?;
+    let url = &plan.shown;
+    let mut req =
+        plan.target.url().into_client_request().map_err(|e| {
+            Error::address(None, format!("`{url}` is not a valid WebSocket URL: {e}"))
+        })?;
     let h = req.headers_mut();
     for (name, value) in &plan.options.headers {
         let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {

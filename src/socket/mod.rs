@@ -53,8 +53,8 @@ pub(crate) fn start(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, Box<dyn Driv
 /// `start`, with the driver's type known (the unit tests look at its state).
 fn spawn(plan: Plan, hooks: Hooks) -> Result<(Arc<Seam>, SocketDriver), Error> {
     let deadline = Instant::now() + plan.options.timeout;
-    let url = plan.target.url();
-    let mut backoff = Backoff::new(&plan.options, url);
+    let url = &plan.shown;
+    let mut backoff = Backoff::new(&plan.options, plan.target.url());
     let (first, failed) = match link::dial(&plan, deadline) {
         Ok(l) => (Some(l), None),
         // The program asked for a first dial that keeps trying: the worker

@@ -262,7 +262,7 @@ impl Worker {
         let (tx, rx) = mpsc::sync_channel(1);
         let plan = self.plan.clone();
         let shared = self.shared.clone();
-        log::info!("{}: rotating the connection (max_age)", plan.target.url());
+        log::info!("{}: rotating the connection (max_age)", plan.shown);
         let spawned = std::thread::Builder::new()
             .name("wsdial-rotate".into())
             .stack_size(512 * 1024)
@@ -285,7 +285,7 @@ impl Worker {
         let wait = self.rotation.backoff.next_delay().max(RETRY_MIN);
         log::warn!(
             "{}: the connection's replacement (max_age) failed: {why}; the connection goes on, another try in {wait:?}",
-            self.plan.target.url()
+            self.plan.shown
         );
         self.rotation.phase = Phase::Idle;
         self.rotation.due = Some(Instant::now() + wait);
@@ -479,10 +479,7 @@ impl Worker {
         self.rotation
             .start(Instant::now(), self.plan.options.timeout);
         self.rotation.backoff = Backoff::new(&self.plan.options, self.plan.target.url());
-        log::info!(
-            "{}: rotated to a new connection (max_age)",
-            self.plan.target.url()
-        );
+        log::info!("{}: rotated to a new connection (max_age)", self.plan.shown);
         if let Some(mut old) = old.filter(|_| !old_failed) {
             let fd = old.fd().as_raw_fd();
             let bye = old.close().and_then(|_| old.flush());

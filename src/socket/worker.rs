@@ -67,7 +67,7 @@ impl Worker {
     /// first link (`retry_first` after a failed first dial) it dials first,
     /// as a reconnect does.
     pub(crate) fn run(mut self, first: Option<Box<AnyLink>>) {
-        let url = self.plan.target.url().to_owned();
+        let url = self.plan.shown.clone();
         let seam = self.shared.seam.clone();
         let Some(mut link) = first.or_else(|| self.redial(&url)) else {
             self.shared.set_done();
@@ -218,7 +218,7 @@ impl Worker {
                 if self.rotate_on_loss() {
                     log::info!(
                         "{}: connection lost during its rotation: {d}",
-                        self.plan.target.url()
+                        self.plan.shown
                     );
                     keepalive = Keepalive::new(&self.plan.options, Instant::now());
                     takeover = None;

@@ -196,6 +196,8 @@ impl Write for Stream {
 pub(crate) struct Plan {
     pub(crate) target: Target,
     pub(crate) options: Options,
+    /// The target's URL as logs and errors show it: a password written `***`.
+    pub(crate) shown: String,
     tls: Option<TlsConnector>,
 }
 
@@ -207,6 +209,7 @@ impl Plan {
             None
         };
         Ok(Plan {
+            shown: target.masked_url(),
             target,
             options,
             tls,
