@@ -84,6 +84,26 @@ impl Session {
     /// Runs one statement: waits for the statements before it, reopens a
     /// lost connection (with `reconnect=true`), all before `timeout`.
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+        self.with_db(|d, deadline| d.exec(sql, params, Some(deadline)))
+    }
+
+    /// Runs one statement per parameter row as `exec` runs one statement:
+    /// one wait for the session, one `timeout` for the whole batch. No rows:
+    /// 0, without waiting for the session.
+    fn exec_many(&self, sql: &str, rows: &[&[Value]]) -> Result<u64, Error> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.with_db(|d, deadline| d.exec_many(sql, rows, Some(deadline)))
+    }
+
+    /// Runs `run` on the database, holding the session: waits for the
+    /// statements before it, reopens a lost connection (with
+    /// `reconnect=true`), all before `timeout`, the deadline `run` is given.
+    fn with_db<T>(
+        &self,
+        run: impl FnOnce(&mut dyn Database, Instant) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let deadline = deadline(self.timeout);
         let mut db = self.db.try_lock_until(deadline).ok_or_else(|| {
             Error::new(
@@ -118,7 +138,7 @@ impl Session {
             });
         }
         let d = db.as_mut().expect("opened above");
-        let result = d.exec(sql, params, Some(deadline));
+        let result = run(&mut **d, deadline);
         if d.is_lost() {
             *db = None;
             self.each_seam(|s| s.lost(self.loss(), !self.reconnect));
@@ -204,10 +224,14 @@ impl Driver for DbDriver {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
         match self.session() {
             Some(s) => s.exec(sql, params),
-            None => Err(Error::new(
-                ErrorKind::Io,
-                "exec on a closed connection: dial the address again, or dial a handle taken before closing (Conn::fd)",
-            )),
+            None => Err(closed()),
+        }
+    }
+
+    fn exec_many(&self, sql: &str, rows: &[&[Value]]) -> Result<u64, Error> {
+        match self.session() {
+            Some(s) => s.exec_many(sql, rows),
+            None => Err(closed()),
         }
     }
 
@@ -237,6 +261,14 @@ impl Driver for DbDriver {
     }
 
     fn join(&self, _timeout: Duration) {}
+}
+
+/// The error of a statement on a closed `Conn`.
+fn closed() -> Error {
+    Error::new(
+        ErrorKind::Io,
+        "exec on a closed connection: dial the address again, or dial a handle taken before closing (Conn::fd)",
+    )
 }
 
 /// An opaque handle to an open database session, from
