@@ -398,8 +398,18 @@ mod tests {
     }
 
     impl Database for Fake {
-        fn exec(&mut self, sql: &str, _: &[Value], _: Option<Instant>) -> Result<Rows, Error> {
+        fn exec(&mut self, sql: &str, _: &[Value], until: Option<Instant>) -> Result<Rows, Error> {
             match sql {
+                "until deadline" => {
+                    // A statement that finishes right at its deadline.
+                    while Instant::now() < until.unwrap() {
+                        std::thread::yield_now();
+                    }
+                    Ok(Rows {
+                        affected: Some(1),
+                        ..Rows::default()
+                    })
+                }
                 "lose" => {
                     self.lost = true;
                     Err(Error::new(ErrorKind::Io, "connection reset"))
@@ -530,6 +540,32 @@ mod tests {
         tx.send(()).unwrap();
         blocker.join().unwrap().unwrap();
         assert_eq!(c.exec("y").unwrap().columns, ["y"]);
+    }
+
+    #[test]
+    fn exec_many_loops_exec_and_stops_at_the_deadline_between_rows() {
+        let o = FakeOpener::default();
+        let c = conn(&o, false, Duration::from_millis(50));
+        let rows = vec![vec![Value::Int(1)]; 3];
+        assert_eq!(c.exec_many("x", &rows).unwrap(), 0, "x affects nothing");
+        let e = c.exec_many("until deadline", &rows).unwrap_err();
+        assert!(e.is_timeout(), "{e}");
+        let m = e.to_string();
+        assert!(
+            m.contains("before parameter row 1 (0-based): the 1 row(s) before it ran, affecting 1"),
+            "{m}"
+        );
+        let e = c.exec_many("lose", &rows).unwrap_err();
+        assert!(
+            e.to_string().contains("parameter row 0 (0-based) failed"),
+            "{e}"
+        );
+        assert!(
+            !c.is_connected(),
+            "a batch that loses the connection says so"
+        );
+        let e = c.exec_many("x", &rows).unwrap_err();
+        assert!(e.to_string().contains("reconnect=true"), "{e}");
     }
 
     #[test]
