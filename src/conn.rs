@@ -294,8 +294,9 @@ impl Conn {
     }
 
     /// Runs one statement once per parameter row of `rows`, in order, and
-    /// returns the rows affected in total: [`exec_with`](Conn::exec_with)
-    /// for a batch. The session is held once for the whole batch (no
+    /// returns the rows affected in total (the sum of what
+    /// [`exec_with`](Conn::exec_with) reports as `affected` for each row;
+    /// ClickHouse reports none, so 0 there): `exec_with` for a batch. The session is held once for the whole batch (no
     /// statement from another thread runs between its rows) and `timeout=`
     /// bounds the whole batch (its wait for the statements before it
     /// included), not each row. SQLite prepares the statement once and runs

@@ -108,14 +108,20 @@ pub fn exec_many(c: &Case, table: &str) {
     .join()
     .unwrap()
     .unwrap();
-    assert_eq!(n, 20);
+    // ClickHouse reports no count of rows affected (exec's `affected` is None).
+    let counted = if c.url.starts_with("clickhouse") {
+        0
+    } else {
+        20
+    };
+    assert_eq!(n, counted);
     let back = conn
         .exec(&format!("SELECT k, v FROM {table} ORDER BY k"))
         .unwrap();
     assert_eq!(back.values, rows);
     let none: &[Vec<Value>] = &[];
     assert_eq!(conn.exec_many(&insert, none).unwrap(), 0);
-    conn.exec(&format!("DELETE FROM {table}")).unwrap();
+    conn.exec(&format!("TRUNCATE TABLE {table}")).unwrap();
     rows[3] = vec![Value::Int(3)];
     let e = conn.exec_many(&insert, &rows[..5]).unwrap_err();
     let m = e.to_string();

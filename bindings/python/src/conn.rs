@@ -327,7 +327,8 @@ impl Conn {
 
     /// Runs one SQL statement once per parameter row of `rows` (a sequence
     /// of lists or tuples, each converted as `exec`'s `params`), in order,
-    /// and returns the rows affected in total, like DB-API's `executemany`.
+    /// and returns the rows affected in total (0 on ClickHouse, which
+    /// reports none), like DB-API's `executemany`.
     /// SQLite prepares the statement once. The session is held, and the
     /// address's `timeout=` counted, once for the whole batch; the GIL is
     /// released while it runs. No implicit transaction: run it between
