@@ -599,6 +599,28 @@ fn exec_many_past_timeout_is_a_timeout_naming_the_rows_that_ran() {
 }
 
 #[test]
+fn exec_many_interrupts_a_row_that_runs_past_timeout() {
+    within(ms(20_000), || {
+        let conn = wsdial::dial("sqlite3://:memory:|timeout=300").unwrap();
+        conn.exec("CREATE TABLE t (k INTEGER)").unwrap();
+        // Row 0 is quick; row 1 counts for ever unless interrupted.
+        let sql = "INSERT INTO t SELECT ?1 FROM (SELECT count(*) FROM (WITH RECURSIVE c(x) AS \
+                   (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE ?2) SELECT x FROM c))";
+        let rows = [
+            [Value::Int(0), Value::Int(0)],
+            [Value::Int(1), Value::Int(1)],
+        ];
+        let e = conn.exec_many(sql, &rows).unwrap_err();
+        assert!(e.is_timeout(), "{e}");
+        let m = e.to_string();
+        assert!(m.contains("parameter row 1 (0-based) failed"), "{m}");
+        assert!(m.contains("interrupted"), "{m}");
+        let back = conn.exec("SELECT k FROM t").unwrap();
+        assert_eq!(back.values, [[Value::Int(0)]], "row 0 kept, row 1 undone");
+    });
+}
+
+#[test]
 fn exec_many_through_a_handle_on_another_thread() {
     within(ms(10_000), || {
         let conn = wsdial::dial("sqlite3://:memory:").unwrap();
