@@ -38,7 +38,8 @@ use crate::socket::CLOSE_LINGER;
 ///
 /// A database connection (`sqlite3://`, `postgres://`, `mysql://`,
 /// `clickhouse://`) has no background thread and no inbox: statements go
-/// through [`exec`](Conn::exec) and [`exec_with`](Conn::exec_with), each run on
+/// through [`exec`](Conn::exec), [`exec_with`](Conn::exec_with) and
+/// [`exec_many`](Conn::exec_many), each run on
 /// the caller's thread, one at a time when several threads call at once. It
 /// is not read or written: every read returns, at once,
 /// `Event::Disconnected` whose [`cause`](crate::Disconnect::cause) is
@@ -298,6 +299,53 @@ impl Conn {
         params: &[crate::db::Value],
     ) -> Result<crate::db::Rows, crate::Error> {
         self.driver.exec(sql, params)
+    }
+
+    /// Runs one statement once per parameter row of `rows`, in order, and
+    /// returns the rows affected in total (the sum of what
+    /// [`exec_with`](Conn::exec_with) reports as `affected` for each row;
+    /// ClickHouse reports none, so 0 there): `exec_with` for a batch. The session is held once for the whole batch (no
+    /// statement from another thread runs between its rows) and `timeout=`
+    /// bounds the whole batch (its wait for the statements before it
+    /// included), not each row. SQLite prepares the statement once and runs
+    /// it per row; PostgreSQL, MySQL and ClickHouse run it as `exec_with`
+    /// would, row after row.
+    ///
+    /// No implicit transaction: each row's changes are kept as it runs,
+    /// unless the caller wrapped the batch in `BEGIN` … `COMMIT` (then a
+    /// failed batch is undone by a `ROLLBACK`). The batch stops at the first
+    /// row that fails; its error keeps that row's kind (`Constraint`,
+    /// `Syntax`, a timeout …) and says the row's index (0-based), that the
+    /// rows before it ran, and how many rows they affected. Running out of
+    /// `timeout=` between rows or inside one is a timeout
+    /// ([`is_timeout`](crate::Error::is_timeout)) saying the same. A
+    /// statement that returns rows (a `SELECT`, an `INSERT … RETURNING`) is
+    /// run for each row; its rows are discarded and add nothing to the total.
+    /// Empty `rows`: `Ok(0)` without touching the database. On any other
+    /// connection: `ErrorKind::Unsupported`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use wsdial::db::Value;
+    /// let conn = wsdial::dial("sqlite3://:memory:")?;
+    /// conn.exec("CREATE TABLE ticks (sym TEXT, px REAL)")?;
+    /// let rows = vec![
+    ///     vec![Value::Text("BTC".into()), Value::Float(97000.5)],
+    ///     vec![Value::Text("ETH".into()), Value::Float(3100.25)],
+    /// ];
+    /// conn.exec("BEGIN")?;
+    /// assert_eq!(conn.exec_many("INSERT INTO ticks VALUES (?, ?)", &rows)?, 2);
+    /// conn.exec("COMMIT")?;
+    /// # }
+    /// # Ok::<(), wsdial::Error>(())
+    /// ```
+    pub fn exec_many<R: AsRef<[crate::db::Value]>>(
+        &self,
+        sql: &str,
+        rows: &[R],
+    ) -> Result<u64, crate::Error> {
+        let rows: Vec<&[crate::db::Value]> = rows.iter().map(AsRef::as_ref).collect();
+        self.driver.exec_many(sql, &rows)
     }
 
     /// A handle to this database connection's session, which

@@ -261,7 +261,9 @@
 //!
 //! `sqlite3://` (cargo feature `sqlite`; `postgres://`, `mysql://` and
 //! `clickhouse://` have their addresses checked and their features named)
-//! opens a database used through [`Conn::exec`] and [`Conn::exec_with`]:
+//! opens a database used through [`Conn::exec`], [`Conn::exec_with`] and
+//! [`Conn::exec_many`] (one statement for many parameter rows, prepared once
+//! by SQLite, one `timeout=` for the batch, no implicit transaction):
 //! statements on the caller's thread, one at a time, each bounded by
 //! `timeout=`, returning [`db::Rows`] of [`db::Value`]s, which serialise to
 //! Dial's `{"columns": [...], "values": [[...]]}`. A statement that finishes
@@ -282,6 +284,8 @@
 //! db.exec("CREATE TABLE fills (symbol TEXT, qty REAL)")?;
 //! db.exec_with("INSERT INTO fills VALUES (?, ?)", &["BTCUSDT".into(), 0.5.into()])?;
 //! let rows = db.exec("SELECT * FROM fills")?;
+//! let more = [["ETHUSDT".into(), 2.0.into()], ["SOLUSDT".into(), 3.0.into()]];
+//! assert_eq!(db.exec_many("INSERT INTO fills VALUES (?, ?)", &more)?, 2);
 //! assert_eq!(
 //!     serde_json::to_string(&rows).unwrap(),
 //!     r#"{"columns":["symbol","qty"],"values":[["BTCUSDT",0.5]]}"#

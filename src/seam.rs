@@ -106,6 +106,18 @@ pub(crate) trait Driver: Send + Sync {
             "exec runs SQL on a database connection (sqlite3://, postgres://, mysql://, clickhouse://); this connection is not one",
         ))
     }
+    /// Runs one database statement once per parameter row; only a database
+    /// driver has them.
+    fn exec_many(
+        &self,
+        _sql: &str,
+        _rows: &[&[crate::db::Value]],
+    ) -> Result<u64, crate::error::Error> {
+        Err(crate::error::Error::new(
+            crate::error::ErrorKind::Unsupported,
+            "exec_many runs SQL on a database connection (sqlite3://, postgres://, mysql://, clickhouse://); this connection is not one",
+        ))
+    }
     /// A handle to this connection's database session ([`Conn::fd`](crate::Conn::fd));
     /// only a database driver has one.
     fn handle(&self) -> Option<crate::db::Handle> {

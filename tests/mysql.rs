@@ -41,6 +41,7 @@ fn handle_from_four_threads_and_after_close() {
             "100"
         );
         sqlsuite::handle_after_close(&c);
+        sqlsuite::exec_many(&c, "many");
     });
 }
 

@@ -450,3 +450,197 @@ fn the_address_forms() {
         assert!(e.to_string().contains("cannot open"), "{e}");
     });
 }
+
+/// `n` rows of `(k, v)` for `INSERT INTO t VALUES (?, ?)`.
+fn kv_rows(n: i64) -> Vec<Vec<Value>> {
+    (0..n)
+        .map(|k| vec![Value::Int(k), Value::Text(format!("row {k}"))])
+        .collect()
+}
+
+#[test]
+fn exec_many_runs_every_row_in_order_and_counts_them() {
+    within(ms(10_000), || {
+        let conn = wsdial::dial("sqlite3://:memory:").unwrap();
+        conn.exec("CREATE TABLE t (k INTEGER, v TEXT)").unwrap();
+        let rows = kv_rows(1_000);
+        assert_eq!(
+            conn.exec_many("INSERT INTO t VALUES (?, ?)", &rows)
+                .unwrap(),
+            1_000
+        );
+        let back = conn.exec("SELECT k, v FROM t ORDER BY rowid").unwrap();
+        assert_eq!(back.values, rows, "every row, in the order given");
+        // An UPDATE per row counts what each changed.
+        let n = conn
+            .exec_many(
+                "UPDATE t SET v = 'x' WHERE k < ?",
+                &[[Value::Int(3)], [Value::Int(5)]],
+            )
+            .unwrap();
+        assert_eq!(n, 3 + 5);
+        // A statement that returns rows runs for each; its rows are discarded.
+        let n = conn
+            .exec_many(
+                "INSERT INTO t VALUES (?, 'r') RETURNING k",
+                &[[Value::Int(-1)], [Value::Int(-2)]],
+            )
+            .unwrap();
+        assert_eq!(n, 0, "a statement returning rows adds nothing");
+        let neg = conn.exec("SELECT count(*) FROM t WHERE k < 0").unwrap();
+        assert_eq!(neg.values, [[Value::Int(2)]], "but it ran for each row");
+    });
+}
+
+#[test]
+fn exec_many_without_rows_touches_nothing() {
+    within(ms(10_000), || {
+        let conn = wsdial::dial("sqlite3://:memory:").unwrap();
+        let none: &[Vec<Value>] = &[];
+        // Not even prepared: a statement that would not compile is not seen.
+        assert_eq!(
+            conn.exec_many("INSERT INTO nowhere VALUES (?)", none)
+                .unwrap(),
+            0
+        );
+        let e = conn
+            .exec_many("INSERT INTO nowhere VALUES (?)", &[[Value::Int(1)]])
+            .unwrap_err();
+        assert!(e.to_string().contains("no such table: nowhere"), "{e}");
+        assert!(e.to_string().contains("parameter row 0"), "{e}");
+    });
+}
+
+#[test]
+fn exec_many_stops_at_a_failing_row_and_names_it() {
+    within(ms(10_000), || {
+        let conn = wsdial::dial("sqlite3://:memory:").unwrap();
+        conn.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+            .unwrap();
+        let mut rows = kv_rows(10);
+        rows[6][0] = Value::Int(2); // a duplicate key
+        let e = conn
+            .exec_many("INSERT INTO t VALUES (?, ?)", &rows)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Constraint, "{e}");
+        let m = e.to_string();
+        assert!(m.contains("parameter row 6 (0-based) failed"), "{m}");
+        assert!(m.contains("the 6 row(s) before it ran, affecting 6"), "{m}");
+        assert!(m.contains("UNIQUE constraint failed: t.k"), "{m}");
+        let count = "SELECT count(*) FROM t";
+        assert_eq!(
+            conn.exec(count).unwrap().values,
+            [[Value::Int(6)]],
+            "no implicit transaction: the rows before it stay, none after"
+        );
+        // Inside the caller's transaction, a ROLLBACK undoes them all.
+        conn.exec("DELETE FROM t").unwrap();
+        conn.exec("BEGIN").unwrap();
+        assert!(conn
+            .exec_many("INSERT INTO t VALUES (?, ?)", &rows)
+            .is_err());
+        conn.exec("ROLLBACK").unwrap();
+        assert_eq!(conn.exec(count).unwrap().values, [[Value::Int(0)]]);
+    });
+}
+
+#[test]
+fn exec_many_with_a_row_of_the_wrong_length_says_so() {
+    within(ms(10_000), || {
+        let conn = wsdial::dial("sqlite3://:memory:").unwrap();
+        conn.exec("CREATE TABLE t (k INTEGER, v TEXT)").unwrap();
+        for (bad, given) in [(vec![Value::Int(9)], 1), (vec![Value::Int(9); 3], 3)] {
+            let mut rows = kv_rows(4);
+            rows[2] = bad;
+            let e = conn
+                .exec_many("INSERT INTO t VALUES (?, ?)", &rows)
+                .unwrap_err();
+            let m = e.to_string();
+            assert!(m.contains("parameter row 2 (0-based) failed"), "{m}");
+            assert!(
+                m.contains(&format!("2 placeholder(s) and {given} parameter(s)")),
+                "{m}"
+            );
+        }
+    });
+}
+
+#[test]
+fn exec_many_past_timeout_is_a_timeout_naming_the_rows_that_ran() {
+    within(ms(30_000), || {
+        let conn = wsdial::dial("sqlite3://:memory:|timeout=200").unwrap();
+        conn.exec("CREATE TABLE t (k INTEGER)").unwrap();
+        // Each row inserts 2,000 rows (a millisecond or so); 100,000 rows
+        // would take minutes, so the batch runs out of its 200 ms.
+        let sql = "INSERT INTO t SELECT ? FROM (WITH RECURSIVE c(x) AS \
+                   (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 2000) SELECT x FROM c)";
+        let rows: Vec<[Value; 1]> = (0..100_000).map(|k| [Value::Int(k)]).collect();
+        let start = Instant::now();
+        let e = conn.exec_many(sql, &rows).unwrap_err();
+        let took = start.elapsed();
+        assert!(e.is_timeout(), "{e}");
+        assert!(took >= ms(150) && took < ms(5_000), "{took:?}");
+        let ran = conn.exec("SELECT count(DISTINCT k) FROM t").unwrap().values[0][0]
+            .as_i64()
+            .unwrap();
+        assert!(ran > 0, "the first rows ran within 200 ms");
+        let m = e.to_string();
+        assert!(
+            m.contains(&format!("parameter row {ran}"))
+                && m.contains(&format!(
+                    "the {ran} row(s) before it ran, affecting {}",
+                    ran * 2000
+                )),
+            "{ran} rows ran: {m}"
+        );
+        // The connection goes on.
+        assert_eq!(conn.exec("SELECT 2").unwrap().values, [[Value::Int(2)]]);
+    });
+}
+
+#[test]
+fn exec_many_interrupts_a_row_that_runs_past_timeout() {
+    within(ms(20_000), || {
+        let conn = wsdial::dial("sqlite3://:memory:|timeout=300").unwrap();
+        conn.exec("CREATE TABLE t (k INTEGER)").unwrap();
+        // Row 0 is quick; row 1 counts for ever unless interrupted.
+        let sql = "INSERT INTO t SELECT ?1 FROM (SELECT count(*) FROM (WITH RECURSIVE c(x) AS \
+                   (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE ?2) SELECT x FROM c))";
+        let rows = [
+            [Value::Int(0), Value::Int(0)],
+            [Value::Int(1), Value::Int(1)],
+        ];
+        let e = conn.exec_many(sql, &rows).unwrap_err();
+        assert!(e.is_timeout(), "{e}");
+        let m = e.to_string();
+        assert!(m.contains("parameter row 1 (0-based) failed"), "{m}");
+        assert!(m.contains("interrupted"), "{m}");
+        let back = conn.exec("SELECT k FROM t").unwrap();
+        assert_eq!(back.values, [[Value::Int(0)]], "row 0 kept, row 1 undone");
+    });
+}
+
+#[test]
+fn exec_many_through_a_handle_on_another_thread() {
+    within(ms(10_000), || {
+        let conn = wsdial::dial("sqlite3://:memory:").unwrap();
+        conn.exec("CREATE TABLE t (k INTEGER, v TEXT)").unwrap();
+        let handle = conn.fd().unwrap();
+        let n = std::thread::spawn(move || {
+            let other = wsdial::dial(&handle.to_string()).unwrap();
+            other.exec_many("INSERT INTO t VALUES (?, ?)", &kv_rows(50))
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 50);
+        let back = conn.exec("SELECT count(*) FROM t").unwrap();
+        assert_eq!(back.values, [[Value::Int(50)]]);
+        conn.close();
+        let e = conn
+            .exec_many("INSERT INTO t VALUES (?, ?)", &kv_rows(1))
+            .unwrap_err();
+        assert!(e.to_string().contains("closed connection"), "{e}");
+        handle.release();
+    });
+}

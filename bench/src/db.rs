@@ -15,7 +15,9 @@
 //!   rusqlite's statement cache for each row (`prepare_cached(sql)?.execute`),
 //!   which is what wsdial's `exec_with(sql, …)` does: a statement is not
 //!   kept between execs (rusqlite's `Statement` borrows the connection and
-//!   is not `Send`, and wsdial forbids unsafe code).
+//!   is not `Send`, and wsdial forbids unsafe code). `wsdial` runs each
+//!   transaction's 1,000 rows with one `exec_many` (prepared once, as
+//!   `rusqlite` does); `wsdial-per-row` with one `exec_with` per row.
 use std::time::Instant;
 
 const ROWS: usize = 100_000;
@@ -36,6 +38,7 @@ fn main() {
         ("select", "wsdial") => select_wsdial(db),
         ("select", "rusqlite") => select_rusqlite(db),
         ("insert", "wsdial") => insert_wsdial(db),
+        ("insert", "wsdial-per-row") => insert_wsdial_per_row(db),
         ("insert", "rusqlite") => insert_rusqlite(db),
         ("insert", "rusqlite-per-row") => insert_rusqlite_per_row(db),
         _ => panic!("unknown mode/client {mode} {client}"),
@@ -135,7 +138,31 @@ fn select_once(c: &rusqlite::Connection) -> Vec<Vec<rusqlite::types::Value>> {
     out
 }
 
+/// One row of the INSERT, as wsdial takes it.
+fn row(i: i64) -> [wsdial::db::Value; 5] {
+    [
+        i.into(),
+        "BTCUSDT".into(),
+        (97_000.0 + i as f64 * 0.01).into(),
+        0.001.into(),
+        (1_764_000_000_000i64 + i).into(),
+    ]
+}
+
 fn insert_wsdial(db: &str) -> (f64, f64) {
+    fresh(&rusqlite::Connection::open(db).unwrap());
+    let c = wsdial::dial(&format!("sqlite3://{db}")).unwrap();
+    timed(|| {
+        for b in 0..ROWS / BATCH {
+            let rows: Vec<_> = (0..BATCH).map(|j| row((b * BATCH + j) as i64)).collect();
+            c.exec("BEGIN").unwrap();
+            assert_eq!(c.exec_many(INSERT, &rows).unwrap(), BATCH as u64);
+            c.exec("COMMIT").unwrap();
+        }
+    })
+}
+
+fn insert_wsdial_per_row(db: &str) -> (f64, f64) {
     fresh(&rusqlite::Connection::open(db).unwrap());
     let c = wsdial::dial(&format!("sqlite3://{db}")).unwrap();
     timed(|| {

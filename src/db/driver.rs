@@ -84,6 +84,26 @@ impl Session {
     /// Runs one statement: waits for the statements before it, reopens a
     /// lost connection (with `reconnect=true`), all before `timeout`.
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+        self.with_db(|d, deadline| d.exec(sql, params, Some(deadline)))
+    }
+
+    /// Runs one statement per parameter row as `exec` runs one statement:
+    /// one wait for the session, one `timeout` for the whole batch. No rows:
+    /// 0, without waiting for the session.
+    fn exec_many(&self, sql: &str, rows: &[&[Value]]) -> Result<u64, Error> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.with_db(|d, deadline| d.exec_many(sql, rows, Some(deadline)))
+    }
+
+    /// Runs `run` on the database, holding the session: waits for the
+    /// statements before it, reopens a lost connection (with
+    /// `reconnect=true`), all before `timeout`, the deadline `run` is given.
+    fn with_db<T>(
+        &self,
+        run: impl FnOnce(&mut dyn Database, Instant) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let deadline = deadline(self.timeout);
         let mut db = self.db.try_lock_until(deadline).ok_or_else(|| {
             Error::new(
@@ -118,7 +138,7 @@ impl Session {
             });
         }
         let d = db.as_mut().expect("opened above");
-        let result = d.exec(sql, params, Some(deadline));
+        let result = run(&mut **d, deadline);
         if d.is_lost() {
             *db = None;
             self.each_seam(|s| s.lost(self.loss(), !self.reconnect));
@@ -204,10 +224,14 @@ impl Driver for DbDriver {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
         match self.session() {
             Some(s) => s.exec(sql, params),
-            None => Err(Error::new(
-                ErrorKind::Io,
-                "exec on a closed connection: dial the address again, or dial a handle taken before closing (Conn::fd)",
-            )),
+            None => Err(closed()),
+        }
+    }
+
+    fn exec_many(&self, sql: &str, rows: &[&[Value]]) -> Result<u64, Error> {
+        match self.session() {
+            Some(s) => s.exec_many(sql, rows),
+            None => Err(closed()),
         }
     }
 
@@ -237,6 +261,14 @@ impl Driver for DbDriver {
     }
 
     fn join(&self, _timeout: Duration) {}
+}
+
+/// The error of a statement on a closed `Conn`.
+fn closed() -> Error {
+    Error::new(
+        ErrorKind::Io,
+        "exec on a closed connection: dial the address again, or dial a handle taken before closing (Conn::fd)",
+    )
 }
 
 /// An opaque handle to an open database session, from
@@ -366,8 +398,18 @@ mod tests {
     }
 
     impl Database for Fake {
-        fn exec(&mut self, sql: &str, _: &[Value], _: Option<Instant>) -> Result<Rows, Error> {
+        fn exec(&mut self, sql: &str, _: &[Value], until: Option<Instant>) -> Result<Rows, Error> {
             match sql {
+                "until deadline" => {
+                    // A statement that finishes right at its deadline.
+                    while Instant::now() < until.unwrap() {
+                        std::thread::yield_now();
+                    }
+                    Ok(Rows {
+                        affected: Some(1),
+                        ..Rows::default()
+                    })
+                }
                 "lose" => {
                     self.lost = true;
                     Err(Error::new(ErrorKind::Io, "connection reset"))
@@ -498,6 +540,32 @@ mod tests {
         tx.send(()).unwrap();
         blocker.join().unwrap().unwrap();
         assert_eq!(c.exec("y").unwrap().columns, ["y"]);
+    }
+
+    #[test]
+    fn exec_many_loops_exec_and_stops_at_the_deadline_between_rows() {
+        let o = FakeOpener::default();
+        let c = conn(&o, false, Duration::from_millis(50));
+        let rows = vec![vec![Value::Int(1)]; 3];
+        assert_eq!(c.exec_many("x", &rows).unwrap(), 0, "x affects nothing");
+        let e = c.exec_many("until deadline", &rows).unwrap_err();
+        assert!(e.is_timeout(), "{e}");
+        let m = e.to_string();
+        assert!(
+            m.contains("before parameter row 1 (0-based): the 1 row(s) before it ran, affecting 1"),
+            "{m}"
+        );
+        let e = c.exec_many("lose", &rows).unwrap_err();
+        assert!(
+            e.to_string().contains("parameter row 0 (0-based) failed"),
+            "{e}"
+        );
+        assert!(
+            !c.is_connected(),
+            "a batch that loses the connection says so"
+        );
+        let e = c.exec_many("x", &rows).unwrap_err();
+        assert!(e.to_string().contains("reconnect=true"), "{e}");
     }
 
     #[test]

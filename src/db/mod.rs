@@ -52,11 +52,61 @@ pub(crate) trait Database: Send + 'static {
         deadline: Option<Instant>,
     ) -> Result<Rows, Error>;
 
+    /// Runs one statement once per parameter row, in order, all before
+    /// `deadline`, and returns the rows affected in total (a statement that
+    /// returns rows adds none; its rows are discarded). Stops at the first
+    /// row that fails, with that row's error as [`batch_error`] words it.
+    /// This default runs `exec` per row; a database that can prepare once
+    /// overrides it.
+    fn exec_many(
+        &mut self,
+        sql: &str,
+        rows: &[&[Value]],
+        deadline: Option<Instant>,
+    ) -> Result<u64, Error> {
+        let mut total = 0u64;
+        for (i, params) in rows.iter().enumerate() {
+            if i > 0 {
+                check_deadline(deadline, i, total)?;
+            }
+            match self.exec(sql, params, deadline) {
+                Ok(r) => total += r.affected.unwrap_or(0),
+                Err(e) => return Err(batch_error(e, i, total)),
+            }
+        }
+        Ok(total)
+    }
+
     /// True once the connection to the server is known to be lost; with
     /// `reconnect=true` the next `exec` opens a new one.
     fn is_lost(&self) -> bool {
         false
     }
+}
+
+/// A timeout error, before parameter row `i` runs, once `deadline` passed.
+pub(crate) fn check_deadline(deadline: Option<Instant>, i: usize, total: u64) -> Result<(), Error> {
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(Error::new(
+            ErrorKind::Database,
+            format!(
+                "exec_many ran past its timeout before parameter row {i} (0-based): the {i} row(s) before it ran, affecting {total} row(s), and were not undone (run the batch inside BEGIN/COMMIT to make it all or nothing)"
+            ),
+        )
+        .timed_out()),
+        _ => Ok(()),
+    }
+}
+
+/// The error of parameter row `i` of an `exec_many` batch (0-based), after
+/// `total` rows affected by the rows before it: `e` (its kind and timeout
+/// kept) with the row named and what ran before it.
+pub(crate) fn batch_error(e: Error, i: usize, total: u64) -> Error {
+    e.map_message(|m| {
+        format!(
+            "exec_many: parameter row {i} (0-based) failed (the {i} row(s) before it ran, affecting {total} row(s), and were not undone; run the batch inside BEGIN/COMMIT to make it all or nothing): {m}"
+        )
+    })
 }
 
 /// Opens sessions for one address.

@@ -198,6 +198,73 @@ mod client {
             self.clock.set(None);
             result.map_err(|e| error(e, sql))
         }
+
+        /// Prepares `sql` once (from the statement cache) and runs it for
+        /// each row, checking the deadline between rows (the progress
+        /// handler interrupts a row that runs past it).
+        fn exec_many(
+            &mut self,
+            sql: &str,
+            rows: &[&[Value]],
+            deadline: Option<Instant>,
+        ) -> Result<u64, Error> {
+            self.clock.set(deadline);
+            let wait = deadline.map_or(std::time::Duration::ZERO, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            let result = match self.busy_timeout(wait) {
+                Ok(()) => run_many(&self.conn, sql, rows, deadline),
+                Err(e) => Err(crate::db::batch_error(error(e, sql), 0, 0)),
+            };
+            self.clock.set(None);
+            result
+        }
+    }
+
+    fn run_many(
+        conn: &Connection,
+        sql: &str,
+        rows: &[&[Value]],
+        deadline: Option<Instant>,
+    ) -> Result<u64, Error> {
+        let mut stmt = conn
+            .prepare_cached(sql)
+            .map_err(|e| crate::db::batch_error(error(e, sql), 0, 0))?;
+        let returns_rows = stmt.column_count() != 0;
+        let mut total = 0u64;
+        for (i, params) in rows.iter().enumerate() {
+            if i > 0 {
+                crate::db::check_deadline(deadline, i, total)?;
+            }
+            let params = rusqlite::params_from_iter(params.iter().map(Param));
+            let ran = if returns_rows {
+                // Its rows are discarded: stepped through, not read.
+                stmt.query(params)
+                    .and_then(|mut r| while_some(&mut r))
+                    .map(|()| 0)
+            } else {
+                let before = conn.total_changes();
+                stmt.execute(params).map(|n| {
+                    // As in `run`: a statement that changed nothing affected 0.
+                    if conn.total_changes() == before {
+                        0
+                    } else {
+                        n as u64
+                    }
+                })
+            };
+            match ran {
+                Ok(n) => total += n,
+                Err(e) => return Err(crate::db::batch_error(error(e, sql), i, total)),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Steps through every row of a query.
+    fn while_some(rows: &mut rusqlite::Rows<'_>) -> rusqlite::Result<()> {
+        while rows.next()?.is_some() {}
+        Ok(())
     }
 
     fn run(conn: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Rows> {

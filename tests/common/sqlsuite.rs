@@ -83,6 +83,55 @@ pub fn handle_after_close(c: &Case) {
     }
 }
 
+/// `exec_many` through a handle on another thread (the `Database` trait's
+/// default loop for a server database): every row, in order, counted; a row
+/// with a parameter missing stops the batch with an error naming its index,
+/// the rows before it kept; no rows is 0.
+pub fn exec_many(c: &Case, table: &str) {
+    let conn = wsdial::dial(&c.url).unwrap();
+    conn.exec(&(c.create)(table)).unwrap();
+    let handle = conn.fd().unwrap();
+    let insert = format!(
+        "INSERT INTO {table} (k, v) VALUES ({}, {})",
+        (c.ph)(1),
+        (c.ph)(2)
+    );
+    let mut rows: Vec<Vec<Value>> = (0..20)
+        .map(|k| vec![Value::Int(k), Value::Text(format!("row {k}"))])
+        .collect();
+    let sql = insert.clone();
+    let all = rows.clone();
+    let n = std::thread::spawn(move || {
+        let other = wsdial::dial(&handle.to_string()).unwrap();
+        other.exec_many(&sql, &all)
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    // ClickHouse reports no count of rows affected (exec's `affected` is None).
+    let counted = if c.url.starts_with("clickhouse") {
+        0
+    } else {
+        20
+    };
+    assert_eq!(n, counted);
+    let back = conn
+        .exec(&format!("SELECT k, v FROM {table} ORDER BY k"))
+        .unwrap();
+    assert_eq!(back.values, rows);
+    let none: &[Vec<Value>] = &[];
+    assert_eq!(conn.exec_many(&insert, none).unwrap(), 0);
+    conn.exec(&format!("TRUNCATE TABLE {table}")).unwrap();
+    rows[3] = vec![Value::Int(3)];
+    let e = conn.exec_many(&insert, &rows[..5]).unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("parameter row 3 (0-based) failed"), "{m}");
+    assert!(m.contains("the 3 row(s) before it ran"), "{m}");
+    let n = conn.exec(&format!("SELECT count(*) FROM {table}")).unwrap();
+    assert_eq!(one(&n), Value::Int(3), "the rows before it are kept");
+    handle.release();
+}
+
 /// `timeout=` bounds a statement: a timeout error in about that time, and
 /// the connection answers the next statement.
 pub fn statement_timeout(c: &Case) {

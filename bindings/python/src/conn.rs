@@ -325,6 +325,31 @@ impl Conn {
         }
     }
 
+    /// Runs one SQL statement once per parameter row of `rows` (a sequence
+    /// of lists or tuples, each converted as `exec`'s `params`), in order,
+    /// and returns the rows affected in total (0 on ClickHouse, which
+    /// reports none), like DB-API's `executemany`.
+    /// SQLite prepares the statement once. The session is held, and the
+    /// address's `timeout=` counted, once for the whole batch; the GIL is
+    /// released while it runs. No implicit transaction: run it between
+    /// `exec("BEGIN")` and `exec("COMMIT")` to make it all or nothing. The
+    /// first row that fails stops the batch with `ExecError` (or
+    /// `ExecTimeoutError`) whose message names the row's index (0-based)
+    /// and says the rows before it ran. A statement that returns rows runs
+    /// for each; its rows are discarded. An empty `rows` returns 0 without
+    /// touching the database.
+    fn exec_many(&self, py: Python<'_>, sql: &str, rows: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let rows = crate::sql::param_rows(rows)?;
+        let c = &self.inner;
+        match py.detach(|| c.exec_many(sql, &rows)) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == wsdial::ErrorKind::Unsupported => {
+                Err(unsupported(py, &e.to_string()))
+            }
+            Err(e) => Err(crate::errors::exec_error(py, &e)),
+        }
+    }
+
     /// Dial's `fd()`: on a database connection, a number that `Dial(n)`
     /// accepts from any thread to get another connection on the same
     /// session (for SQLite the same connection, so `:memory:` is shared),

@@ -9,6 +9,7 @@
 //! | `Conn.write(str \| bytes)` | `Conn::{write, write_binary}` |
 //! | `select(conns, timeout=None)` | [`wsdial::select`] |
 //! | `Conn.exec(sql, params=None)` | `Conn::exec_with` ([`sql`] converts the values) |
+//! | `Conn.exec_many(sql, rows)` | `Conn::exec_many` (each row converted as `exec`'s params) |
 //!
 //! ## Waiting, the GIL and signals
 //!

@@ -42,6 +42,35 @@ pub(crate) fn params(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> 
         .collect()
 }
 
+/// The rows of `exec_many`: a sequence (list, tuple, generator …) of
+/// parameter rows, each a list or tuple of values as `exec` takes them.
+pub(crate) fn param_rows(rows: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<Value>>> {
+    if rows.is_instance_of::<PyString>() || rows.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(
+            "rows is a sequence of parameter rows (each a list or tuple of values), not a single str or bytes",
+        ));
+    }
+    let items = rows.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "rows is a sequence of parameter rows (each a list or tuple of values); got {}",
+            type_name(rows)
+        ))
+    })?;
+    items
+        .enumerate()
+        .map(|(i, row)| {
+            let row = row?;
+            if row.is_none() {
+                return Err(PyTypeError::new_err(format!(
+                    "rows[{i}]: a parameter row is a list or tuple of values, not None"
+                )));
+            }
+            params(Some(&row))
+                .map_err(|e| PyTypeError::new_err(format!("rows[{i}]: {}", e.value(row.py()))))
+        })
+        .collect()
+}
+
 fn type_name(v: &Bound<'_, PyAny>) -> String {
     v.get_type()
         .name()

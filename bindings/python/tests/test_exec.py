@@ -143,3 +143,36 @@ def test_dial_refuses_what_is_neither_address_nor_handle():
         wsdial.Dial(1.5)
     with pytest.raises(ValueError, match="not a handle"):
         wsdial.Dial(-1)
+
+
+def test_exec_many_inserts_every_row_in_order(db):
+    db.exec("create table t (k integer, v text, d)")
+    rows = [(k, f"row {k}", decimal.Decimal("1.5")) for k in range(500)]
+    db.exec("begin")
+    assert db.exec_many("insert into t values (?, ?, ?)", rows) == 500
+    db.exec("commit")
+    got = db.exec("select k, v, d from t order by rowid")["values"]
+    assert got == [[k, v, "1.5"] for k, v, _ in rows]
+    # Any iterable of rows; an empty one touches nothing (not even the SQL).
+    assert db.exec_many("update t set v = 'x' where k = ?", ([k] for k in range(3))) == 3
+    assert db.exec_many("insert into nowhere values (?)", []) == 0
+
+
+def test_exec_many_names_the_failing_row(db):
+    db.exec("create table u (k integer primary key)")
+    with pytest.raises(wsdial.ExecError) as info:
+        db.exec_many("insert into u values (?)", [[1], [2], [1], [3]])
+    assert info.value.kind == "constraint"
+    assert "parameter row 2 (0-based) failed" in str(info.value)
+    assert db.exec("select k from u order by k")["values"] == [[1], [2]]
+
+
+def test_exec_many_row_errors_are_type_errors(db):
+    with pytest.raises(TypeError, match=r"rows\[1\]: params\[0\]: cannot bind a object"):
+        db.exec_many("select ?", [[1], [object()]])
+    with pytest.raises(TypeError, match=r"rows\[0\]: .*not a single str"):
+        db.exec_many("select ?", ["x"])
+    with pytest.raises(TypeError, match="not a single str"):
+        db.exec_many("select ?", "x")
+    with pytest.raises(TypeError, match="sequence of parameter rows"):
+        db.exec_many("select ?", 5)

@@ -65,6 +65,11 @@ class Conn:
         database reports the rows changed). ``params`` bind to the placeholders.
         Raises ``ExecError``/``ExecTimeoutError``; ``UnsupportedError`` when the
         connection is not a database."""
+    def exec_many(self, sql: str, rows: Iterable[Sequence[object]]) -> int:
+        """Runs one SQL statement once per parameter row, in order (like
+        DB-API's ``executemany``; SQLite prepares it once) and returns the rows
+        affected in total. No implicit transaction; the first failing row stops
+        the batch with an ``ExecError`` naming its index (0-based)."""
     def fd(self) -> int:
         """Database connections: a handle number that ``Dial(n)`` accepts from any
         thread, for the same session, until ``release(n)``. Raises
