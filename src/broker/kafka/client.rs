@@ -754,6 +754,24 @@ mod tests {
     }
 
     /// The next message within 10 s, skipping empty polls.
+    /// Another client publishes new-0..2 to `topic`; a new session of `k`
+    /// reads exactly those.
+    fn three_new_ones_are_read(port: u16, topic: &str, k: &mut Kafka) {
+        let mut other = kafka(port, topic).connect(soon()).unwrap();
+        let po = other.publisher().unwrap();
+        for i in 0..3 {
+            assert!(po.publish(&Outgoing::Text(format!("new-{i}"))));
+        }
+        other.close(soon());
+        let mut s = k.connect(soon()).unwrap();
+        let mut got: Vec<String> = (0..3)
+            .map(|_| next(&mut s).as_text().unwrap().to_owned())
+            .collect();
+        got.sort();
+        assert_eq!(got, ["new-0", "new-1", "new-2"]);
+        s.close(soon());
+    }
+
     fn next(s: &mut Box<dyn Session>) -> Message {
         let deadline = soon();
         loop {
@@ -830,19 +848,7 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Handshake, "{e}");
         assert!(e.to_string().contains("no topic `s`"), "{e}");
         broker.topic("s");
-        let mut other = kafka(port, "s").connect(soon()).unwrap();
-        let po = other.publisher().unwrap();
-        for i in 0..3 {
-            assert!(po.publish(&Outgoing::Text(format!("new-{i}"))));
-        }
-        other.close(soon());
-        let mut s = k.connect(soon()).unwrap();
-        let mut got: Vec<String> = (0..3)
-            .map(|_| next(&mut s).as_text().unwrap().to_owned())
-            .collect();
-        got.sort();
-        assert_eq!(got, ["new-0", "new-1", "new-2"]);
-        s.close(soon());
+        three_new_ones_are_read(port, "s", &mut k);
     }
 
     /// `recv_batch` takes what librdkafka has fetched several at a time, at
@@ -928,18 +934,6 @@ mod tests {
 
         let broker = Broker::start_on(port);
         broker.topic("r");
-        let mut other = kafka(port, "r").connect(soon()).unwrap();
-        let po = other.publisher().unwrap();
-        for i in 0..3 {
-            assert!(po.publish(&Outgoing::Text(format!("new-{i}"))));
-        }
-        other.close(soon());
-        let mut s = k.connect(soon()).unwrap();
-        let mut got: Vec<String> = (0..3)
-            .map(|_| next(&mut s).as_text().unwrap().to_owned())
-            .collect();
-        got.sort();
-        assert_eq!(got, ["new-0", "new-1", "new-2"]);
-        s.close(soon());
+        three_new_ones_are_read(port, "r", &mut k);
     }
 }
