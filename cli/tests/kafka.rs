@@ -2,12 +2,12 @@
 //! test on a free 127.0.0.1 port): messages printed as lines, `-n`, `--send`,
 //! stdin lines published, `--stats`, the exit codes; and the library's
 //! `kafka` example. The command line enables every broker feature.
+mod support;
 #[path = "../../tests/common/tansu.rs"]
 mod tansu;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -123,33 +123,11 @@ fn exit_codes_dial_failure_and_read_timeout() {
     );
 }
 
-/// The library's `kafka` example. As in examples.rs: `cargo build --workspace
-/// --examples` is a no-op after `cargo test --workspace` (same features).
-fn example_kafka() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "-q", "--workspace", "--examples"])
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--manifest-path")
-        .arg(manifest);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let o = cmd.stderr(Stdio::piped()).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|m| m["target"]["name"] == "kafka" && m["executable"].is_string())
-        .map(|m| PathBuf::from(m["executable"].as_str().unwrap()))
-        .expect("cargo built no example kafka")
-}
-
 #[test]
 fn the_kafka_example_publishes_and_reads_back() {
     let t = Tansu::start();
     t.create_topic("ticks", 2);
-    let mut cmd = Command::new(example_kafka());
+    let mut cmd = Command::new(support::example("kafka"));
     cmd.args([&t.url("ticks", ""), "4"]);
     let o = run(cmd, "", Duration::from_secs(120), || {});
     assert!(o.status.success(), "{o:?}");
