@@ -508,6 +508,12 @@ fn sent_counts_what_the_client_took_not_what_the_broker_acknowledged() {
         for m in ["a", "b", "c"] {
             assert_eq!(c.write(m), 1);
         }
+        // Writes made while the session is still sending its greeting wait
+        // in wsdial's outbox and are counted when handed to rumqttc: wait for
+        // that, while the broker still has read nothing and acknowledged nothing.
+        eventually(ms(5_000), "three writes taken by rumqttc", || {
+            c.stats().sent == 3
+        });
         let s = c.stats();
         assert_eq!((s.sent, s.unsent), (3, 0));
         done_tx.send(()).unwrap();
