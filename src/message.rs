@@ -62,10 +62,54 @@ enum Repr {
 /// AMQP routing key, Kafka topic) and, for Kafka, its partition, offset and key.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub(crate) struct Route {
-    pub(crate) topic: String,
+    pub(crate) topic: Topic,
     pub(crate) partition: Option<i32>,
     pub(crate) offset: Option<i64>,
     pub(crate) key: Option<Vec<u8>>,
+}
+
+/// A route's topic: a string of the message's own (what the client crate
+/// handed over, moved), or one shared by many messages (a Kafka session
+/// reads one topic: no allocation per record).
+#[derive(Clone)]
+pub(crate) enum Topic {
+    Own(String),
+    Shared(std::sync::Arc<str>),
+}
+
+impl Topic {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Topic::Own(s) => s,
+            Topic::Shared(s) => s,
+        }
+    }
+}
+
+impl Default for Topic {
+    fn default() -> Topic {
+        Topic::Own(String::new())
+    }
+}
+
+impl From<String> for Topic {
+    fn from(s: String) -> Topic {
+        Topic::Own(s)
+    }
+}
+
+impl PartialEq for Topic {
+    fn eq(&self, other: &Topic) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Topic {}
+
+impl fmt::Debug for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 impl Message {
@@ -258,7 +302,7 @@ impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 64;
         if let Some(r) = self.route() {
-            write!(f, "[{}] ", r.topic)?;
+            write!(f, "[{}] ", r.topic.as_str())?;
         }
         match self.body() {
             Repr::Text(t) => {
@@ -456,7 +500,7 @@ mod tests {
     #[test]
     fn routed_messages_keep_payload_and_route() {
         let route = Route {
-            topic: "orders/btc".into(),
+            topic: String::from("orders/btc").into(),
             partition: Some(2),
             offset: Some(41),
             key: Some(b"k".to_vec()),

@@ -14,6 +14,10 @@
 //! session's [`Publish`] handle; a write made while the payloads are still
 //! going out waits in the outbox and follows them.
 //!
+//! When the session [reads on any thread](Session::reads_on_any_thread)
+//! (Kafka's), a program thread that finds the inbox empty reads the session
+//! itself while it keeps up, and the thread stands aside: see [`handoff`].
+//!
 //! `recv` waits at most [`RECV_SLICE`] at a time: that slice is how long
 //! `close()` may wait for the thread to notice (plus the session's own polite
 //! close, bounded by [`CLOSE_LINGER`]), and an idle connection wakes
@@ -26,12 +30,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use self::handoff::Handoff;
 use super::{Protocol, Publish, Session};
 use crate::backoff::{self, Backoff};
 use crate::error::{Error, ErrorKind};
-use crate::message::{Disconnect, Message};
+use crate::inbox::Wait;
+use crate::message::Disconnect;
 use crate::options::Options;
-use crate::seam::{Driver, Outgoing, Seam};
+use crate::seam::{Direct, Driver, Outgoing, Seam};
+
+mod handoff;
 
 /// The longest one `recv` waits: the close latency and the idle wake-up period.
 pub(crate) const RECV_SLICE: Duration = Duration::from_millis(100);
@@ -56,6 +64,8 @@ enum Out {
 struct Shared {
     seam: Arc<Seam>,
     out: Mutex<Out>,
+    /// The session, and who reads it.
+    handoff: Handoff,
     /// Set by `close`; wakes the thread's pauses.
     stop: Mutex<bool>,
     stop_cond: Condvar,
@@ -107,6 +117,7 @@ pub(crate) fn start(
     let shared = Arc::new(Shared {
         seam: seam.clone(),
         out: Mutex::new(Out::Down),
+        handoff: Handoff::new(options.qsize),
         stop: Mutex::new(false),
         stop_cond: Condvar::new(),
         done: Mutex::new(false),
@@ -153,6 +164,18 @@ pub(crate) fn start(
 }
 
 impl Driver for BrokerDriver {
+    fn read_direct(&self, wait: Wait) -> Direct {
+        self.shared.read_direct(wait)
+    }
+
+    fn read_latest_direct(&self) -> Direct {
+        self.shared.read_latest_direct()
+    }
+
+    fn release_direct(&self) {
+        self.shared.release_direct();
+    }
+
     fn send(&self, m: Outgoing) -> usize {
         let seam = &self.shared.seam;
         if !seam.is_connected() {
@@ -180,6 +203,7 @@ impl Driver for BrokerDriver {
     fn close(&self) {
         *self.shared.stop.lock() = true;
         self.shared.stop_cond.notify_all();
+        self.shared.handoff.ring();
     }
 
     fn join(&self, timeout: Duration) {
@@ -248,16 +272,21 @@ impl Thread {
         };
         loop {
             let started = Instant::now();
-            let lost = self.serve(&mut *session);
+            self.shared.handoff.slot.lock().session = Some(session);
+            let lost = self.serve();
+            // No program thread reads it from now on.
+            let ended = self.shared.handoff.take_session();
             *self.shared.out.lock() = Out::Down;
             seam.down();
             self.count_unsent();
             if seam.is_closed() {
-                session.close(Instant::now() + CLOSE_LINGER);
+                if let Some(mut ended) = ended {
+                    ended.close(Instant::now() + CLOSE_LINGER);
+                }
                 log::debug!("{url}: closed");
                 break;
             }
-            drop(session);
+            drop(ended);
             let reconnect = self.options.reconnect;
             log::warn!(
                 "{url}: disconnected: {lost}{}",
@@ -308,20 +337,23 @@ impl Thread {
         }
     }
 
-    /// Serves one session: the payloads, then what the program queued meanwhile,
-    /// then reads until it is lost or the program closes (`Err` either way).
-    fn serve(&mut self, session: &mut dyn Session) -> Disconnect {
+    /// Serves the session in the slot: the payloads, then what the program
+    /// queued meanwhile, then reads until it is lost or the program closes
+    /// (`Err` either way).
+    fn serve(&mut self) -> Disconnect {
         let seam = self.shared.seam.clone();
-        let publisher = session.publisher();
+        let publisher = {
+            let slot = self.shared.handoff.slot.lock();
+            slot.session.as_ref().and_then(|s| s.publisher())
+        };
         *self.shared.out.lock() = Out::Greeting;
         if !seam.up() {
             return closed();
         }
-        let mut batch = Vec::with_capacity(BATCH);
         let payloads = self.options.payloads.clone();
         for (i, p) in payloads.into_iter().enumerate() {
             if let (Some(pace), true) = (self.options.pace, i > 0) {
-                if let Err(d) = self.read_for(session, &mut batch, pace) {
+                if let Err(d) = self.read_for(pace) {
                     return d;
                 }
             }
@@ -344,41 +376,54 @@ impl Thread {
             }
             *out = Out::Up(publisher);
         }
+        self.shared.handoff.open();
         loop {
-            if let Err(d) = self.read_for(session, &mut batch, RECV_SLICE) {
+            if let Err(d) = self.read_for(RECV_SLICE) {
                 return d;
             }
         }
     }
 
     /// Reads for about `d` (one `recv` wait, then what is ready), handing
-    /// what arrives to the seam. `Err` when lost or closed.
-    fn read_for(
-        &mut self,
-        session: &mut dyn Session,
-        batch: &mut Vec<(Message, bool)>,
-        d: Duration,
-    ) -> Result<(), Disconnect> {
+    /// what arrives to the seam, or stands aside while a program thread
+    /// reads. `Err` when lost (here or on a program thread) or closed.
+    fn read_for(&mut self, d: Duration) -> Result<(), Disconnect> {
+        let shared = &*self.shared;
+        let h = &shared.handoff;
         let until = Instant::now() + d;
+        let mut timer = None;
         loop {
-            if self.shared.seam.is_closed() {
+            if shared.seam.is_closed() {
                 return Err(closed());
             }
+            if h.stands_aside(&mut timer, until) {
+                if Instant::now() >= until {
+                    return Ok(());
+                }
+                continue;
+            }
+            let mut guard = h.slot.lock();
+            if h.program_reads() {
+                // A program thread took the slot first.
+                continue;
+            }
+            let slot = &mut *guard;
+            if let Some(d) = slot.failed.take() {
+                return Err(d);
+            }
+            let Some(session) = slot.session.as_deref_mut() else {
+                return Err(closed());
+            };
             let left = until.saturating_duration_since(Instant::now());
-            let lost = session.recv_batch(left, batch, BATCH).err();
-            if !batch.is_empty() {
-                self.shared.seam.deliver(batch);
-                batch.clear();
-            }
-            let dropped = session.dropped();
-            if dropped > 0 {
-                let c = &self.shared.seam.counters;
-                c.add(&c.dropped, dropped);
-                log::warn!("{dropped} message(s) dropped by the broker client: the connection's thread fell behind");
-            }
+            let lost = session.recv_batch(left, &mut slot.batch, BATCH).err();
+            let got = shared.take_in(session, &mut slot.batch);
             if let Some(d) = lost {
                 return Err(d);
             }
+            if got {
+                h.hand_over_if_wanted();
+            }
+            drop(guard);
             if Instant::now() >= until {
                 return Ok(());
             }

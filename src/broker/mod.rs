@@ -41,7 +41,9 @@ pub(crate) trait Protocol: Send + 'static {
     fn connect(&mut self, deadline: Instant) -> Result<Box<dyn Session>, Error>;
 }
 
-/// One live connection to a broker, used on the connection's thread.
+/// One live connection to a broker, used on the connection's thread (and,
+/// when [`reads_on_any_thread`](Session::reads_on_any_thread), by a program
+/// thread that found the inbox empty).
 pub(crate) trait Session: Send {
     /// The next message of the subscription, waiting at most `timeout`;
     /// `Ok(None)` when none came. `Err` when the connection is lost: the
@@ -69,6 +71,17 @@ pub(crate) trait Session: Send {
             wait = Duration::ZERO;
         }
         Ok(())
+    }
+
+    /// Whether a program's thread may read this session itself when its
+    /// inbox is empty (one thread at a time, see the driver's `handoff`), so
+    /// a reader that keeps up costs no hand-off between threads. Only a
+    /// client that blocks without an async runtime may: `recv` must work on
+    /// any thread, inside a program's tokio runtime too, where a `block_on`
+    /// would panic. librdkafka (Kafka) does; the clients that run a runtime
+    /// of their own (NATS, AMQP, rumqttc's blocking `Connection`) do not.
+    fn reads_on_any_thread(&self) -> bool {
+        false
     }
 
     /// Messages the client crate itself dropped since the last call (a

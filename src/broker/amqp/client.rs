@@ -339,7 +339,7 @@ impl Session for AmqpSession {
                 Ok(Some(Message::routed(
                     d.data,
                     Route {
-                        topic: d.routing_key.to_string(),
+                        topic: d.routing_key.to_string().into(),
                         partition: None,
                         offset: None,
                         key: None,

@@ -8,7 +8,10 @@ use std::thread;
 
 use super::*;
 use crate::conn::Conn;
-use crate::message::{Cause, Event};
+use crate::message::{Cause, Event, Message};
+
+/// The name of the test body's thread (the program's).
+const PROGRAM: &str = "program";
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -17,11 +20,15 @@ fn ms(n: u64) -> Duration {
 /// Runs `f` on its own thread; fails the test if it takes longer than `limit`.
 fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
-    let h = thread::spawn(move || {
-        let r = f();
-        let _ = tx.send(());
-        r
-    });
+    // Named, so that the fake can tell a read on the program's thread.
+    let h = thread::Builder::new()
+        .name(PROGRAM.into())
+        .spawn(move || {
+            let r = f();
+            let _ = tx.send(());
+            r
+        })
+        .unwrap();
     match rx.recv_timeout(limit) {
         Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => h.join().unwrap(),
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("watchdog: not done within {limit:?}"),
@@ -61,6 +68,13 @@ struct Broker {
     idle_recvs: usize,
     /// Messages the client crate dropped by itself, not yet reported.
     client_dropped: u64,
+    /// Sessions read on any thread (as Kafka's do): a program thread may
+    /// read them itself.
+    any_thread: bool,
+    /// The threads that called `recv`, by name, in order of first call.
+    readers: Vec<String>,
+    /// The threads whose `recv` found its session ended, by name.
+    loss_met_by: Vec<String>,
 }
 
 #[derive(Default)]
@@ -94,6 +108,33 @@ impl Fake {
     }
 }
 
+/// A fake broker whose sessions read on any thread (as Kafka's do), or on
+/// the driver's thread only (as the others').
+fn fake(any_thread: bool) -> Arc<Fake> {
+    let f = Arc::new(Fake::default());
+    f.with(|b| b.any_thread = any_thread);
+    f
+}
+
+/// Whether a thread of this name has read the fake's sessions.
+fn read_by(fake: &Fake, name: &str) -> bool {
+    fake.b.lock().readers.iter().any(|r| r == name)
+}
+
+/// Reads on this thread until it reads the session itself (the hand-over
+/// happens after a batch that came while a read waited): one message at a
+/// time, `first..` on, at most 20; the next message's number.
+fn read_until_direct(fake: &Fake, c: &Conn, first: usize) -> usize {
+    for i in first..first + 20 {
+        fake.push(texts(i..i + 1));
+        assert_eq!(text_of(c.read_timeout(ms(2000))), format!("m{i}"));
+        if read_by(fake, PROGRAM) {
+            return i + 1;
+        }
+    }
+    panic!("the program's thread never read the session itself");
+}
+
 struct FakeProtocol(Arc<Fake>);
 
 impl Protocol for FakeProtocol {
@@ -115,6 +156,7 @@ impl Protocol for FakeProtocol {
         b.connects += 1;
         Ok(Box::new(FakeSession {
             fake: self.0.clone(),
+            any_thread: b.any_thread,
             generation: b.generation,
             publisher: (!b.no_topic).then(|| {
                 Arc::new(FakePublisher {
@@ -128,6 +170,7 @@ impl Protocol for FakeProtocol {
 
 struct FakeSession {
     fake: Arc<Fake>,
+    any_thread: bool,
     generation: usize,
     publisher: Option<Arc<dyn Publish>>,
 }
@@ -136,8 +179,13 @@ impl Session for FakeSession {
     fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
         let until = Instant::now() + timeout;
         let mut b = self.fake.b.lock();
+        let me = thread::current().name().unwrap_or("?").to_owned();
+        if !b.readers.contains(&me) {
+            b.readers.push(me.clone());
+        }
         loop {
             if b.generation != self.generation {
+                b.loss_met_by.push(me);
                 return Err(Disconnect::new(Cause::Eof, "the broker went away"));
             }
             if let Some(m) = b.queue.pop_front() {
@@ -152,6 +200,10 @@ impl Session for FakeSession {
 
     fn dropped(&mut self) -> u64 {
         std::mem::take(&mut self.fake.b.lock().client_dropped)
+    }
+
+    fn reads_on_any_thread(&self) -> bool {
+        self.any_thread
     }
 
     fn publisher(&self) -> Option<Arc<dyn Publish>> {
@@ -213,7 +265,15 @@ fn text_of(e: Option<Event>) -> String {
 #[test]
 fn every_read_mode_reads_what_the_broker_delivers() {
     within(ms(10_000), || {
-        let fake = Arc::new(Fake::default());
+        for any_thread in [false, true] {
+            every_read_mode(any_thread);
+        }
+    });
+}
+
+fn every_read_mode(any_thread: bool) {
+    {
+        let fake = fake(any_thread);
         let c = dial(&fake, &opts(|_| {})).unwrap();
         assert!(c.is_connected());
         assert!(c.try_read().is_none());
@@ -241,29 +301,65 @@ fn every_read_mode_reads_what_the_broker_delivers() {
         });
         assert_eq!(text_of(c.read_ms(0)), "m6");
         pusher.join().unwrap();
-    });
+        // Reading the session on this thread: the same, in order.
+        if any_thread {
+            let next = read_until_direct(&fake, &c, 7);
+            fake.push(texts(next..next + 3));
+            assert_eq!(text_of(c.read_ms(-2)), format!("m{}", next + 2));
+            assert_eq!(c.stats().discarded, 4);
+            fake.push(texts(next + 3..next + 4));
+            assert_eq!(
+                text_of(c.read_ms(-1).or_else(|| c.read_ms(2000))),
+                format!("m{}", next + 3)
+            );
+        } else {
+            assert!(!read_by(&fake, PROGRAM), "only the driver's thread reads");
+        }
+    }
 }
 
 #[test]
 fn the_inbox_drops_the_oldest_and_counts_them() {
     within(ms(10_000), || {
-        let fake = Arc::new(Fake::default());
+        for any_thread in [false, true] {
+            the_inbox_drops_the_oldest(any_thread);
+        }
+    });
+}
+
+fn the_inbox_drops_the_oldest(any_thread: bool) {
+    {
+        let fake = fake(any_thread);
         let c = dial(&fake, &opts(|o| o.qsize = 5)).unwrap();
-        fake.push(texts(0..100));
-        eventually(ms(3000), "all 100 received", || c.stats().received == 100);
+        // A program that read the session itself, then stopped reading: the
+        // driver's thread takes reading back and fills the inbox.
+        let base = if any_thread {
+            read_until_direct(&fake, &c, 0)
+        } else {
+            0
+        };
+        let before = c.stats().received;
+        fake.push(texts(base..base + 100));
+        eventually(ms(3000), "all 100 received", || {
+            c.stats().received == before + 100
+        });
         let s = c.stats();
         assert_eq!((s.dropped, s.queued), (95, 5));
         let got: Vec<String> = (0..5).map(|_| text_of(c.try_read())).collect();
-        assert_eq!(got, texts(95..100), "the newest are kept, in order");
+        assert_eq!(
+            got,
+            texts(base + 95..base + 100),
+            "the newest are kept, in order"
+        );
         assert!(c.try_read().is_none());
         // qbytes bounds the bytes too: 3 messages of 2 bytes fit in 6.
-        let fake = Arc::new(Fake::default());
+        let fake = self::fake(any_thread);
         let c = dial(&fake, &opts(|o| o.qbytes = 6)).unwrap();
         fake.push(texts(0..10));
         eventually(ms(3000), "all 10 received", || c.stats().received == 10);
         let s = c.stats();
         assert_eq!((s.dropped, s.queued, s.queued_bytes), (7, 3, 6));
-    });
+    }
 }
 
 #[test]
@@ -581,5 +677,133 @@ fn select_waits_on_broker_connections() {
         assert_eq!(crate::select(&[&ca, &cb], Some(ms(3000))), Some(1));
         assert_eq!(text_of(cb.try_read()), "m0");
         pusher.join().unwrap();
+    });
+}
+
+#[test]
+fn a_reader_that_keeps_up_reads_a_session_of_any_thread_itself_in_order() {
+    within(ms(20_000), || {
+        for any_thread in [false, true] {
+            let fake = fake(any_thread);
+            let c = dial(&fake, &opts(|_| {})).unwrap();
+            // Arrivals in bursts of every size while the program reads
+            // with every kind of read: the session changes hands between
+            // the threads many times.
+            let n = 3000;
+            let f2 = fake.clone();
+            let pusher = thread::spawn(move || {
+                let mut at = 0;
+                for burst in 1.. {
+                    if at == n {
+                        break;
+                    }
+                    let end = (at + burst % 97).min(n);
+                    f2.push(texts(at..end));
+                    at = end;
+                    thread::yield_now();
+                }
+            });
+            let mut got = Vec::with_capacity(n);
+            while got.len() < n {
+                let e = match got.len() % 3 {
+                    0 => Some(c.read()),
+                    1 => c.read_timeout(ms(2000)),
+                    _ => c.try_read(),
+                };
+                match e {
+                    Some(Event::Message(m)) => got.push(m.as_text().unwrap().to_owned()),
+                    Some(e) => panic!("{e:?}"),
+                    None => thread::yield_now(),
+                }
+            }
+            pusher.join().unwrap();
+            assert_eq!(got, texts(0..n), "every message once, in order");
+            let s = c.stats();
+            assert_eq!((s.received, s.dropped, s.queued), (n as u64, 0, 0));
+            assert_eq!(
+                read_by(&fake, PROGRAM),
+                any_thread,
+                "{:?}",
+                fake.b.lock().readers
+            );
+        }
+    });
+}
+
+#[test]
+fn a_loss_met_on_the_programs_thread_is_one_disconnected_after_its_messages() {
+    within(ms(10_000), || {
+        let fake = fake(true);
+        let c = dial(&fake, &opts(|o| o.reconnect = true)).unwrap();
+        let next = read_until_direct(&fake, &c, 0);
+        // This thread now waits in the session itself; the loss comes to it.
+        let f2 = fake.clone();
+        let killer = thread::spawn(move || {
+            let waiting = |what: &str| {
+                // The program's read is blocked in the session once a recv
+                // of its found nothing for a whole slice.
+                let idle = f2.b.lock().idle_recvs;
+                eventually(ms(3000), what, || f2.b.lock().idle_recvs > idle);
+            };
+            waiting("the program waiting in the session");
+            f2.push(texts(next..next + 2));
+            waiting("the program waiting again after the two");
+            f2.kill();
+        });
+        let mut shape = Vec::new();
+        while !shape.iter().any(|e: &String| e.starts_with("lost")) {
+            match c.read_timeout(ms(3000)) {
+                Some(Event::Message(m)) => shape.push(m.as_text().unwrap().to_owned()),
+                Some(Event::Disconnected(d)) => shape.push(format!("lost:{:?}", d.cause())),
+                None => panic!("nothing after {shape:?}"),
+            }
+        }
+        killer.join().unwrap();
+        let want = [
+            format!("m{next}"),
+            format!("m{}", next + 1),
+            "lost:Eof".into(),
+        ];
+        assert_eq!(shape, want);
+        assert_eq!(fake.b.lock().loss_met_by, [PROGRAM]);
+        eventually(ms(3000), "connected again", || {
+            fake.b.lock().connects == 2 && c.is_connected()
+        });
+        fake.push(texts(100..103));
+        let after: Vec<String> = (0..3).map(|_| text_of(c.read_timeout(ms(3000)))).collect();
+        assert_eq!(after, texts(100..103), "messages flow again");
+        assert!(c.try_read().is_none(), "and nothing else");
+        assert_eq!(c.stats().reconnects, 1);
+    });
+}
+
+#[test]
+fn close_is_prompt_while_the_programs_thread_waits_in_the_session() {
+    within(ms(10_000), || {
+        let fake = fake(true);
+        let c = Arc::new(dial(&fake, &opts(|_| {})).unwrap());
+        read_until_direct(&fake, &c, 0);
+        let c2 = c.clone();
+        let reader = thread::Builder::new()
+            .name(PROGRAM.into())
+            .spawn(move || c2.read())
+            .unwrap();
+        // The reader waits inside the session: its recv finds nothing.
+        let idle = fake.b.lock().idle_recvs;
+        eventually(ms(3000), "the reader waiting in the session", || {
+            fake.b.lock().idle_recvs > idle
+        });
+        let t = Instant::now();
+        c.close();
+        match reader.join().unwrap() {
+            Event::Disconnected(d) => assert_eq!(d.cause(), Cause::ClosedByUser),
+            e => panic!("{e:?}"),
+        }
+        let took = t.elapsed();
+        assert!(
+            took < RECV_SLICE + ms(200),
+            "close and the read's end took {took:?}"
+        );
+        assert_eq!(fake.b.lock().closed_sessions, 1);
     });
 }

@@ -62,7 +62,7 @@ use super::{KafkaAddress, Start};
 use crate::broker::{Protocol, Publish, Session};
 use crate::clock::Stamp;
 use crate::error::{Error, ErrorKind};
-use crate::message::{Cause, Disconnect, Message, Route};
+use crate::message::{Cause, Disconnect, Message, Route, Topic};
 use crate::options::Options;
 use crate::seam::Outgoing;
 
@@ -303,6 +303,7 @@ impl Protocol for Kafka {
         let ctx = Ctx::default();
         let consumer = self.consumer(&ctx)?;
         let parts = self.partitions(&consumer, &ctx, deadline)?;
+        let topic: Arc<str> = Arc::from(self.address.topic.as_str());
         let mut pending = VecDeque::new();
         if self.address.group.is_some() {
             consumer
@@ -325,7 +326,7 @@ impl Protocol for Kafka {
                 }
                 if let Some(Ok(m)) = consumer.poll(left.min(Duration::from_millis(100))) {
                     let payload = Bytes::copy_from_slice(m.payload().unwrap_or_default());
-                    pending.push_back(routed(&m, payload, Stamp::now()));
+                    pending.push_back(routed(&m, &topic, payload, Stamp::now()));
                 }
             }
         } else if self.address.consume {
@@ -338,6 +339,7 @@ impl Protocol for Kafka {
             url: self.url.clone(),
             consumer: Some(consumer),
             ctx,
+            topic,
             pending,
             publisher: Arc::new(KafkaPublisher {
                 producer,
@@ -415,12 +417,14 @@ fn payload_len(m: &BorrowedMessage<'_>) -> usize {
     m.payload().map_or(0, <[u8]>::len)
 }
 
-/// A Kafka record as a routed message with its payload, received at `rx`.
-fn routed(m: &BorrowedMessage<'_>, payload: Bytes, rx: Stamp) -> Message {
+/// A Kafka record of `topic` (the session's one: shared, not copied per
+/// record) as a routed message with its payload, received at `rx`.
+fn routed(m: &BorrowedMessage<'_>, topic: &Arc<str>, payload: Bytes, rx: Stamp) -> Message {
+    debug_assert_eq!(m.topic(), &**topic, "a session reads one topic");
     Message::routed_bytes(
         payload,
         Route {
-            topic: m.topic().to_owned(),
+            topic: Topic::Shared(topic.clone()),
             partition: Some(m.partition()),
             offset: Some(m.offset()),
             key: m.key().map(<[u8]>::to_vec),
@@ -433,6 +437,8 @@ struct KafkaSession {
     url: String,
     consumer: Option<BaseConsumer<Ctx>>,
     ctx: Ctx,
+    /// The topic, which every record read has.
+    topic: Arc<str>,
     /// Messages that came while joining the group, before the first `recv`.
     pending: VecDeque<Message>,
     publisher: Arc<KafkaPublisher>,
@@ -578,7 +584,7 @@ impl Session for KafkaSession {
                     buf.slice(at..at + len)
                 };
                 at += len;
-                batch.push((routed(m, payload, rx), false));
+                batch.push((routed(m, &self.topic, payload, rx), false));
             }
         }
         // The messages before a loss stay in `batch`.
@@ -586,6 +592,11 @@ impl Session for KafkaSession {
             Some(d) => Err(d),
             None => Ok(()),
         }
+    }
+
+    /// librdkafka's `poll` blocks in C, on any thread, without a runtime.
+    fn reads_on_any_thread(&self) -> bool {
+        true
     }
 
     fn publisher(&self) -> Option<Arc<dyn Publish>> {

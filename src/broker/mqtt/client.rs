@@ -248,7 +248,7 @@ impl Session for MqttSession {
             match self.conn.recv_timeout(left) {
                 Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                     let route = Route {
-                        topic: p.topic,
+                        topic: p.topic.into(),
                         partition: None,
                         offset: None,
                         key: None,

@@ -298,7 +298,7 @@ fn message(m: async_nats::Message, rx: Stamp) -> Message {
     Message::routed_bytes(
         m.payload,
         Route {
-            topic: m.subject.into_string(),
+            topic: m.subject.into_string().into(),
             partition: None,
             offset: None,
             key: None,
