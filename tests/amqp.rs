@@ -38,6 +38,7 @@ fn against_rabbitmq() {
     within(secs(240), || {
         let r = Rabbit::get();
         round_trips_with_pika(&r);
+        deliveries_read_are_acknowledged_while_the_connection_stays_open(&r);
         wrong_credentials_are_an_auth_error(&r);
         flood_drops_the_oldest(&r);
         inside_a_tokio_runtime(&r);
@@ -46,6 +47,33 @@ fn against_rabbitmq() {
         amqps_insecure_connects_without_the_ca(&r);
         restart_is_one_disconnected_then_messages_flow(&r);
     })
+}
+
+/// A delivery read is acknowledged while the connection stays open (64 at
+/// a time while more are waiting, else at once): the server holds nothing
+/// unacknowledged for a reader that keeps up, not only after `close`.
+fn deliveries_read_are_acknowledged_while_the_connection_stays_open(r: &Rabbit) {
+    let q = queue("acks");
+    let c = wsdial::dial(&format!("{}&durable=false", r.url(&q))).unwrap();
+    // 100: more than one group of 64.
+    assert!(Pika::run(r, &["pub", &q, "100", "py-"]).wait());
+    for i in 0..100 {
+        assert_eq!(next(&c), (q.clone(), format!("py-{i}")));
+    }
+    let counts = || {
+        let out = r.ctl_output("list_queues name messages_ready messages_unacknowledged");
+        out.lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.first() == Some(&q.as_str())).then(|| (f[1].to_owned(), f[2].to_owned()))
+            })
+            .unwrap_or_default()
+    };
+    eventually(secs(20), "every delivery acknowledged", || {
+        counts() == ("0".to_owned(), "0".to_owned())
+    });
+    assert!(c.is_connected());
+    c.close();
 }
 
 fn round_trips_with_pika(r: &Rabbit) {

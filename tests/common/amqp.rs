@@ -130,16 +130,32 @@ impl Rabbit {
         )
     }
 
-    /// `rabbitmqctl ARGS` on this node (as the rabbitmq user); true when it succeeded.
-    pub fn ctl(&self, args: &str) -> bool {
-        Command::new("su")
-            .args(["rabbitmq", "-s", "/bin/bash", "-c"])
+    /// `rabbitmqctl ARGS` on this node (as the rabbitmq user).
+    fn ctl_command(&self, args: &str) -> Command {
+        let mut c = Command::new("su");
+        c.args(["rabbitmq", "-s", "/bin/bash", "-c"])
             .arg(format!(". '{}/env.sh'; rabbitmqctl -q {args}", self.dir))
+            .stderr(Stdio::inherit());
+        c
+    }
+
+    /// `rabbitmqctl ARGS` on this node; true when it succeeded.
+    pub fn ctl(&self, args: &str) -> bool {
+        self.ctl_command(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
             .status()
             .map(|s| s.success())
             .unwrap_or(false)
+    }
+
+    /// `rabbitmqctl ARGS` on this node; what it printed (empty if it failed).
+    pub fn ctl_output(&self, args: &str) -> String {
+        self.ctl_command(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
     }
 }
 
