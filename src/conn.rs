@@ -308,8 +308,14 @@ impl Conn {
     /// statement from another thread runs between its rows) and `timeout=`
     /// bounds the whole batch (its wait for the statements before it
     /// included), not each row. SQLite prepares the statement once and runs
-    /// it per row; PostgreSQL, MySQL and ClickHouse run it as `exec_with`
-    /// would, row after row.
+    /// it per row; PostgreSQL and MySQL run it as `exec_with` would, row
+    /// after row. ClickHouse, which wants few large inserts (each INSERT is
+    /// a part on disk), runs an `INSERT … VALUES (…)` of one tuple as one
+    /// INSERT of every row, all or nothing: a row with the wrong number of
+    /// values is named before anything is sent, and a value the server
+    /// refuses fails the whole batch (an INSERT of up to ClickHouse's
+    /// `max_insert_block_size`, 1,048,576 rows, is written as one block);
+    /// its other statements run row after row.
     ///
     /// No implicit transaction: each row's changes are kept as it runs,
     /// unless the caller wrapped the batch in `BEGIN` … `COMMIT` (then a

@@ -222,6 +222,8 @@ fn handle_from_four_threads_and_after_close() {
             "100"
         );
         sqlsuite::handle_after_close(&c);
+        sqlsuite::exec_many(&c, "many");
+        sqlsuite::clickhouse_exec_many_is_one_insert(&c, "batch");
     });
 }
 

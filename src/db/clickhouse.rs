@@ -23,6 +23,8 @@ use crate::options::Options;
 use super::Opener;
 
 #[cfg(feature = "clickhouse")]
+mod batch;
+#[cfg(feature = "clickhouse")]
 mod client;
 #[cfg(all(test, feature = "clickhouse"))]
 mod live_tests;
@@ -143,9 +145,9 @@ pub(super) fn opener(target: &Target, _options: &Options) -> Result<Box<dyn Open
 pub(super) fn opener(target: &Target, _options: &Options) -> Result<Box<dyn Opener>, Error> {
     let a = parse(target.url())?;
     if a.native {
-        Ok(Box::new(native::NativeOpener::new(a)))
+        Ok(Box::new(batch::Batched(native::NativeOpener::new(a))))
     } else {
-        Ok(Box::new(client::ChOpener::new(a)))
+        Ok(Box::new(batch::Batched(client::ChOpener::new(a))))
     }
 }
 

@@ -46,8 +46,8 @@ use crate::db::own_thread::{self, Cancel, Worker};
 use crate::db::{Database, Opener, Rows, Value};
 use crate::error::{Error, ErrorKind};
 
-mod convert;
-mod insert;
+pub(super) mod convert;
+pub(super) mod insert;
 
 use insert::{split_insert, Insert};
 

@@ -69,7 +69,9 @@ class Conn:
         """Runs one SQL statement once per parameter row, in order (like
         DB-API's ``executemany``; SQLite prepares it once) and returns the rows
         affected in total. No implicit transaction; the first failing row stops
-        the batch with an ``ExecError`` naming its index (0-based)."""
+        the batch with an ``ExecError`` naming its index (0-based). On
+        ClickHouse an ``INSERT … VALUES (?, …)`` of one tuple is one INSERT of
+        every row, all or nothing."""
     def fd(self) -> int:
         """Database connections: a handle number that ``Dial(n)`` accepts from any
         thread, for the same session, until ``release(n)``. Raises

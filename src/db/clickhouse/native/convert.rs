@@ -334,14 +334,14 @@ fn decimal(text: &str, scale: usize, precision: usize) -> Result<i128, String> {
 
 /// One cell of an `INSERT … VALUES` tuple: a `?` or a literal.
 #[derive(Debug, PartialEq)]
-pub(super) enum Cell {
+pub(in crate::db::clickhouse) enum Cell {
     Param,
     Lit(Value),
 }
 
 /// The rows of `INSERT … VALUES (…), (…)`: `?`, `NULL`, numbers and quoted
 /// strings; anything else (an expression) is refused.
-pub(super) fn values_rows(tail: &str) -> Result<Vec<Vec<Cell>>, Error> {
+pub(in crate::db::clickhouse) fn values_rows(tail: &str) -> Result<Vec<Vec<Cell>>, Error> {
     let b = tail.as_bytes();
     let mut i = 0;
     let mut rows = Vec::new();

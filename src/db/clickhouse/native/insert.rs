@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind};
 
 /// What an `INSERT` statement carries.
 #[derive(Debug, PartialEq)]
-pub(super) enum Insert<'a> {
+pub(in crate::db::clickhouse) enum Insert<'a> {
     /// `INSERT … VALUES`, split after its `VALUES` keyword (outside quotes).
     Values(&'a str, &'a str),
     /// `INSERT … FORMAT …` (or no rows at all): rows the server would wait for.
@@ -31,7 +31,7 @@ pub(super) enum Insert<'a> {
     Not,
 }
 
-pub(super) fn split_insert(sql: &str) -> Insert<'_> {
+pub(in crate::db::clickhouse) fn split_insert(sql: &str) -> Insert<'_> {
     if !sql
         .get(..6)
         .is_some_and(|w| w.eq_ignore_ascii_case("insert"))
