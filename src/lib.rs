@@ -321,6 +321,8 @@
 //! broker/      message brokers: one Protocol per broker (mqtt.rs …) and the
 //!   driver.rs    generic driver: one thread per connection, recv in 100 ms
 //!                slices into the inbox, reconnect, publish from any thread
+//!   driver/handoff.rs  who reads a session whose client needs no runtime
+//!                (Kafka's): the driver's thread, or the program's
 //! ```
 //!
 //! The worker never blocks on the socket: it sleeps in `epoll` until the socket
@@ -328,7 +330,8 @@
 //! wakes it only for its timers: with the default keepalive once per 20 s (the
 //! Ping and the check of the last one's answer share one timer), with `ping=0`
 //! and no `idle` never; and a write never waits for inbound traffic. When the program keeps up, it reads the socket on its own thread
-//! and the worker stands aside (see [`Conn`]).
+//! and the worker stands aside (see [`Conn`]); so does a Kafka connection's
+//! thread, for a program that reads librdkafka's consumer itself.
 //!
 //! ## Logging
 //!

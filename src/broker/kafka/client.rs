@@ -1,5 +1,7 @@
 //! The `kafka://` client: rdkafka's synchronous `BaseConsumer` (polled by
-//! [`Session::recv`] on the connection's thread) and `BaseProducer` (the
+//! [`Session::recv_batch`] on the connection's thread, or on a program's
+//! thread that keeps up: the session [reads on any
+//! thread](Session::reads_on_any_thread)) and `BaseProducer` (the
 //! [`Publish`] handle, used from any thread), over the vendored librdkafka.
 //!
 //! librdkafka dials, retries and reconnects by itself, forever. This module
@@ -40,8 +42,9 @@
 //!
 //! Group timings: `session.timeout.ms=6000` and `max.poll.interval.ms=7000`.
 //! Some brokers (tansu) hold a JoinGroup for the whole rebalance timeout,
-//! which is `max.poll.interval.ms` (300 s by default); the connection's
-//! thread polls all the time, whatever the program does, so a short value
+//! which is `max.poll.interval.ms` (300 s by default); the consumer is
+//! polled all the time, whatever the program does (by the program's thread
+//! while it reads, else by the connection's within 10 ms), so a short value
 //! costs nothing here.
 
 use std::collections::VecDeque;
