@@ -74,6 +74,7 @@ pub(crate) struct Route {
 #[derive(Clone)]
 pub(crate) enum Topic {
     Own(String),
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     Shared(std::sync::Arc<str>),
 }
 

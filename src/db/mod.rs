@@ -26,7 +26,7 @@ mod mysql;
 mod own_thread;
 mod postgres;
 mod sqlite;
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "clickhouse"))]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod threaded;
 mod value;
 // The test servers (PostgreSQL, MariaDB, ClickHouse) of the sessions' live tests.

@@ -20,6 +20,9 @@
 //! PostgreSQL keeps its deadlines itself, inside the block_on of its own
 //! runtime on the caller's thread (see `postgres/client.rs`).
 
+// The alarm is MySQL's alone: a build with `postgres` only does not use it.
+#![cfg_attr(not(feature = "mysql"), allow(dead_code))]
+
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
