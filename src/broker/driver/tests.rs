@@ -685,11 +685,13 @@ fn a_reader_that_keeps_up_reads_a_session_of_any_thread_itself_in_order() {
     within(ms(20_000), || {
         for any_thread in [false, true] {
             let fake = fake(any_thread);
-            let c = dial(&fake, &opts(|_| {})).unwrap();
+            let n = 3000;
+            // Room for all: a reader slower than the pusher (a loaded
+            // machine, a debug build) drops nothing.
+            let c = dial(&fake, &opts(|o| o.qsize = 2 * n)).unwrap();
             // Arrivals in bursts of every size while the program reads
             // with every kind of read: the session changes hands between
             // the threads many times.
-            let n = 3000;
             let f2 = fake.clone();
             let pusher = thread::spawn(move || {
                 let mut at = 0;
@@ -705,6 +707,15 @@ fn a_reader_that_keeps_up_reads_a_session_of_any_thread_itself_in_order() {
             });
             let mut got = Vec::with_capacity(n);
             while got.len() < n {
+                let s = c.stats();
+                if s.received == n as u64 && s.queued == 0 {
+                    // Everything came: what is left is being handed over
+                    // (counted first), or lost.
+                    while let Some(Event::Message(m)) = c.read_timeout(ms(1000)) {
+                        got.push(m.as_text().unwrap().to_owned());
+                    }
+                    break;
+                }
                 let e = match got.len() % 3 {
                     0 => Some(c.read()),
                     1 => c.read_timeout(ms(2000)),
@@ -717,15 +728,23 @@ fn a_reader_that_keeps_up_reads_a_session_of_any_thread_itself_in_order() {
                 }
             }
             pusher.join().unwrap();
-            assert_eq!(got, texts(0..n), "every message once, in order");
+            let want = texts(0..n);
+            let first_wrong = got.iter().zip(&want).position(|(g, w)| g != w);
+            assert_eq!(
+                (got.len(), first_wrong),
+                (n, None),
+                "every message once, in order; got {:?}…",
+                got.get(first_wrong.unwrap_or(0))
+            );
             let s = c.stats();
             assert_eq!((s.received, s.dropped, s.queued), (n as u64, 0, 0));
-            assert_eq!(
-                read_by(&fake, PROGRAM),
-                any_thread,
-                "{:?}",
-                fake.b.lock().readers
-            );
+            // (A reader that fell behind the bursts may never have read
+            // the session itself: the hand-over is checked one by one.)
+            if any_thread {
+                read_until_direct(&fake, &c, n);
+            } else {
+                assert!(!read_by(&fake, PROGRAM), "only the driver's thread reads");
+            }
         }
     });
 }
