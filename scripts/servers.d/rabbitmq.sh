@@ -7,8 +7,9 @@
 # the AMQP tests read:
 #   export WSDIAL_AMQP_PORT=... WSDIAL_AMQP_USER=alice WSDIAL_AMQP_PASS=s3cret WSDIAL_AMQP_DIR=...
 #          WSDIAL_AMQP_TLS_PORT=... WSDIAL_AMQP_CA=DIR/tls/ca.pem
-# `stop [DIR]` stops the one started (by its directory; default: the one in
-# .peers/rabbitmq.dir). `restart DIR` starts the node of DIR again (after it
+# `stop [DIR]` stops the one started (by its directory; default: the one
+# WSDIAL_AMQP_DIR names, as `start`'s output set it in the caller's shell,
+# else the one in .peers/rabbitmq.dir, the last started). `restart DIR` starts the node of DIR again (after it
 # was killed) on the same ports and waits for it. Runs as the rabbitmq user,
 # as Debian's package wants.
 set -euo pipefail
@@ -76,12 +77,15 @@ ENV
     launch "$dir" || exit 1
     ;;
   stop)
-    dir="${2:-$(cat .peers/rabbitmq.dir 2>/dev/null || true)}"
+    # Not only .peers/rabbitmq.dir: a test that starts a node of its own
+    # (tests/amqp.rs's SIGKILL case) records that one there meanwhile.
+    dir="${2:-${WSDIAL_AMQP_DIR:-$(cat .peers/rabbitmq.dir 2>/dev/null || true)}}"
     [ -n "$dir" ] && [ -f "$dir/env.sh" ] || exit 0
     ctl "$dir" "rabbitmqctl -q stop" >/dev/null 2>&1 || true
     # epmd (Erlang's port mapper) was started for this node on its own port.
     ctl "$dir" "epmd -kill" >/dev/null 2>&1 || true
-    rm -rf "$dir"; rm -f .peers/rabbitmq.dir
+    rm -rf "$dir"
+    if [ "$(cat .peers/rabbitmq.dir 2>/dev/null || true)" = "$dir" ]; then rm -f .peers/rabbitmq.dir; fi
     ;;
   *) echo "usage: rabbitmq.sh start|stop [DIR]|restart DIR" >&2; exit 2 ;;
 esac
