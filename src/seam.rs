@@ -31,7 +31,11 @@
 //! [`Subscriptions::catch_up`] under the lock, which ends the greeting). While
 //! a greeting runs, `subscribe` leaves a new subscription to it instead of
 //! sending it too; otherwise it sends it at once, as a write, under the same
-//! lock, so every connection gets each subscription exactly once. A driver
+//! lock, so every connection gets each subscription exactly once: a write
+//! that found the connection up but reaches the outbox after the driver
+//! marked it down is refused ([`Seam::down`] shuts the outbox until the next
+//! [`Seam::up`]), so it cannot wait there for the next connection, whose
+//! greeting carries the subscription already. A driver
 //! that prepares a second connection beside the current one (a rotation)
 //! snapshots without marking a greeting, and catches up at the switch; an
 //! unsubscribe meanwhile makes that connection stale ([`Subscriptions::catch_up`]
@@ -268,9 +272,15 @@ impl Seam {
             .lost_merged(d, |prev| prev.cause() == Cause::Refused);
     }
 
-    /// The connection is down for now (before `lost` says more).
+    /// The connection is down for now (before `lost` says more). The outbox
+    /// takes no more writes until the next [`Seam::up`]: a write that found
+    /// the connection up either lands before this, and the driver takes it
+    /// with the rest (counted unsent), or is refused (it returns 0). None
+    /// waits to go out on the next connection, whose greeting may already
+    /// carry it (a subscription).
     pub(crate) fn down(&self) {
         self.leave(State::Connected, State::Reconnecting);
+        self.outbox.shut();
     }
 
     /// A new connection is up (before its greeting: writes made meanwhile
@@ -278,6 +288,7 @@ impl Seam {
     /// [`Subscriptions`].
     pub(crate) fn up(&self) -> bool {
         self.subscriptions.0.lock().greeting = true;
+        self.outbox.open();
         let up = self.leave(State::Reconnecting, State::Connected) || self.is_connected();
         if up {
             self.since.store(clock::mono_now(), Ordering::Relaxed);
@@ -506,13 +517,19 @@ impl Subscriptions {
 /// look at whether it is empty; bounded in bytes (`sendq`) together with what
 /// the driver took and has not written to the socket yet.
 pub(crate) struct Outbox {
-    queue: Mutex<VecDeque<Outgoing>>,
+    queue: Mutex<Queue>,
     len: AtomicUsize,
     /// Bytes in `queue` (changed under its lock).
     bytes: AtomicUsize,
     /// Bytes the driver holds unwritten (its link's buffer), as it last said.
     in_link: AtomicUsize,
     limit: usize,
+}
+
+struct Queue {
+    items: VecDeque<Outgoing>,
+    /// Between a loss and the next connection: writes are refused.
+    shut: bool,
 }
 
 /// What [`Outbox::push`] did.
@@ -524,12 +541,17 @@ pub(crate) enum Pushed {
     More,
     /// Not queued: it does not fit in the limit.
     Full,
+    /// Not queued: the connection went down ([`Seam::down`]).
+    Shut,
 }
 
 impl Outbox {
     pub(crate) fn new(limit: usize) -> Outbox {
         Outbox {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                shut: false,
+            }),
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             in_link: AtomicUsize::new(0),
@@ -558,11 +580,14 @@ impl Outbox {
     /// Queues a message if it fits.
     pub(crate) fn push(&self, m: Outgoing) -> Pushed {
         let mut q = self.queue.lock();
+        if q.shut {
+            return Pushed::Shut;
+        }
         if !self.fits(m.len()) {
             return Pushed::Full;
         }
         self.bytes.fetch_add(m.len(), Ordering::Relaxed);
-        q.push_back(m);
+        q.items.push_back(m);
         if self.len.fetch_add(1, Ordering::Release) == 0 {
             Pushed::First
         } else {
@@ -577,7 +602,17 @@ impl Outbox {
         self.len.store(0, Ordering::Release);
         let moved = self.bytes.swap(0, Ordering::Relaxed);
         self.in_link.fetch_add(moved, Ordering::Relaxed);
-        std::mem::take(&mut *q)
+        std::mem::take(&mut q.items)
+    }
+
+    /// Refuses writes from now on (what is queued stays, for `take`).
+    fn shut(&self) {
+        self.queue.lock().shut = true;
+    }
+
+    /// Takes writes again.
+    fn open(&self) {
+        self.queue.lock().shut = false;
     }
 
     /// True when nothing is queued (no lock).
@@ -640,6 +675,42 @@ mod tests {
         assert!(!o.is_empty());
         assert_eq!(o.take().len(), 2);
         assert!(o.is_empty());
+    }
+
+    /// The race behind a subscription sent twice: `Conn::subscribe` finds
+    /// the connection up, the driver then marks it down and takes the
+    /// outbox, and only then does the write arrive. It must be refused, not
+    /// left to go out on the next connection, whose greeting sends every
+    /// subscription already.
+    #[test]
+    fn a_write_that_arrives_after_the_loss_waits_for_no_connection() {
+        let s = Seam::new(10, 1000, None);
+        let greeted = |s: &Seam| {
+            let (_, mark) = s.subscriptions.snapshot();
+            s.subscriptions
+                .catch_up(mark, true, || {}, |_| Ok::<_, ()>(()))
+                .unwrap();
+        };
+        greeted(&s);
+        let mut pushed = None;
+        let n = s.subscribe("sub", || {
+            assert!(s.is_connected(), "the write finds the connection up");
+            s.down();
+            assert!(s.outbox.take().is_empty());
+            pushed = Some(s.outbox.push(Outgoing::Text("sub".into())));
+            0
+        });
+        assert_eq!((n, pushed), (0, Some(Pushed::Shut)));
+        assert!(s.outbox.is_empty(), "nothing waits for the next connection");
+        // Queued before the loss: taken with the rest (the driver counts it).
+        assert!(s.up());
+        assert_eq!(s.outbox.push(Outgoing::Text("a".into())), Pushed::First);
+        s.down();
+        assert_eq!(s.outbox.take().len(), 1);
+        // The next connection takes writes again, and greets with "sub" once.
+        assert!(s.up());
+        assert_eq!(s.outbox.push(Outgoing::Text("b".into())), Pushed::First);
+        assert_eq!(s.subscriptions.snapshot().0, ["sub"]);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::error::{Error, ErrorKind};
 use crate::inbox::Wait;
 use crate::message::Disconnect;
 use crate::options::Options;
-use crate::seam::{Direct, Driver, Outgoing, Seam};
+use crate::seam::{Direct, Driver, Outgoing, Pushed, Seam};
 
 mod handoff;
 
@@ -186,8 +186,14 @@ impl Driver for BrokerDriver {
             Out::Down | Out::Up(None) => return 0,
             Out::Greeting => {
                 let len = m.len();
-                seam.outbox.push(m);
-                return len;
+                return match seam.outbox.push(m) {
+                    Pushed::First | Pushed::More => len,
+                    Pushed::Full => {
+                        c.add(&c.rejected, 1);
+                        0
+                    }
+                    Pushed::Shut => 0,
+                };
             }
             Out::Up(Some(p)) => p.clone(),
         };

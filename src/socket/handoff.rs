@@ -266,6 +266,8 @@ impl Handoff {
                 c.add(&c.rejected, 1);
                 return 0;
             }
+            // Lost since the check above: as if it had been lost before.
+            Pushed::Shut => return 0,
         }
         len
     }
