@@ -106,8 +106,9 @@
 //! took it to send, not when the broker has it: into rumqttc's request queue
 //! (MQTT; the connection's thread writes it, and at `qos=1`/`2` the broker's
 //! acknowledgement is not waited for), into the channel that the connection's
-//! runtime hands to async-nats (NATS, which has no acknowledgement) or to lapin
-//! (AMQP, without publisher confirms), into librdkafka's producer queue
+//! runtime hands to async-nats (NATS, which has no acknowledgement), onto
+//! lapin's outgoing queue, which its I/O thread writes (AMQP, without
+//! publisher confirms), into librdkafka's producer queue
 //! (Kafka, which sends in batches; a record the broker does not acknowledge
 //! is logged, not counted). Messages still queued when a connection is lost
 //! are not counted as `unsent` (a WebSocket's are); `close` sends what the
@@ -321,8 +322,9 @@
 //! broker/      message brokers: one Protocol per broker (mqtt.rs …) and the
 //!   driver.rs    generic driver: one thread per connection, recv in 100 ms
 //!                slices into the inbox, reconnect, publish from any thread
-//!   driver/handoff.rs  who reads a session whose client needs no runtime
-//!                (Kafka's): the driver's thread, or the program's
+//!   driver/handoff.rs  who reads a session that a program's thread may
+//!                read (Kafka's; AMQP's outside a program's tokio
+//!                runtime): the driver's thread, or the program's
 //! ```
 //!
 //! The worker never blocks on the socket: it sleeps in `epoll` until the socket

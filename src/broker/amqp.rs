@@ -13,10 +13,14 @@
 //! No user is the AMQP default `guest:guest`; no vhost (or `/`) is the
 //! default vhost `/`.
 //!
-//! The client is `lapin`, on a tokio runtime that belongs to the connection
-//! (one worker thread; lapin's own I/O thread beside it). Nothing runs on
-//! the program's thread: a publish goes into a channel that one task on that
-//! runtime empties in order.
+//! The client is `lapin`, on a current-thread tokio runtime that belongs to
+//! the connection, beside lapin's own I/O thread. Whoever reads the consumer
+//! drives that runtime: the connection's thread, or, while a program keeps
+//! up, the program's own thread (the broker driver's hand-off), except from
+//! inside a tokio runtime of the program's, where only the connection's
+//! thread reads. A publish goes onto lapin's outgoing queue on the writing
+//! thread, in order, without waiting (no publisher confirms), and lapin's I/O
+//! thread writes it.
 
 use crate::address::{Scheme, Target};
 use crate::error::Error;

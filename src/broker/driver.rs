@@ -14,8 +14,8 @@
 //! session's [`Publish`] handle; a write made while the payloads are still
 //! going out waits in the outbox and follows them.
 //!
-//! When the session [reads on any thread](Session::reads_on_any_thread)
-//! (Kafka's), a program thread that finds the inbox empty reads the session
+//! When the session's [program readers](Session::program_readers) allow
+//! (Kafka's, AMQP's), a program thread that finds the inbox empty reads the session
 //! itself while it keeps up, and the thread stands aside: see [`handoff`].
 //!
 //! `recv` waits at most [`RECV_SLICE`] at a time: that slice is how long

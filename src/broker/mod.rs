@@ -42,46 +42,39 @@ pub(crate) trait Protocol: Send + 'static {
 }
 
 /// One live connection to a broker, used on the connection's thread (and,
-/// when [`reads_on_any_thread`](Session::reads_on_any_thread), by a program
-/// thread that found the inbox empty).
+/// when its [`program_readers`](Session::program_readers) allow, by a
+/// program thread that found the inbox empty).
 pub(crate) trait Session: Send {
-    /// The next message of the subscription, waiting at most `timeout`;
-    /// `Ok(None)` when none came. `Err` when the connection is lost: the
-    /// `Disconnect` says why.
-    fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect>;
-
     /// Appends to `batch` what the subscription has, at most `max` messages:
     /// waits at most `timeout` for the first, then takes only what is already
-    /// there. `Err` when the connection is lost, after the messages that came
-    /// before the loss were appended. The driver calls this, not `recv`; a
-    /// protocol whose client buffers messages overrides it to take them in
-    /// one go (one entry into its runtime rather than one per message).
+    /// there. `Err` when the connection is lost (the `Disconnect` says why),
+    /// after the messages that came before the loss were appended. A client
+    /// that buffers messages takes them in one go (one entry into its runtime
+    /// rather than one per message); one that hands them over singly uses
+    /// [`one_by_one`].
     fn recv_batch(
         &mut self,
         timeout: Duration,
         batch: &mut Vec<(Message, bool)>,
         max: usize,
-    ) -> Result<(), Disconnect> {
-        let mut wait = timeout;
-        for _ in 0..max {
-            match self.recv(wait)? {
-                Some(m) => batch.push((m, false)),
-                None => break,
-            }
-            wait = Duration::ZERO;
-        }
-        Ok(())
-    }
+    ) -> Result<(), Disconnect>;
 
-    /// Whether a program's thread may read this session itself when its
+    /// Which program threads may read this session themselves when their
     /// inbox is empty (one thread at a time, see the driver's `handoff`), so
-    /// a reader that keeps up costs no hand-off between threads. Only a
-    /// client that blocks without an async runtime may: `recv` must work on
-    /// any thread, inside a program's tokio runtime too, where a `block_on`
-    /// would panic. librdkafka (Kafka) does; the clients that run a runtime
-    /// of their own (NATS, AMQP, rumqttc's blocking `Connection`) do not.
-    fn reads_on_any_thread(&self) -> bool {
-        false
+    /// that a reader that keeps up costs no hand-off between threads: `None`,
+    /// none (only the connection's thread reads); `Some(may)`, a thread on
+    /// which `may()` is true, asked before each direct read. `recv_batch`
+    /// must work on such a thread.
+    ///
+    /// librdkafka (Kafka) blocks in C without an async runtime:
+    /// [`any_thread`]. AMQP's lapin is driven by a current-thread runtime of
+    /// the connection's, which a program's thread may drive too, except from
+    /// inside a tokio runtime of its own, where a `block_on` panics. NATS's
+    /// and MQTT's clients run tasks that must keep running while the program
+    /// does not read (async-nats's connection task, rumqttc's event loop with
+    /// its keep-alive): only the connection's thread reads them.
+    fn program_readers(&self) -> Option<fn() -> bool> {
+        None
     }
 
     /// Messages the client crate itself dropped since the last call (a
@@ -97,6 +90,31 @@ pub(crate) trait Session: Send {
     /// Ends the session politely (disconnect, close the channel, leave the
     /// group) before `deadline`.
     fn close(&mut self, deadline: Instant);
+}
+
+/// [`Session::program_readers`] for a session that any thread may read.
+pub(crate) fn any_thread() -> bool {
+    true
+}
+
+/// [`Session::recv_batch`] for a client that hands over one message at a
+/// time: `recv` waits at most the given time for the next (`Ok(None)` when
+/// none came); the first may take `timeout`, the rest are only what is there.
+pub(crate) fn one_by_one(
+    timeout: Duration,
+    batch: &mut Vec<(Message, bool)>,
+    max: usize,
+    mut recv: impl FnMut(Duration) -> Result<Option<Message>, Disconnect>,
+) -> Result<(), Disconnect> {
+    let mut wait = timeout;
+    for _ in 0..max {
+        match recv(wait)? {
+            Some(m) => batch.push((m, false)),
+            None => break,
+        }
+        wait = Duration::ZERO;
+    }
+    Ok(())
 }
 
 /// Publishes to the address's topic (subject, queue, topic), from any thread.

@@ -1,4 +1,4 @@
-//! The AMQP 0-9-1 client: `lapin` on the connection's own tokio runtime.
+//! The AMQP 0-9-1 client: `lapin` on the connection's own current-thread runtime.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,11 +8,9 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
 };
 use lapin::tcp::OwnedTLSConfig;
-use lapin::types::FieldTable;
+use lapin::types::{FieldTable, ShortString};
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use tokio::sync::{mpsc, oneshot};
-use tungstenite::Bytes;
 
 use crate::error::{Error, ErrorKind};
 use crate::message::{Cause, Disconnect, Message, Route};
@@ -27,9 +25,15 @@ use super::AmqpAddress;
 const PREFETCH: u16 = 1000;
 /// Deliveries acknowledged at most this many at a time (one `multiple` ack).
 const ACK_EVERY: u32 = 64;
+/// Fewer are acknowledged once no delivery has come for this long.
+const ACK_QUIET: Duration = Duration::from_millis(2);
 
 /// How to connect to one AMQP server; owns the runtime every session of
-/// this connection runs on.
+/// this connection runs on. A current-thread runtime, driven only by the
+/// connection's thread (`block_on` in `connect`, `recv_batch` and `close`):
+/// its reactor sees lapin's socket become readable on the thread that then
+/// takes the deliveries, so a delivery wakes two threads (lapin's I/O thread,
+/// then this one), not three (a worker thread's reactor first).
 pub(crate) struct Amqp {
     address: AmqpAddress,
     ca: Option<String>,
@@ -51,9 +55,7 @@ impl Amqp {
             })?),
             None => None,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("wsdial-amqp")
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::io(ErrorKind::Io, "starting the AMQP client's runtime", e))?;
@@ -184,50 +186,16 @@ impl Protocol for Amqp {
                 .timed_out()
             })??;
 
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
-        let (ch, queue) = (channel.clone(), a.queue.clone());
-        let forward = self.runtime.spawn(async move {
-            let publish = |m: Bytes| {
-                let ch = ch.clone();
-                let queue = queue.clone();
-                async move {
-                    ch.basic_publish(
-                        "".into(),
-                        queue.as_str().into(),
-                        BasicPublishOptions::default(),
-                        &m,
-                        BasicProperties::default(),
-                    )
-                    .await
-                    .is_ok()
-                }
-            };
-            loop {
-                tokio::select! {
-                    biased;
-                    m = rx.recv() => match m {
-                        Some(m) => if !publish(m).await { return },
-                        None => return,
-                    },
-                    _ = &mut stop_rx => {
-                        rx.close();
-                        while let Ok(m) = rx.try_recv() {
-                            if !publish(m).await { return }
-                        }
-                        return;
-                    }
-                }
-            }
-        });
         Ok(Box::new(AmqpSession {
             runtime: self.runtime.clone(),
             conn,
-            channel,
+            channel: channel.clone(),
             consumer,
             unacked: None,
-            publisher: Arc::new(AmqpPublisher { tx }),
-            forward: Some((stop_tx, forward)),
+            publisher: Arc::new(AmqpPublisher {
+                channel,
+                queue: a.queue.as_str().into(),
+            }),
         }))
     }
 }
@@ -256,19 +224,34 @@ fn amqp_error(server: &str, what: &str, e: lapin::Error) -> Error {
     Error::new(kind, format!("{server}: {what}: {text}"))
 }
 
-/// Publishes from any thread: into the channel that the session's
-/// forwarding task (on the connection's runtime) empties in order.
+/// Publishes from any thread, inside a program's tokio runtime too, without
+/// waiting and without the connection's runtime: lapin puts a publish's
+/// frames on its outgoing queue, in order, in the first poll of
+/// `basic_publish`, and its own I/O thread writes them. Only the promise that
+/// they were written is left pending, and it is not needed (no publisher
+/// confirms), so it is dropped.
 struct AmqpPublisher {
-    tx: mpsc::UnboundedSender<Bytes>,
+    channel: Channel,
+    queue: ShortString,
 }
 
 impl Publish for AmqpPublisher {
     fn publish(&self, m: &Outgoing) -> bool {
         let payload = match m {
-            Outgoing::Text(s) => Bytes::copy_from_slice(s.as_bytes()),
-            Outgoing::Binary(b) => Bytes::copy_from_slice(b),
+            Outgoing::Text(s) => s.as_bytes(),
+            Outgoing::Binary(b) => b,
         };
-        self.tx.send(payload).is_ok()
+        let queued = self
+            .channel
+            .basic_publish(
+                "".into(),
+                self.queue.clone(),
+                BasicPublishOptions::default(),
+                payload,
+                BasicProperties::default(),
+            )
+            .now_or_never();
+        !matches!(queued, Some(Err(_)))
     }
 }
 
@@ -282,79 +265,148 @@ struct AmqpSession {
     /// The newest delivery tag not yet acknowledged, and how many are pending.
     unacked: Option<(u64, u32)>,
     publisher: Arc<AmqpPublisher>,
-    forward: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+}
+
+impl AmqpSession {
+    /// Write-only (`consume=false`): nothing to receive; only watch the
+    /// connection for `timeout`.
+    fn watch(&mut self, timeout: Duration) -> Result<(), Disconnect> {
+        let conn = &self.conn;
+        let lost = self.runtime.block_on(async {
+            let until = tokio::time::Instant::now() + timeout;
+            loop {
+                if !conn.status().connected() {
+                    return true;
+                }
+                let now = tokio::time::Instant::now();
+                if now >= until {
+                    return false;
+                }
+                tokio::time::sleep((until - now).min(Duration::from_millis(50))).await;
+            }
+        });
+        if lost {
+            Err(closed_by_server())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Acknowledges the pending deliveries, if any, with one `multiple` ack;
+/// false when the channel is gone. Like a publish, it is queued for lapin's
+/// I/O thread without waiting for it to be written.
+fn ack(channel: &Channel, unacked: &mut Option<(u64, u32)>) -> bool {
+    let Some((tag, _)) = unacked.take() else {
+        return true;
+    };
+    let sent = channel
+        .basic_ack(tag, BasicAckOptions { multiple: true })
+        .now_or_never();
+    !matches!(sent, Some(Err(_)))
+}
+
+fn closed_by_server() -> Disconnect {
+    Disconnect::new(Cause::Eof, "the AMQP server closed the connection")
+}
+
+fn message(d: lapin::message::Delivery) -> Message {
+    Message::routed(
+        d.data,
+        Route {
+            topic: d.routing_key.to_string().into(),
+            partition: None,
+            offset: None,
+            key: None,
+        },
+    )
 }
 
 impl Session for AmqpSession {
-    fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
+    /// One entry into the runtime for the whole batch. The deliveries of
+    /// earlier calls are in the inbox by now: they are acknowledged (one
+    /// `multiple` ack) once [`ACK_EVERY`] are pending, or once this has waited
+    /// [`ACK_QUIET`] for more. Those of this batch are not, until the next
+    /// call.
+    fn recv_batch(
+        &mut self,
+        timeout: Duration,
+        batch: &mut Vec<(Message, bool)>,
+        max: usize,
+    ) -> Result<(), Disconnect> {
         let (channel, unacked) = (&self.channel, &mut self.unacked);
         let Some(consumer) = self.consumer.as_mut() else {
-            // Write-only: nothing to receive; only watch the connection.
-            let conn = &self.conn;
-            let lost = self.runtime.block_on(async {
-                let until = tokio::time::Instant::now() + timeout;
-                loop {
-                    if !conn.status().connected() {
-                        return true;
-                    }
-                    let now = tokio::time::Instant::now();
-                    if now >= until {
-                        return false;
-                    }
-                    tokio::time::sleep((until - now).min(Duration::from_millis(50))).await;
-                }
-            });
-            return if lost {
-                Err(Disconnect::new(
-                    Cause::Eof,
-                    "the AMQP server closed the connection",
-                ))
-            } else {
-                Ok(None)
-            };
+            return self.watch(timeout);
         };
-        let got = self.runtime.block_on(async {
-            // The deliveries returned so far are in the inbox: acknowledge
-            // them (all at once) when no delivery is waiting or enough are
-            // pending.
-            if let Some((tag, n)) = *unacked {
-                if n < ACK_EVERY {
-                    if let Some(d) = consumer.next().now_or_never() {
-                        return Some(d);
+        let first = batch.len();
+        let mut newest = None;
+        let lost = self.runtime.block_on(async {
+            if unacked.is_some_and(|(_, n)| n >= ACK_EVERY) && !ack(channel, unacked) {
+                return Some(closed_by_server());
+            }
+            while batch.len() - first < max {
+                let got = match consumer.next().now_or_never() {
+                    Some(d) => d,
+                    None if batch.len() > first => return None,
+                    None => {
+                        // A delivery often follows within microseconds: the
+                        // pending ones are acknowledged once the queue has
+                        // been quiet for ACK_QUIET, not at every pause.
+                        let quiet = timeout.min(ACK_QUIET);
+                        match tokio::time::timeout(quiet, consumer.next()).await {
+                            Ok(d) => d,
+                            Err(_) => {
+                                if !ack(channel, unacked) {
+                                    return Some(closed_by_server());
+                                }
+                                let rest = timeout - quiet;
+                                match tokio::time::timeout(rest, consumer.next()).await {
+                                    Ok(d) => d,
+                                    Err(_) => return None,
+                                }
+                            }
+                        }
                     }
+                };
+                match got {
+                    Some(Ok(d)) => {
+                        newest = Some(d.delivery_tag);
+                        batch.push((message(d), false));
+                    }
+                    Some(Err(e)) => {
+                        return Some(Disconnect::new(
+                            Cause::Io,
+                            format!("AMQP connection lost: {e}"),
+                        ))
+                    }
+                    None => return Some(closed_by_server()),
                 }
-                let multiple = BasicAckOptions { multiple: true };
-                if channel.basic_ack(tag, multiple).await.is_err() {
-                    return Some(None);
-                }
-                *unacked = None;
             }
-            tokio::time::timeout(timeout, consumer.next()).await.ok()
+            None
         });
-        match got {
-            None => Ok(None),
-            Some(Some(Ok(d))) => {
-                let n = self.unacked.map_or(0, |(_, n)| n);
-                self.unacked = Some((d.delivery_tag, n + 1));
-                Ok(Some(Message::routed(
-                    d.data,
-                    Route {
-                        topic: d.routing_key.to_string().into(),
-                        partition: None,
-                        offset: None,
-                        key: None,
-                    },
-                )))
-            }
-            Some(Some(Err(e))) => Err(Disconnect::new(
-                Cause::Io,
-                format!("AMQP connection lost: {e}"),
-            )),
-            Some(None) => Err(Disconnect::new(
-                Cause::Eof,
-                "the AMQP server closed the connection",
-            )),
+        if let Some(tag) = newest {
+            // Acknowledged later with those before it (`multiple`).
+            let n = (batch.len() - first) as u32 + self.unacked.map_or(0, |(_, n)| n);
+            self.unacked = Some((tag, n));
         }
+        match lost {
+            Some(d) => Err(d),
+            None => Ok(()),
+        }
+    }
+
+    /// The program's thread drives the runtime while it reads, as the
+    /// connection's thread does: its reactor then wakes the thread that takes
+    /// the deliveries. Not from inside a program's tokio runtime (a
+    /// `block_on` there panics). A connection that only publishes
+    /// (`consume=false`) has nothing to read.
+    fn program_readers(&self) -> Option<fn() -> bool> {
+        fn outside_tokio() -> bool {
+            tokio::runtime::Handle::try_current().is_err()
+        }
+        self.consumer
+            .is_some()
+            .then_some(outside_tokio as fn() -> bool)
     }
 
     fn publisher(&self) -> Option<Arc<dyn Publish>> {
@@ -363,14 +415,10 @@ impl Session for AmqpSession {
 
     fn close(&mut self, deadline: Instant) {
         let wait = deadline.saturating_duration_since(Instant::now());
-        let forward = self.forward.take();
         let (conn, channel, unacked) = (&self.conn, &self.channel, self.unacked.take());
+        // What was published before is on lapin's queue ahead of the close.
         self.runtime.block_on(async move {
             let _ = tokio::time::timeout(wait, async move {
-                if let Some((stop, task)) = forward {
-                    let _ = stop.send(());
-                    let _ = task.await;
-                }
                 if let Some((tag, _)) = unacked {
                     let _ = channel
                         .basic_ack(tag, BasicAckOptions { multiple: true })

@@ -1,6 +1,6 @@
 //! Who reads a broker session when: the driver's thread, or the program's
 //! own thread, for a session that [reads on any
-//! thread](crate::broker::Session::reads_on_any_thread) (Kafka's).
+//! thread](crate::broker::Session::program_readers) (Kafka's, AMQP's).
 //!
 //! A hand-off through the inbox costs two queue operations, a copy of the
 //! batch between threads and a thread wake-up, and it puts a second thread
@@ -31,6 +31,7 @@
 //! whatever waits in the inbox is older than anything the session still has.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -68,6 +69,8 @@ pub(super) struct Handoff {
     /// A program thread may take the slot: the session reads on any thread
     /// and its greeting is over. Changed only with the slot held.
     open: AtomicBool,
+    /// Which program threads may read it (`Session::program_readers`).
+    may_read: OnceLock<fn() -> bool>,
     /// A program thread reads the session; the driver's thread stands aside.
     program: AtomicBool,
     /// A program thread waits inside the session for a message (the
@@ -90,6 +93,7 @@ impl Handoff {
         Handoff {
             slot: Mutex::default(),
             open: AtomicBool::new(false),
+            may_read: OnceLock::new(),
             program: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
             wanting: AtomicBool::new(false),
@@ -116,14 +120,15 @@ impl Handoff {
     }
 
     /// The greeting is over: a program thread may read the session from
-    /// now on, if it reads on any thread.
+    /// now on, if its [`program_readers`](Session::program_readers) allow.
     pub(super) fn open(&self) {
         let slot = self.slot.lock();
-        let any = slot
-            .session
-            .as_ref()
-            .is_some_and(|s| s.reads_on_any_thread());
-        self.open.store(any, Ordering::Release);
+        let may = slot.session.as_ref().and_then(|s| s.program_readers());
+        if let Some(may) = may {
+            // One protocol per connection: the same test for every session.
+            let _ = self.may_read.set(may);
+        }
+        self.open.store(may.is_some(), Ordering::Release);
     }
 
     /// Takes the session back for the driver's thread to end it (after a
@@ -225,7 +230,9 @@ impl Shared {
     /// wait on the inbox).
     fn take_slot(&self, patience: Duration) -> Result<MutexGuard<'_, Slot>, Direct> {
         let h = &self.handoff;
-        if !h.open.load(Ordering::Acquire) {
+        // Before asking for the slot: a thread that may not read the session
+        // must not have the driver's thread stand aside for it.
+        if !h.open.load(Ordering::Acquire) || !h.may_read.get().is_some_and(|may| may()) {
             return Err(Direct::Nothing);
         }
         let slot = if patience.is_zero() {

@@ -71,6 +71,8 @@ struct Broker {
     /// Sessions read on any thread (as Kafka's do): a program thread may
     /// read them itself.
     any_thread: bool,
+    /// ... except the program's (as AMQP's, from inside a tokio runtime).
+    not_the_programs: bool,
     /// The threads that called `recv`, by name, in order of first call.
     readers: Vec<String>,
     /// The threads whose `recv` found its session ended, by name.
@@ -175,7 +177,7 @@ struct FakeSession {
     publisher: Option<Arc<dyn Publish>>,
 }
 
-impl Session for FakeSession {
+impl FakeSession {
     fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
         let until = Instant::now() + timeout;
         let mut b = self.fake.b.lock();
@@ -197,13 +199,32 @@ impl Session for FakeSession {
             }
         }
     }
+}
+
+impl Session for FakeSession {
+    fn recv_batch(
+        &mut self,
+        timeout: Duration,
+        batch: &mut Vec<(Message, bool)>,
+        max: usize,
+    ) -> Result<(), Disconnect> {
+        crate::broker::one_by_one(timeout, batch, max, |wait| self.recv(wait))
+    }
 
     fn dropped(&mut self) -> u64 {
         std::mem::take(&mut self.fake.b.lock().client_dropped)
     }
 
-    fn reads_on_any_thread(&self) -> bool {
-        self.any_thread
+    fn program_readers(&self) -> Option<fn() -> bool> {
+        fn not_the_programs() -> bool {
+            thread::current().name() != Some(PROGRAM)
+        }
+        let b = self.fake.b.lock();
+        match (b.any_thread, b.not_the_programs) {
+            (false, _) => None,
+            (true, false) => Some(crate::broker::any_thread),
+            (true, true) => Some(not_the_programs),
+        }
     }
 
     fn publisher(&self) -> Option<Arc<dyn Publish>> {
@@ -747,6 +768,51 @@ fn a_reader_that_keeps_up_reads_a_session_of_any_thread_itself_in_order() {
             }
         }
     });
+}
+
+/// A session that any thread may read, except the program's (AMQP's, read
+/// from inside a program's tokio runtime): the program's thread never reads
+/// it, and never makes the driver's thread stand aside for it (which would
+/// hold each message back for a takeover pause).
+#[test]
+fn a_thread_the_session_refuses_never_reads_it_nor_holds_the_driver_back() {
+    let fake = fake(true);
+    fake.with(|b| b.not_the_programs = true);
+    let c = dial(&fake, &opts(|_| {})).unwrap();
+    let f2 = fake.clone();
+    let late = within(ms(20_000), move || {
+        let mut late = 0;
+        for i in 0..100 {
+            // Each read waits in the inbox while the driver's thread waits
+            // in the session: the read that would ask for the session.
+            let (tx, rx) = mpsc::channel();
+            let f3 = f2.clone();
+            let pusher = thread::spawn(move || {
+                rx.recv().unwrap();
+                thread::sleep(ms(1));
+                f3.push(texts(i..i + 1));
+            });
+            tx.send(()).unwrap();
+            let t = Instant::now();
+            assert_eq!(text_of(c.read_timeout(ms(2000))), format!("m{i}"));
+            if t.elapsed() >= handoff::TAKEOVER {
+                late += 1;
+            }
+            pusher.join().unwrap();
+        }
+        late
+    });
+    assert!(
+        !read_by(&fake, PROGRAM),
+        "the program's thread read the session"
+    );
+    // Held back, every other read waits a whole takeover pause; a loaded
+    // machine delays a few.
+    assert!(
+        late < 20,
+        "{late} of 100 reads waited {:?} or more",
+        handoff::TAKEOVER
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The `kafka://` client: rdkafka's synchronous `BaseConsumer` (polled by
 //! [`Session::recv_batch`] on the connection's thread, or on a program's
 //! thread that keeps up: the session [reads on any
-//! thread](Session::reads_on_any_thread)) and `BaseProducer` (the
+//! thread](Session::program_readers)) and `BaseProducer` (the
 //! [`Publish`] handle, used from any thread), over the vendored librdkafka.
 //!
 //! librdkafka dials, retries and reconnects by itself, forever. This module
@@ -498,12 +498,6 @@ impl KafkaSession {
 }
 
 impl Session for KafkaSession {
-    fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
-        let mut one = Vec::with_capacity(1);
-        self.recv_batch(timeout, &mut one, 1)?;
-        Ok(one.pop().map(|(m, _)| m))
-    }
-
     /// Takes what librdkafka has fetched, up to `max`, with one clock reading
     /// for all of them (they came together), copies their payloads into
     /// shared buffers of up to [`SHARED`] bytes (one allocation for many
@@ -598,8 +592,8 @@ impl Session for KafkaSession {
     }
 
     /// librdkafka's `poll` blocks in C, on any thread, without a runtime.
-    fn reads_on_any_thread(&self) -> bool {
-        true
+    fn program_readers(&self) -> Option<fn() -> bool> {
+        Some(super::super::any_thread)
     }
 
     fn publisher(&self) -> Option<Arc<dyn Publish>> {
@@ -786,11 +780,18 @@ mod tests {
         s.close(soon());
     }
 
+    /// One message, or none within `wait`.
+    fn recv(s: &mut Box<dyn Session>, wait: Duration) -> Result<Option<Message>, Disconnect> {
+        let mut one = Vec::with_capacity(1);
+        s.recv_batch(wait, &mut one, 1)?;
+        Ok(one.pop().map(|(m, _)| m))
+    }
+
     fn next(s: &mut Box<dyn Session>) -> Message {
         let deadline = soon();
         loop {
             assert!(Instant::now() < deadline, "no message in 10 s");
-            if let Some(m) = s.recv(Duration::from_millis(100)).unwrap() {
+            if let Some(m) = recv(s, Duration::from_millis(100)).unwrap() {
                 return m;
             }
         }
@@ -835,7 +836,7 @@ mod tests {
                 Instant::now() < deadline,
                 "the loss was not reported in 10 s"
             );
-            match s.recv(Duration::from_millis(100)) {
+            match recv(&mut s, Duration::from_millis(100)) {
                 Ok(None) => {}
                 Ok(Some(m)) => panic!("unexpected {m:?}"),
                 Err(d) => break d,

@@ -240,7 +240,7 @@ fn lost(e: ConnectionError) -> Disconnect {
     Disconnect::new(cause, format!("MQTT connection lost: {e}"))
 }
 
-impl Session for MqttSession {
+impl MqttSession {
     fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
         let until = Instant::now() + timeout;
         loop {
@@ -274,6 +274,17 @@ impl Session for MqttSession {
                 return Ok(None);
             }
         }
+    }
+}
+
+impl Session for MqttSession {
+    fn recv_batch(
+        &mut self,
+        timeout: Duration,
+        batch: &mut Vec<(Message, bool)>,
+        max: usize,
+    ) -> Result<(), Disconnect> {
+        super::super::one_by_one(timeout, batch, max, |wait| self.recv(wait))
     }
 
     fn publisher(&self) -> Option<Arc<dyn Publish>> {

@@ -345,12 +345,6 @@ impl Session for NatsSession {
         self.drops.new_since_last(arrived)
     }
 
-    fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, Disconnect> {
-        let mut one = Vec::with_capacity(1);
-        self.recv_batch(timeout, &mut one, 1)?;
-        Ok(one.pop().map(|(m, _)| m))
-    }
-
     /// One entry into the runtime for the whole batch: what async-nats has
     /// buffered is taken without waiting (no timer, no clock read); only
     /// when it has nothing does this wait, and that wait lets the runtime
