@@ -83,7 +83,10 @@ pub struct Stats {
     /// to send (its request queue or producer queue), not acknowledged by the
     /// broker; see the crate docs' "Message brokers".
     pub sent: u64,
-    /// Messages the program wrote that were not sent because the connection was lost first.
+    /// Messages the program wrote that were not sent because the connection
+    /// was lost first. For Kafka, also the records librdkafka took but could
+    /// not deliver: a failed delivery report, or still held when the session
+    /// ended (lost or closed).
     pub unsent: u64,
     /// Writes refused (they returned 0) because the send queue was full (`sendq`).
     pub rejected: u64,

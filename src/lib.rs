@@ -109,10 +109,11 @@
 //! runtime hands to async-nats (NATS, which has no acknowledgement), onto
 //! lapin's outgoing queue, which its I/O thread writes (AMQP, without
 //! publisher confirms), into librdkafka's producer queue
-//! (Kafka, which sends in batches; a record the broker does not acknowledge
-//! is logged, not counted). Messages still queued when a connection is lost
-//! are not counted as `unsent` (a WebSocket's are); `close` sends what the
-//! client holds within its deadline.
+//! (Kafka, which sends in batches; a record the broker does not acknowledge,
+//! or that librdkafka still holds when the session ends, is counted as
+//! `unsent` and logged). Messages the other clients still hold when a
+//! connection is lost are not counted as `unsent` (a WebSocket's are);
+//! `close` sends what the client holds within its deadline.
 //!
 //! | address | feature |
 //! |---|---|

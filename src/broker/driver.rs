@@ -285,14 +285,16 @@ impl Thread {
             *self.shared.out.lock() = Out::Down;
             seam.down();
             self.count_unsent();
-            if seam.is_closed() {
-                if let Some(mut ended) = ended {
+            if let Some(mut ended) = ended {
+                if seam.is_closed() {
                     ended.close(Instant::now() + CLOSE_LINGER);
                 }
+                self.shared.count_undelivered(&mut *ended, true);
+            }
+            if seam.is_closed() {
                 log::debug!("{url}: closed");
                 break;
             }
-            drop(ended);
             let reconnect = self.options.reconnect;
             log::warn!(
                 "{url}: disconnected: {lost}{}",

@@ -83,6 +83,14 @@ pub(crate) trait Session: Send {
         0
     }
 
+    /// Published messages that the client took but could not deliver since
+    /// the last call (Kafka's failed delivery reports), to be counted as
+    /// `unsent`. `ending`: the session is over (lost or closed); what the
+    /// client still holds to send is given up and counted too.
+    fn undelivered(&mut self, _ending: bool) -> u64 {
+        0
+    }
+
     /// A handle that publishes from any thread while this session is up, or
     /// `None` when the address names nothing to publish to.
     fn publisher(&self) -> Option<Arc<dyn Publish>>;

@@ -206,7 +206,8 @@ impl Handoff {
 
 impl Shared {
     /// Hands what a `recv_batch` appended to the inbox (counted, drop-oldest)
-    /// and counts what the client crate dropped; whether anything came.
+    /// and counts what the client crate dropped or could not deliver;
+    /// whether anything came.
     pub(super) fn take_in(
         &self,
         session: &mut dyn Session,
@@ -222,7 +223,19 @@ impl Shared {
             c.add(&c.dropped, dropped);
             log::warn!("{dropped} message(s) dropped by the broker client: the connection's thread fell behind");
         }
+        self.count_undelivered(session, false);
         got
+    }
+
+    /// Counts as `unsent` what the session could not deliver (see
+    /// [`Session::undelivered`]).
+    pub(super) fn count_undelivered(&self, session: &mut dyn Session, ending: bool) {
+        let n = session.undelivered(ending);
+        if n > 0 {
+            let c = &self.seam.counters;
+            c.add(&c.unsent, n);
+            log::warn!("{n} published message(s) not delivered by the broker client");
+        }
     }
 
     /// The slot for a program thread's read, when it may read the session

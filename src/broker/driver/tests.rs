@@ -68,6 +68,10 @@ struct Broker {
     idle_recvs: usize,
     /// Messages the client crate dropped by itself, not yet reported.
     client_dropped: u64,
+    /// Publishes the client could not deliver, not yet reported.
+    undelivered: u64,
+    /// Publishes the client still holds: given up when its session ends.
+    held: u64,
     /// Sessions read on any thread (as Kafka's do): a program thread may
     /// read them itself.
     any_thread: bool,
@@ -213,6 +217,16 @@ impl Session for FakeSession {
 
     fn dropped(&mut self) -> u64 {
         std::mem::take(&mut self.fake.b.lock().client_dropped)
+    }
+
+    fn undelivered(&mut self, ending: bool) -> u64 {
+        let mut b = self.fake.b.lock();
+        let held = if ending {
+            std::mem::take(&mut b.held)
+        } else {
+            0
+        };
+        std::mem::take(&mut b.undelivered) + held
     }
 
     fn program_readers(&self) -> Option<fn() -> bool> {
@@ -398,6 +412,37 @@ fn drops_inside_the_client_crate_are_counted_with_the_inboxs() {
         eventually(ms(3000), "counted while idle too", || {
             c.stats().dropped == 9
         });
+    });
+}
+
+/// Kafka's failed delivery reports, and the records its producer still
+/// holds when a session ends, are `unsent`: counted, not only logged.
+#[test]
+fn publishes_the_client_could_not_deliver_are_counted_unsent() {
+    within(ms(10_000), || {
+        let fake = fake(false);
+        let c = dial(&fake, &opts(|o| o.reconnect = true)).unwrap();
+        fake.with(|b| b.undelivered = 2);
+        fake.push(texts(0..1));
+        assert_eq!(text_of(c.read_timeout(ms(2000))), "m0");
+        eventually(ms(2000), "2 unsent after a batch", || c.stats().unsent == 2);
+        fake.with(|b| b.held = 3);
+        fake.kill();
+        assert!(matches!(
+            c.read_timeout(ms(3000)),
+            Some(Event::Disconnected(_))
+        ));
+        eventually(ms(2000), "the 3 held counted at the loss", || {
+            c.stats().unsent == 5
+        });
+        // At a close, too.
+        eventually(ms(3000), "connected again", || c.is_connected());
+        fake.with(|b| b.held = 4);
+        c.close();
+        eventually(ms(2000), "the 4 held counted at the close", || {
+            c.stats().unsent == 9
+        });
+        assert_eq!(c.stats().sent, 0);
     });
 }
 

@@ -48,7 +48,7 @@
 //! costs nothing here.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,9 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message as _};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
+};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tungstenite::Bytes;
 
@@ -381,6 +383,9 @@ fn refusal(code: RDKafkaErrorCode, resolve_failed: bool) -> Option<(ErrorKind, &
 #[derive(Clone, Default)]
 struct Ctx {
     failure: Arc<Mutex<Option<String>>>,
+    /// Published records whose delivery failed (the producer's), not yet
+    /// reported (`Session::undelivered`).
+    undelivered: Arc<AtomicU64>,
 }
 
 impl Ctx {
@@ -411,6 +416,7 @@ impl ProducerContext for Ctx {
     type DeliveryOpaque = ();
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
         if let Err((e, _)) = r {
+            self.undelivered.fetch_add(1, Ordering::Relaxed);
             log::warn!(target: "wsdial::kafka", "a published message was not delivered: {e}");
         }
     }
@@ -598,6 +604,21 @@ impl Session for KafkaSession {
 
     fn publisher(&self) -> Option<Arc<dyn Publish>> {
         Some(self.publisher.clone())
+    }
+
+    /// Failed delivery reports, served by `recv_batch`'s producer poll. At
+    /// the end, what librdkafka still holds is purged (it would go nowhere:
+    /// the next session has a producer of its own) and counted too.
+    fn undelivered(&mut self, ending: bool) -> u64 {
+        let producer = &self.publisher.producer;
+        if ending {
+            self.publisher.alive.store(false, Ordering::Release);
+            producer.purge(PurgeConfig::default().queue().inflight());
+            // Serves the purged records' delivery reports (they fail at
+            // once: this does not wait for a broker).
+            let _ = producer.flush(Duration::from_millis(100));
+        }
+        producer.context().undelivered.swap(0, Ordering::Relaxed)
     }
 
     fn close(&mut self, deadline: Instant) {
@@ -810,6 +831,31 @@ mod tests {
         assert_eq!(kind(C::AllBrokersDown, false), Some(ErrorKind::Tcp));
         assert_eq!(kind(C::Resolve, true), None, "waits for every broker");
         assert_eq!(kind(C::BrokerTransportFailure, false), None);
+    }
+
+    /// Records the session took but could not deliver are counted, not only
+    /// logged: here the broker is gone before they are sent, and the session
+    /// ends with them still queued in librdkafka.
+    #[test]
+    fn records_not_delivered_when_the_session_ends_are_counted() {
+        let port = free_port();
+        let broker = Broker::start_on(port);
+        broker.topic("u");
+        let mut s = kafka(port, "u").connect(soon()).unwrap();
+        let p = s.publisher().unwrap();
+        assert!(p.publish(&Outgoing::Text("delivered".into())));
+        assert_eq!(next(&mut s).as_text(), Some("delivered"));
+        assert_eq!(s.undelivered(false), 0, "a delivered record is not counted");
+        drop(broker);
+        for i in 0..5 {
+            assert!(p.publish(&Outgoing::Text(format!("lost-{i}"))));
+        }
+        assert_eq!(s.undelivered(true), 5);
+        assert!(
+            !p.publish(&Outgoing::Text("after".into())),
+            "the session is over"
+        );
+        assert_eq!(s.undelivered(true), 0, "each counted once");
     }
 
     #[test]
