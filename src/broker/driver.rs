@@ -15,10 +15,11 @@
 //! going out waits in the outbox and follows them.
 //!
 //! When the session's [program readers](Session::program_readers) allow
-//! (Kafka's, AMQP's), a program thread that finds the inbox empty reads the session
-//! itself while it keeps up, and the thread stands aside: see [`handoff`].
+//! (Kafka's, AMQP's), a program thread that finds the inbox empty reads the
+//! session itself while it keeps up, and the thread stands aside: see
+//! [`handoff`].
 //!
-//! `recv` waits at most [`RECV_SLICE`] at a time: that slice is how long
+//! `recv_batch` waits at most [`RECV_SLICE`] at a time: that slice is how long
 //! `close()` may wait for the thread to notice (plus the session's own polite
 //! close, bounded by [`CLOSE_LINGER`]), and an idle connection wakes
 //! `1 / RECV_SLICE` times a second.
@@ -41,7 +42,7 @@ use crate::seam::{Direct, Driver, Outgoing, Pushed, Seam};
 
 mod handoff;
 
-/// The longest one `recv` waits: the close latency and the idle wake-up period.
+/// The longest one `recv_batch` waits: the close latency and the idle wake-up period.
 pub(crate) const RECV_SLICE: Duration = Duration::from_millis(100);
 
 /// How long a session may take to end politely at close.
@@ -392,7 +393,7 @@ impl Thread {
         }
     }
 
-    /// Reads for about `d` (one `recv` wait, then what is ready), handing
+    /// Reads for about `d` (one `recv_batch` wait, then what is ready), handing
     /// what arrives to the seam, or stands aside while a program thread
     /// reads. `Err` when lost (here or on a program thread) or closed.
     fn read_for(&mut self, d: Duration) -> Result<(), Disconnect> {

@@ -25,15 +25,17 @@ use super::AmqpAddress;
 const PREFETCH: u16 = 1000;
 /// Deliveries acknowledged at most this many at a time (one `multiple` ack).
 const ACK_EVERY: u32 = 64;
-/// Fewer are acknowledged once no delivery has come for this long.
+/// Fewer than [`ACK_EVERY`] pending deliveries are acknowledged once no
+/// delivery has come for this long.
 const ACK_QUIET: Duration = Duration::from_millis(2);
 
 /// How to connect to one AMQP server; owns the runtime every session of
-/// this connection runs on. A current-thread runtime, driven only by the
-/// connection's thread (`block_on` in `connect`, `recv_batch` and `close`):
-/// its reactor sees lapin's socket become readable on the thread that then
-/// takes the deliveries, so a delivery wakes two threads (lapin's I/O thread,
-/// then this one), not three (a worker thread's reactor first).
+/// this connection runs on. A current-thread runtime, driven by whoever reads
+/// the session (`block_on` in `recv_batch`; the connection's thread also in
+/// `connect` and `close`): its reactor sees lapin's socket become readable on
+/// the thread that then takes the deliveries, so a delivery wakes two threads
+/// (lapin's I/O thread, then the reader), not three (a worker thread's
+/// reactor first).
 pub(crate) struct Amqp {
     address: AmqpAddress,
     ca: Option<String>,

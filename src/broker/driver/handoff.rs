@@ -18,9 +18,12 @@
 //!   not wait in the session, the driver's thread reads again, so the inbox
 //!   fills while the program is busy elsewhere, and the client is polled as
 //!   it needs to be (Kafka's `max.poll.interval.ms`).
-//! - A read that finds the slot held (the driver's thread is inside a `recv`)
-//!   waits on the inbox and asks for the session (`wanting`); the driver's
-//!   thread hands it over after its next batch that brought something.
+//! - A read that finds the slot held (the driver's thread is inside a
+//!   `recv_batch`) waits on the inbox and asks for the session (`wanting`);
+//!   the driver's thread hands it over after its next batch that brought
+//!   something. A thread the session's `program_readers` refuse (AMQP's,
+//!   inside a program's tokio runtime) does not ask: it only waits on the
+//!   inbox, and the driver's thread reads on.
 //! - A loss that a program thread's read runs into is left in the slot
 //!   (`failed`) for the driver's thread, which ends the session and dials
 //!   again as for any loss: its `Disconnected` follows the messages read
@@ -46,7 +49,7 @@ use crate::seam::Direct;
 /// the driver's thread reads again.
 pub(super) const TAKEOVER: Duration = Duration::from_millis(10);
 /// How long a read waits for the slot while the driver's thread holds it (a
-/// batch takes microseconds; a `recv` with nothing to read, up to
+/// batch takes microseconds; a `recv_batch` with nothing to read, up to
 /// [`RECV_SLICE`]: then the read waits on the inbox instead).
 const SLOT_PATIENCE: Duration = Duration::from_micros(200);
 /// Messages one `read_latest` may take from the session to find the newest.

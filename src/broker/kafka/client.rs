@@ -448,7 +448,7 @@ struct KafkaSession {
     ctx: Ctx,
     /// The topic, which every record read has.
     topic: Arc<str>,
-    /// Messages that came while joining the group, before the first `recv`.
+    /// Messages that came while joining the group, before the first `recv_batch`.
     pending: VecDeque<Message>,
     publisher: Arc<KafkaPublisher>,
     /// Without a group: the protocol's positions, written back when the session ends.

@@ -44,7 +44,7 @@ fn subscription_capacity(qsize: usize) -> usize {
     qsize.clamp(MIN_SUBSCRIPTION_CAPACITY, MAX_SUBSCRIPTION_CAPACITY)
 }
 
-/// How often a `recv` that waits looks at whether the connection was lost.
+/// How often a `recv_batch` that waits looks at whether the connection was lost.
 const LOST_CHECK: Duration = Duration::from_millis(50);
 
 /// How to connect to one NATS server; owns the runtime every session of this
