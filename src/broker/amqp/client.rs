@@ -308,6 +308,43 @@ fn ack(channel: &Channel, unacked: &mut Option<(u64, u32)>) -> bool {
     !matches!(sent, Some(Err(_)))
 }
 
+/// What the consumer gave: the next item of its stream.
+type Item = Option<lapin::Result<lapin::message::Delivery>>;
+
+/// Waits up to `timeout` for the consumer's next item (`None` when none
+/// came). A delivery often follows within microseconds, so the pending
+/// deliveries are acknowledged once the queue has been quiet for
+/// [`ACK_QUIET`], not at every pause.
+async fn wait_quietly(
+    consumer: &mut lapin::Consumer,
+    channel: &Channel,
+    unacked: &mut Option<(u64, u32)>,
+    timeout: Duration,
+) -> Result<Option<Item>, Disconnect> {
+    let quiet = timeout.min(ACK_QUIET);
+    if let Ok(item) = tokio::time::timeout(quiet, consumer.next()).await {
+        return Ok(Some(item));
+    }
+    if !ack(channel, unacked) {
+        return Err(closed_by_server());
+    }
+    Ok(tokio::time::timeout(timeout - quiet, consumer.next())
+        .await
+        .ok())
+}
+
+/// A delivery, or the loss the consumer's item means.
+fn delivered(item: Item) -> Result<lapin::message::Delivery, Disconnect> {
+    match item {
+        Some(Ok(d)) => Ok(d),
+        Some(Err(e)) => Err(Disconnect::new(
+            Cause::Io,
+            format!("AMQP connection lost: {e}"),
+        )),
+        None => Err(closed_by_server()),
+    }
+}
+
 fn closed_by_server() -> Disconnect {
     Disconnect::new(Cause::Eof, "the AMQP server closed the connection")
 }
@@ -347,41 +384,21 @@ impl Session for AmqpSession {
                 return Some(closed_by_server());
             }
             while batch.len() - first < max {
-                let got = match consumer.next().now_or_never() {
-                    Some(d) => d,
+                let item = match consumer.next().now_or_never() {
+                    Some(item) => item,
                     None if batch.len() > first => return None,
-                    None => {
-                        // A delivery often follows within microseconds: the
-                        // pending ones are acknowledged once the queue has
-                        // been quiet for ACK_QUIET, not at every pause.
-                        let quiet = timeout.min(ACK_QUIET);
-                        match tokio::time::timeout(quiet, consumer.next()).await {
-                            Ok(d) => d,
-                            Err(_) => {
-                                if !ack(channel, unacked) {
-                                    return Some(closed_by_server());
-                                }
-                                let rest = timeout - quiet;
-                                match tokio::time::timeout(rest, consumer.next()).await {
-                                    Ok(d) => d,
-                                    Err(_) => return None,
-                                }
-                            }
-                        }
-                    }
+                    None => match wait_quietly(consumer, channel, unacked, timeout).await {
+                        Ok(Some(item)) => item,
+                        Ok(None) => return None,
+                        Err(d) => return Some(d),
+                    },
                 };
-                match got {
-                    Some(Ok(d)) => {
+                match delivered(item) {
+                    Ok(d) => {
                         newest = Some(d.delivery_tag);
                         batch.push((message(d), false));
                     }
-                    Some(Err(e)) => {
-                        return Some(Disconnect::new(
-                            Cause::Io,
-                            format!("AMQP connection lost: {e}"),
-                        ))
-                    }
-                    None => return Some(closed_by_server()),
+                    Err(d) => return Some(d),
                 }
             }
             None
