@@ -828,16 +828,10 @@ fn a_thread_the_session_refuses_never_reads_it_nor_holds_the_driver_back() {
     let late = within(ms(20_000), move || {
         let mut late = 0;
         for i in 0..100 {
-            // Each read waits in the inbox while the driver's thread waits
-            // in the session: the read that would ask for the session.
-            let (tx, rx) = mpsc::channel();
+            // Pushed from another thread while the read waits (or about
+            // to): a read that finds the session held would ask for it.
             let f3 = f2.clone();
-            let pusher = thread::spawn(move || {
-                rx.recv().unwrap();
-                thread::sleep(ms(1));
-                f3.push(texts(i..i + 1));
-            });
-            tx.send(()).unwrap();
+            let pusher = thread::spawn(move || f3.push(texts(i..i + 1)));
             let t = Instant::now();
             assert_eq!(text_of(c.read_timeout(ms(2000))), format!("m{i}"));
             if t.elapsed() >= handoff::TAKEOVER {
